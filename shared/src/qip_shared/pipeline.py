@@ -1,0 +1,152 @@
+"""State machine inputs and outputs (design section 6).
+
+Each task's result is placed by the state machine under its own key of the execution state
+(`ResultPath`), so every stage receives a `PipelineState`: the `PipelineInput` fields plus the
+results of the stages that ran before it. Optional stages simply leave their key absent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from qip_shared.base import Contract
+from qip_shared.enums import ImageFormat
+
+# Where each task's result is placed in the execution state (`ResultPath: "$.<key>"`).
+RESULT_PATH_VALIDATION = "validation"
+RESULT_PATH_METADATA = "metadata"
+RESULT_PATH_PROCESSED = "processed"
+RESULT_PATH_ARCHIVE = "archive"
+RESULT_PATH_ERROR = "error"
+
+
+class PipelineInput(Contract):
+    """What the trigger starts an execution with (design "StepFunctionsInput")."""
+
+    image_key: str = Field(min_length=1)
+    bucket: str = Field(min_length=1)
+    upload_timestamp: str
+    content_type: str
+    size: int = Field(ge=0)
+    version_id: str | None = None
+    etag: str | None = None
+
+
+class ValidateOutput(Contract):
+    """Validate's result: the image is acceptable, its format and header dimensions."""
+
+    image_key: str
+    bucket: str
+    valid: bool
+    format: ImageFormat
+    width: int = Field(ge=1)
+    height: int = Field(ge=1)
+    frames: int = Field(default=1, ge=1)
+
+
+class GpsCoordinates(Contract):
+    """Decimal-degree position; only recorded when a setting asks for it."""
+
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+    altitude: float | None = None
+
+
+class ExifSummary(Contract):
+    """The useful EXIF fields (camera, lens, exposure, taken-at)."""
+
+    make: str | None = None
+    model: str | None = None
+    lens_model: str | None = None
+    exposure_time: float | None = None
+    f_number: float | None = None
+    iso: int | None = None
+    focal_length: float | None = None
+    taken_at: str | None = None
+    software: str | None = None
+    gps: GpsCoordinates | None = None
+
+
+class ImageMetadata(Contract):
+    """Image properties read from the header, without decoding pixels."""
+
+    width: int = Field(ge=1)
+    height: int = Field(ge=1)
+    format: ImageFormat
+    space: str
+    channels: int = Field(ge=1, le=5)
+    has_alpha: bool
+    frames: int = Field(default=1, ge=1)
+    orientation: int = Field(default=1, ge=1, le=8)
+    display_width: int = Field(ge=1)
+    display_height: int = Field(ge=1)
+    bits_per_sample: int | None = None
+    has_icc_profile: bool = False
+    exif: ExifSummary | None = None
+
+
+class MetadataOutput(Contract):
+    """Metadata's result."""
+
+    image_key: str
+    bucket: str
+    metadata: ImageMetadata
+
+
+class ResizeOutput(Contract):
+    """Resize's result: where the resized JPEG is and its size."""
+
+    image_key: str
+    resized_key: str
+    width: int = Field(ge=1)
+    height: int = Field(ge=1)
+    bytes: int = Field(ge=1)
+
+
+class ThumbnailOutput(Contract):
+    """Thumbnail's result: where the 200x200 JPEG is."""
+
+    image_key: str
+    thumbnail_key: str
+    width: int = Field(ge=1)
+    height: int = Field(ge=1)
+    bytes: int = Field(ge=1)
+
+
+class ArchiveOutput(Contract):
+    """Archive's result."""
+
+    image_key: str
+    archived_location: str
+    status: str
+    archived_keys: list[str] = []
+    processing_duration: int | None = None
+
+
+class TaskError(Contract):
+    """What a Catch places at `$.error`: the error name and its cause (a JSON string)."""
+
+    error: str = Field(alias="Error")
+    cause: str | None = Field(default=None, alias="Cause")
+
+
+class PipelineState(PipelineInput):
+    """The execution state a stage receives: the input plus earlier stages' results."""
+
+    validation: ValidateOutput | None = None
+    metadata: MetadataOutput | None = None
+    processed: list[ResizeOutput | ThumbnailOutput | dict[str, Any]] | None = None
+    archive: ArchiveOutput | None = None
+    error: TaskError | None = None
+
+    @property
+    def resize(self) -> ResizeOutput | None:
+        """The resize result among the parallel branch outputs, if that branch ran."""
+        return next((p for p in self.processed or [] if isinstance(p, ResizeOutput)), None)
+
+    @property
+    def thumbnail(self) -> ThumbnailOutput | None:
+        """The thumbnail result among the parallel branch outputs, if that branch ran."""
+        return next((p for p in self.processed or [] if isinstance(p, ThumbnailOutput)), None)
