@@ -1,0 +1,40 @@
+"""Settings shared by every test suite of the workspace."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+# Every test runs against local fakes: never let a stray client reach a real account.
+for _name, _value in {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_NAMESPACE": "QIP",
+    "POWERTOOLS_DEV": "false",
+}.items():
+    os.environ[_name] = _value
+os.environ.pop("AWS_PROFILE", None)
+
+# The design asks for at least 100 examples per property; CI machines are slow, so no deadline.
+settings.register_profile(
+    "ci", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("quick", max_examples=20, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+REPO_ROOT = Path(__file__).resolve().parent
+CORPUS_DIR = Path(os.environ.get("QIP_CORPUS_DIR", REPO_ROOT.parent / "shared" / "corpus"))
+
+
+@pytest.fixture(scope="session")
+def corpus_dir() -> Path:
+    """The read-only image corpus beside the repository (`../shared/corpus`)."""
+    if not (CORPUS_DIR / "manifest.json").is_file():
+        pytest.fail(f"corpus not found at {CORPUS_DIR} (set QIP_CORPUS_DIR)")
+    return CORPUS_DIR
