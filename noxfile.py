@@ -1,0 +1,120 @@
+"""Sessions for the QIP workspace.
+
+Per-package sessions are generated from PACKAGES (one loop, not nine copies): each installs only
+what its package needs with `uv sync --locked --package <name>` and runs only its tests.
+`nox -s all` runs the whole suite (lint, every package, the whole-system tests) in one
+environment: it is the README's test command and what CI runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "uv"
+nox.options.error_on_missing_interpreters = True
+nox.options.sessions = ["all"]
+
+ROOT = Path(__file__).parent
+# session suffix -> (distribution name, directory, extras its tests need)
+PACKAGES: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "shared": ("qip-shared", "shared", ("imaging",)),
+    "validate": ("qip-validate", "services/validate", ("cdk",)),
+    "metadata": ("qip-metadata", "services/metadata", ("cdk",)),
+    "resize": ("qip-resize", "services/resize", ("cdk",)),
+    "thumbnail": ("qip-thumbnail", "services/thumbnail", ("cdk",)),
+    "archive": ("qip-archive", "services/archive", ("cdk",)),
+    "trigger": ("qip-trigger", "services/trigger", ("cdk",)),
+    "upload-url": ("qip-upload-url", "services/upload-url", ("cdk",)),
+    "platform": ("qip-platform", "platform", ()),
+}
+# Whole-system suites live in the platform package but run in sessions of their own.
+PLATFORM_UNIT_DIRS = ("platform/tests/unit", "platform/tests/integration", "platform/tests/infra")
+SYSTEM_DIR = "platform/tests/system"
+
+
+def _sync(session: nox.Session, *args: str) -> None:
+    """Install exactly what the lock file says into this session's environment."""
+    env = {
+        "UV_PROJECT_ENVIRONMENT": session.virtualenv.location,
+        # CDK imports are 4x slower without bytecode, and this machine disables writing it.
+        "UV_COMPILE_BYTECODE": "1",
+    }
+    session.run_install("uv", "sync", "--locked", "--inexact", *args, env=env, silent=True)
+
+
+def _pytest(session: nox.Session, *paths: str) -> None:
+    existing = [p for p in paths if (ROOT / p).exists()]
+    if not existing:
+        session.skip(f"no tests under {', '.join(paths)}")
+    session.run("pytest", *existing, *session.posargs)
+
+
+def _test_dirs(name: str) -> tuple[str, ...]:
+    directory = PACKAGES[name][1]
+    if name == "platform":
+        return PLATFORM_UNIT_DIRS
+    return (f"{directory}/tests",)
+
+
+def _make_test_session(name: str) -> None:
+    dist, _directory, extras = PACKAGES[name]
+
+    def session_fn(session: nox.Session) -> None:
+        _sync(session, "--package", dist, *(f"--extra={e}" for e in extras))
+        _pytest(session, *_test_dirs(name))
+
+    session_fn.__doc__ = f"Run the {dist} tests in an environment with only {dist}'s dependencies."
+    nox.session(name=f"test-{name}", reuse_venv=True)(session_fn)
+
+
+for _name in PACKAGES:
+    _make_test_session(_name)
+
+
+@nox.session(reuse_venv=True)
+def lint(session: nox.Session) -> None:
+    """ruff (lint + format check) and mypy (strict on shared/ and every core.py)."""
+    _sync(session, "--all-packages", "--all-extras")
+    _lint(session)
+
+
+def _lint(session: nox.Session) -> None:
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    sources = ["shared/src", *sorted(str(p) for p in ROOT.glob("services/*/src")), "platform/src"]
+    session.run("mypy", *sources)
+
+
+@nox.session(name="test-system", reuse_venv=True)
+def test_system(session: nox.Session) -> None:
+    """Whole-system tests: the design's properties, the corpus and the load test on moto."""
+    _sync(session, "--package", "qip-platform")
+    _pytest(session, SYSTEM_DIR)
+
+
+@nox.session(name="all", reuse_venv=True)
+def all_(session: nox.Session) -> None:
+    """Everything CI checks: lint, each package's tests (one process each), whole-system tests."""
+    _sync(session, "--all-packages", "--all-extras")
+    _lint(session)
+    failed = []
+    for name in PACKAGES:
+        dirs = [d for d in _test_dirs(name) if (ROOT / d).exists()]
+        if not dirs:
+            continue
+        session.log(f"==> {name}")
+        try:
+            session.run("pytest", *dirs, *session.posargs)
+        except nox.command.CommandFailed:
+            failed.append(name)
+    if (ROOT / SYSTEM_DIR).exists():
+        session.log("==> system")
+        try:
+            session.run("pytest", SYSTEM_DIR, *session.posargs)
+        except nox.command.CommandFailed:
+            failed.append("system")
+    if failed:
+        session.error(f"tests failed in: {', '.join(failed)}")
+
