@@ -1,0 +1,199 @@
+"""Archive's pure core: which objects to copy where, and what the finished record says.
+
+`archivedLocation` is the archive prefix as a full S3 URI,
+`s3://{archive_bucket}/archive/YYYY/MM/DD/{imageId}/`, so the record names the bucket too.
+`resizedKey` and `thumbnailKey` on the record are the keys the resize and thumbnail stages wrote
+(in the upload bucket, under `processed/`), the meaning those names have in their outputs; the
+archived copies are listed in the output's `archivedKeys`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from qip_shared.enums import ImageStatus
+from qip_shared.keys import (
+    archive_original_key,
+    archive_prefix,
+    archive_resized_key,
+    archive_thumbnail_key,
+)
+from qip_shared.pipeline import ArchiveOutput, PipelineState
+from qip_shared.record import ImageRecord
+from qip_shared.timeutil import duration_ms
+
+# S3's "no version" marker in events: an unversioned object must be copied without VersionId.
+NULL_VERSION = "null"
+
+
+class ArtifactKind(StrEnum):
+    """What an archived object is."""
+
+    ORIGINAL = "original"
+    RESIZED = "resized"
+    THUMBNAIL = "thumbnail"
+
+
+@dataclass(frozen=True)
+class PlannedCopy:
+    """One server-side copy: source object (optionally a version) to an archive key."""
+
+    kind: ArtifactKind
+    source_bucket: str
+    source_key: str
+    target_bucket: str
+    target_key: str
+    source_version_id: str | None = None
+
+    def copy_request(self) -> dict[str, Any]:
+        """Keyword arguments for `s3.copy_object` (server-side, no download)."""
+        source: dict[str, str] = {"Bucket": self.source_bucket, "Key": self.source_key}
+        if self.source_version_id:
+            source["VersionId"] = self.source_version_id
+        return {"Bucket": self.target_bucket, "Key": self.target_key, "CopySource": source}
+
+
+@dataclass(frozen=True)
+class ArchivePlan:
+    """Everything archive will do for one image, decided before any I/O."""
+
+    image_key: str
+    upload_bucket: str
+    upload_version_id: str | None
+    archive_bucket: str
+    prefix: str
+    copies: tuple[PlannedCopy, ...]
+    resized_key: str | None
+    thumbnail_key: str | None
+
+    @property
+    def archived_location(self) -> str:
+        """The archive prefix as an S3 URI (the value recorded as `archivedLocation`)."""
+        return archived_location(self.archive_bucket, self.prefix)
+
+    @property
+    def archived_keys(self) -> list[str]:
+        """The archive keys written, in copy order."""
+        return [c.target_key for c in self.copies]
+
+
+def archived_location(archive_bucket: str, prefix: str) -> str:
+    """`s3://{bucket}/{prefix}`: where an image's archive lives."""
+    return f"s3://{archive_bucket}/{prefix}"
+
+
+def source_version(version_id: str | None) -> str | None:
+    """The version id to copy from, or None for an unversioned object."""
+    if not version_id or version_id == NULL_VERSION:
+        return None
+    return version_id
+
+
+def plan_archive(state: PipelineState, archive_bucket: str) -> ArchivePlan:
+    """Plan the copies: always the original, and each output the state says was produced."""
+    if not archive_bucket:
+        raise ValueError("archive bucket is not configured")
+    key, stamp = state.image_key, state.upload_timestamp
+    version = source_version(state.version_id)
+    copies = [
+        PlannedCopy(
+            ArtifactKind.ORIGINAL,
+            state.bucket,
+            key,
+            archive_bucket,
+            archive_original_key(key, stamp),
+            version,
+        )
+    ]
+    resize, thumbnail = state.resize, state.thumbnail
+    # Outputs live beside the upload (processed/ in the upload bucket); they are never versioned
+    # copies of interest, so the current version is archived.
+    if resize is not None:
+        copies.append(
+            PlannedCopy(
+                ArtifactKind.RESIZED,
+                state.bucket,
+                resize.resized_key,
+                archive_bucket,
+                archive_resized_key(key, stamp),
+            )
+        )
+    if thumbnail is not None:
+        copies.append(
+            PlannedCopy(
+                ArtifactKind.THUMBNAIL,
+                state.bucket,
+                thumbnail.thumbnail_key,
+                archive_bucket,
+                archive_thumbnail_key(key, stamp),
+            )
+        )
+    return ArchivePlan(
+        image_key=key,
+        upload_bucket=state.bucket,
+        upload_version_id=version,
+        archive_bucket=archive_bucket,
+        prefix=archive_prefix(key, stamp),
+        copies=tuple(copies),
+        resized_key=resize.resized_key if resize else None,
+        thumbnail_key=thumbnail.thumbnail_key if thumbnail else None,
+    )
+
+
+def processing_duration(upload_timestamp: str, completed_at: str) -> int:
+    """Milliseconds from upload to archive completion (never negative)."""
+    return duration_ms(upload_timestamp, completed_at)
+
+
+def completion_fields(plan: ArchivePlan, duration: int) -> dict[str, Any]:
+    """The record attributes (camelCase) written with status COMPLETED."""
+    fields: dict[str, Any] = {
+        "archivedLocation": plan.archived_location,
+        "processingDuration": duration,
+    }
+    if plan.resized_key is not None:
+        fields["resizedKey"] = plan.resized_key
+    if plan.thumbnail_key is not None:
+        fields["thumbnailKey"] = plan.thumbnail_key
+    return fields
+
+
+def build_output(plan: ArchivePlan, duration: int | None) -> ArchiveOutput:
+    """Archive's result for the state machine."""
+    return ArchiveOutput(
+        image_key=plan.image_key,
+        archived_location=plan.archived_location,
+        status=ImageStatus.COMPLETED.value,
+        archived_keys=plan.archived_keys,
+        processing_duration=duration,
+    )
+
+
+def output_from_record(plan: ArchivePlan, record: ImageRecord) -> ArchiveOutput:
+    """The result of a re-run on a record already COMPLETED: what the first run recorded."""
+    return ArchiveOutput(
+        image_key=plan.image_key,
+        archived_location=record.archived_location or plan.archived_location,
+        status=record.status.value,
+        archived_keys=plan.archived_keys,
+        processing_duration=record.processing_duration,
+    )
+
+
+class RecordVerdict(StrEnum):
+    """What a failed conditional write on the record means for archive."""
+
+    ALREADY_COMPLETED = "ALREADY_COMPLETED"
+    CANNOT_ARCHIVE = "CANNOT_ARCHIVE"
+    MISSING = "MISSING"
+
+
+def judge_record(record: ImageRecord | None) -> RecordVerdict:
+    """Classify the record found after a conditional write was refused."""
+    if record is None:
+        return RecordVerdict.MISSING
+    if record.status is ImageStatus.COMPLETED:
+        return RecordVerdict.ALREADY_COMPLETED
+    return RecordVerdict.CANNOT_ARCHIVE
