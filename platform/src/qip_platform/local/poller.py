@@ -1,0 +1,143 @@
+"""An SQS event-source poller that behaves like Lambda's: the processing queue -> trigger.
+
+moto's own event-source mapping runs the consumer synchronously inside the producing call and
+never redelivers a failed message. This poller receives with the queue's visibility timeout,
+invokes the trigger through the Lambda API (so through the shim), deletes what succeeded, and
+leaves failed messages to reappear: after 3 receives the queue's redrive policy moves them to
+the DLQ, as on AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
+    """The event Lambda gives an SQS-triggered function for a batch of messages."""
+    records = []
+    for message in messages:
+        records.append(
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": message.get("Attributes", {}),
+                "messageAttributes": message.get("MessageAttributes", {}),
+                "md5OfBody": message.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": region,
+            }
+        )
+    return {"Records": records}
+
+
+class SqsPoller:
+    """Polls one queue from a few threads and feeds batches to one function."""
+
+    def __init__(
+        self,
+        sqs: Any,
+        lambda_client: Any,
+        *,
+        queue_url: str,
+        queue_arn: str,
+        function_name: str,
+        batch_size: int = 1,
+        workers: int = 2,
+        idle_sleep: float = 0.02,
+    ) -> None:
+        self._sqs = sqs
+        self._lambda = lambda_client
+        self.queue_url = queue_url
+        self.queue_arn = queue_arn
+        self.function_name = function_name
+        self.batch_size = batch_size
+        self.workers = workers
+        self.idle_sleep = idle_sleep
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.region = queue_arn.split(":")[3]
+        self.delivered = 0
+        self.failed = 0
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Start the polling threads."""
+        self._stop.clear()
+        for i in range(self.workers):
+            thread = threading.Thread(target=self._run, name=f"sqs-poller-{i}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop polling and wait for in-flight batches."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads.clear()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                worked = self.poll_once()
+            except Exception:  # the poller must survive a bad moment of the fake AWS
+                logger.exception("sqs poller iteration failed")
+                worked = False
+            if not worked:
+                self._stop.wait(self.idle_sleep)
+
+    def poll_once(self) -> bool:
+        """Receive one batch and deliver it; False when the queue had nothing."""
+        received = self._sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=self.batch_size,
+            WaitTimeSeconds=0,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        messages = received.get("Messages", [])
+        if not messages:
+            return False
+        event = sqs_event(messages, self.queue_arn, self.region)
+        failed_ids = self._invoke(event, messages)
+        for message in messages:
+            if message["MessageId"] in failed_ids:
+                continue
+            self._sqs.delete_message(
+                QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"]
+            )
+        with self._lock:
+            self.delivered += len(messages) - len(failed_ids)
+            self.failed += len(failed_ids)
+        return True
+
+    def _invoke(self, event: dict[str, Any], messages: list[dict[str, Any]]) -> set[str]:
+        all_ids = {m["MessageId"] for m in messages}
+        started = time.perf_counter()
+        response = self._lambda.invoke(
+            FunctionName=self.function_name,
+            InvocationType="RequestResponse",
+            Payload=json.dumps(event).encode("utf-8"),
+        )
+        payload_text = response["Payload"].read().decode("utf-8") or "null"
+        if response.get("FunctionError"):
+            # The whole batch failed: every message becomes visible again after the timeout.
+            logger.warning(
+                "trigger failed after %.3fs: %s", time.perf_counter() - started, payload_text
+            )
+            return all_ids
+        try:
+            payload = json.loads(payload_text)
+        except ValueError:
+            return set()
+        if not isinstance(payload, dict):
+            return set()
+        failures = payload.get("batchItemFailures") or []
+        return {str(f.get("itemIdentifier")) for f in failures if isinstance(f, dict)} & all_ids
