@@ -1,0 +1,146 @@
+"""upload-url Lambda: API Gateway (REST, proxy) + Cognito authorizer -> a presigned POST."""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any, cast
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+
+from qip_upload_url import core
+from qip_upload_url.adapters import Adapters
+from qip_upload_url.errors import InternalError, RouteNotFoundError, UploadUrlError
+
+SERVICE = "qip-upload-url"
+ROUTE = "/upload-url"
+logger = Logger(service=SERVICE)
+tracer = Tracer(service=SERVICE)
+metrics = Metrics(namespace="QIP", service=SERVICE)
+app = APIGatewayRestResolver()
+
+# Stand-in for the Lambda context when the local runtime or a test passes None.
+_LOCAL_CONTEXT = SimpleNamespace(
+    function_name=SERVICE,
+    memory_limit_in_mb=128,
+    invoked_function_arn=f"arn:aws:lambda:local:000000000000:function:{SERVICE}",
+    aws_request_id="local",
+)
+
+
+# Adapters injected by tests or the local runtime (a holder, so no `global` is needed).
+_INJECTED: dict[str, Adapters] = {}
+
+
+@functools.cache
+def dependencies() -> Adapters:
+    """The adapters, built once per process on first use (moto must be active first)."""
+    return _INJECTED.get("adapters") or Adapters.from_env()
+
+
+def set_dependencies(adapters: Adapters | None) -> None:
+    """Inject adapters (tests, local runtime); None goes back to building them from the env."""
+    _INJECTED.clear()
+    if adapters is not None:
+        _INJECTED["adapters"] = adapters
+    dependencies.cache_clear()
+
+
+@app.post(ROUTE)
+def post_upload_url() -> dict[str, Any]:
+    """POST /upload-url with a JSON body."""
+    _authenticate()
+    return _issue(core.params_from_body(app.current_event.decoded_body))
+
+
+@app.get(ROUTE)
+def get_upload_url() -> dict[str, Any]:
+    """GET /upload-url with query-string parameters (the design's form)."""
+    _authenticate()
+    return _issue(app.current_event.query_string_parameters or {})
+
+
+def _authenticate() -> None:
+    context = app.current_event.raw_event.get("requestContext") or {}
+    claims = (context.get("authorizer") or {}).get("claims")
+    logger.append_keys(callerSub=core.caller_sub(claims))
+
+
+def _issue(params: dict[str, Any]) -> dict[str, Any]:
+    adapters = dependencies()
+    settings = adapters.settings
+    request = core.parse_upload_request(params, max_bytes=settings.max_bytes)
+    plan = core.plan_upload(
+        request, now=datetime.now(UTC), image_uuid=uuid.uuid4(), max_bytes=settings.max_bytes
+    )
+    logger.append_keys(imageKey=plan.key)
+    signed = adapters.signer.presign(plan, expires_in=settings.upload_url_expires)
+    metrics.add_metric(name="UploadUrlsIssued", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "upload url issued",
+        extra={"contentType": plan.content_type, "declaredSize": request.size},
+    )
+    return core.upload_response(
+        plan, url=signed["url"], fields=signed["fields"], expires_in=settings.upload_url_expires
+    )
+
+
+def _error_response(error: UploadUrlError) -> Response[Any]:
+    return Response(status_code=error.status, content_type="application/json", body=error.to_body())
+
+
+def _answer_error(error: UploadUrlError) -> Response[Any]:
+    if error.status >= 500:
+        cause = error.__cause__
+        logger.error(
+            "upload url failed",
+            extra={
+                "errorType": type(error).__name__,
+                "errorCode": error.code,
+                "cause": type(cause).__name__ if cause else None,
+                "causeMessage": str(cause) if cause else None,
+            },
+        )
+        metrics.add_metric(name="UploadUrlFailures", unit=MetricUnit.Count, value=1)
+    else:
+        logger.warning("upload url refused", extra={"errorCode": error.code})
+        metrics.add_metric(name="UploadUrlRejections", unit=MetricUnit.Count, value=1)
+    return _error_response(error)
+
+
+@app.not_found
+def _answer_not_found(_: NotFoundError) -> Response[Any]:
+    metrics.add_metric(name="UploadUrlRejections", unit=MetricUnit.Count, value=1)
+    return _error_response(RouteNotFoundError(f"the only route is {ROUTE} (GET or POST)"))
+
+
+def _answer_unexpected(error: Exception) -> Response[Any]:
+    # Full details go to the log only; the caller gets a stable code, never a stack trace.
+    logger.exception("upload url crashed", extra={"errorType": type(error).__name__})
+    metrics.add_metric(name="UploadUrlFailures", unit=MetricUnit.Count, value=1)
+    return _error_response(InternalError("an unexpected error occurred"))
+
+
+# Registered by call: powertools' decorator is untyped and would erase these signatures.
+app.exception_handler(UploadUrlError)(_answer_error)
+app.exception_handler(Exception)(_answer_unexpected)
+
+
+@logger.inject_lambda_context(
+    clear_state=True, correlation_id_path=correlation_paths.API_GATEWAY_REST
+)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def _handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return app.resolve(event, context)
+
+
+def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """Lambda entry point (accepts `context=None` for the local runtime)."""
+    return cast(dict[str, Any], _handle(event, context if context is not None else _LOCAL_CONTEXT))
