@@ -1,0 +1,367 @@
+"""Read side of the image table (Requirement 5.3, design Property 9).
+
+`ImageQuery` answers three questions without a table Scan:
+
+- one image by key (`get`, a GetItem),
+- images with one status uploaded within a date range (a Query on the
+  `status-uploadTimestamp-index` GSI: `status = :s AND uploadTimestamp BETWEEN :lo AND :hi`),
+- all images uploaded within a date range (one such Query per status, merged by
+  uploadTimestamp).
+
+Range results come in pages (`page_*` returns one `Page`, `pages_*` iterates until the end);
+a page's `next_token` is an opaque string that continues the same query, and is None on the
+last page. Ranges are inclusive; datetimes must be timezone-aware (a `date` means that whole
+UTC day); `None` leaves that end open. Results are ordered by uploadTimestamp (ties: by status,
+then in index order).
+
+Lives in `qip_platform` (not `qip_shared`) because it performs I/O through a boto3 client the
+caller passes in; it imports no boto3 itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections import deque
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from qip_shared.enums import ImageStatus
+from qip_shared.record import (
+    STATUS_INDEX_NAME,
+    STATUS_INDEX_PARTITION_KEY,
+    STATUS_INDEX_SORT_KEY,
+    TABLE_PARTITION_KEY,
+    ImageRecord,
+)
+from qip_shared.timeutil import TIMESTAMP_PATTERN, format_timestamp
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+# Lexical extremes of the fixed-width timestamp format, for open-ended ranges.
+EARLIEST = "0000-01-01T00:00:00.000Z"
+LATEST = "9999-12-31T23:59:59.999Z"
+_TOKEN_VERSION = 1
+_TIMESTAMP = re.compile(TIMESTAMP_PATTERN)
+_STATUS_ORDER = {status: position for position, status in enumerate(ImageStatus)}
+
+Moment = datetime | date | None
+Item = dict[str, Any]
+
+
+class InvalidTokenError(ValueError):
+    """A continuation token that is malformed or belongs to another query."""
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of records and the token continuing the query (None when it is done)."""
+
+    records: tuple[ImageRecord, ...]
+    next_token: str | None
+
+
+def lower_bound(start: Moment) -> str:
+    """The smallest record timestamp at or after `start` (rounded up to the millisecond)."""
+    if start is None:
+        return EARLIEST
+    if not isinstance(start, datetime):
+        return format_timestamp(datetime.combine(start, time.min, tzinfo=UTC))
+    if start.tzinfo is None:
+        raise ValueError("range bounds must be timezone-aware")
+    # Record timestamps have millisecond precision: a bound between two ms is the next one.
+    spare = start.microsecond % 1000
+    return format_timestamp(start + timedelta(microseconds=1000 - spare) if spare else start)
+
+
+def upper_bound(end: Moment) -> str:
+    """The largest record timestamp at or before `end` (rounded down to the millisecond)."""
+    if end is None:
+        return LATEST
+    if not isinstance(end, datetime):
+        return format_timestamp(datetime.combine(end, time.max, tzinfo=UTC))
+    if end.tzinfo is None:
+        raise ValueError("range bounds must be timezone-aware")
+    return format_timestamp(end)
+
+
+class _StatusStream:
+    """The records of one status within a range, in index order, fetched a chunk at a time."""
+
+    def __init__(
+        self,
+        query: ImageQuery,
+        status: ImageStatus,
+        low: str,
+        high: str,
+        *,
+        cursor: tuple[str, str] | None,
+        chunk: int,
+    ) -> None:
+        self._query = query
+        self.status = status
+        self._low = low
+        self._high = high
+        self._chunk = chunk
+        self._start_key = _start_key(status, cursor) if cursor else None
+        self._buffer: deque[Item] = deque()
+        self._exhausted = False
+        self.cursor = cursor
+
+    def head(self) -> Item | None:
+        """The next record's item without taking it (fetches when the buffer is empty)."""
+        while not self._buffer and not self._exhausted:
+            self._fetch()
+        return self._buffer[0] if self._buffer else None
+
+    def take(self) -> Item:
+        """Take the next item; the cursor moves past it."""
+        item = self._buffer.popleft()
+        self.cursor = (item[STATUS_INDEX_SORT_KEY]["S"], item[TABLE_PARTITION_KEY]["S"])
+        return item
+
+    def _fetch(self) -> None:
+        request: dict[str, Any] = {
+            "TableName": self._query.table_name,
+            "IndexName": self._query.index_name,
+            "KeyConditionExpression": "#status = :status AND #uploaded BETWEEN :low AND :high",
+            "ExpressionAttributeNames": {
+                "#status": STATUS_INDEX_PARTITION_KEY,
+                "#uploaded": STATUS_INDEX_SORT_KEY,
+            },
+            "ExpressionAttributeValues": {
+                ":status": {"S": self.status.value},
+                ":low": {"S": self._low},
+                ":high": {"S": self._high},
+            },
+            "Limit": self._chunk,
+        }
+        if self._start_key:
+            request["ExclusiveStartKey"] = self._start_key
+        response = self._query.client.query(**request)
+        self._buffer.extend(response.get("Items", []))
+        last_key = response.get("LastEvaluatedKey")
+        self._start_key = last_key
+        self._exhausted = not last_key
+
+
+def _start_key(status: ImageStatus, cursor: tuple[str, str]) -> Item:
+    uploaded, image_key = cursor
+    return {
+        TABLE_PARTITION_KEY: {"S": image_key},
+        STATUS_INDEX_PARTITION_KEY: {"S": status.value},
+        STATUS_INDEX_SORT_KEY: {"S": uploaded},
+    }
+
+
+class ImageQuery:
+    """Queries over the image table: by key, by status and date range, by date range."""
+
+    def __init__(
+        self, dynamodb_client: Any, table_name: str, *, index_name: str = STATUS_INDEX_NAME
+    ) -> None:
+        self.client = dynamodb_client
+        self.table_name = table_name
+        self.index_name = index_name
+
+    def get(self, image_key: str, *, consistent: bool = True) -> ImageRecord | None:
+        """The record of one image, or None."""
+        response = self.client.get_item(
+            TableName=self.table_name,
+            Key={TABLE_PARTITION_KEY: {"S": image_key}},
+            ConsistentRead=consistent,
+        )
+        item = response.get("Item")
+        return ImageRecord.from_item(item) if item else None
+
+    def page_by_status(
+        self,
+        status: ImageStatus | str,
+        start: Moment = None,
+        end: Moment = None,
+        *,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        token: str | None = None,
+    ) -> Page:
+        """One page of the images with `status` uploaded in [start, end]."""
+        return self._page((ImageStatus(status),), start, end, page_size, token)
+
+    def pages_by_status(
+        self,
+        status: ImageStatus | str,
+        start: Moment = None,
+        end: Moment = None,
+        *,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        token: str | None = None,
+    ) -> Iterator[Page]:
+        """Every page of `page_by_status`, from `token` (or the start) to the end."""
+        return self._pages((ImageStatus(status),), start, end, page_size, token)
+
+    def page_in_range(
+        self,
+        start: Moment = None,
+        end: Moment = None,
+        *,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        token: str | None = None,
+    ) -> Page:
+        """One page of all images uploaded in [start, end], whatever their status."""
+        return self._page(tuple(ImageStatus), start, end, page_size, token)
+
+    def pages_in_range(
+        self,
+        start: Moment = None,
+        end: Moment = None,
+        *,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        token: str | None = None,
+    ) -> Iterator[Page]:
+        """Every page of `page_in_range`, from `token` (or the start) to the end."""
+        return self._pages(tuple(ImageStatus), start, end, page_size, token)
+
+    def _pages(
+        self,
+        statuses: tuple[ImageStatus, ...],
+        start: Moment,
+        end: Moment,
+        page_size: int,
+        token: str | None,
+    ) -> Iterator[Page]:
+        # Validate eagerly, so a bad argument fails at the call, not at the first next().
+        first = self._page(statuses, start, end, page_size, token)
+
+        def walk() -> Iterator[Page]:
+            page = first
+            while True:
+                if page.records:
+                    yield page
+                if page.next_token is None:
+                    return
+                page = self._page(statuses, start, end, page_size, page.next_token)
+
+        return walk()
+
+    def _page(
+        self,
+        statuses: tuple[ImageStatus, ...],
+        start: Moment,
+        end: Moment,
+        page_size: int,
+        token: str | None,
+    ) -> Page:
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
+        low, high = lower_bound(start), upper_bound(end)
+        scope = _scope(statuses, low, high)
+        cursors, done = _decode_token(token, scope, statuses, low, high)
+        if low > high:
+            return Page(records=(), next_token=None)
+        # One more than a page, so the peek that decides `next_token` rarely needs a query.
+        streams = [
+            _StatusStream(self, status, low, high, cursor=cursors.get(status), chunk=page_size + 1)
+            for status in statuses
+            if status not in done
+        ]
+        items: list[Item] = []
+        while len(items) < page_size:
+            heads = [(stream, stream.head()) for stream in streams]
+            candidates = [(stream, item) for stream, item in heads if item is not None]
+            if not candidates:
+                break
+            stream, _ = min(
+                candidates,
+                key=lambda pair: (
+                    pair[1][STATUS_INDEX_SORT_KEY]["S"],
+                    _STATUS_ORDER[pair[0].status],
+                ),
+            )
+            items.append(stream.take())
+        remaining = [stream for stream in streams if stream.head() is not None]
+        next_token = None
+        if remaining:
+            finished = done | {stream.status for stream in streams if stream not in remaining}
+            next_token = _encode_token(
+                scope,
+                {stream.status: stream.cursor for stream in remaining},
+                finished,
+            )
+        return Page(
+            records=tuple(ImageRecord.from_item(item) for item in items), next_token=next_token
+        )
+
+
+def _scope(statuses: tuple[ImageStatus, ...], low: str, high: str) -> list[str]:
+    return [",".join(status.value for status in statuses), low, high]
+
+
+def _encode_token(
+    scope: list[str],
+    cursors: Mapping[ImageStatus, tuple[str, str] | None],
+    done: set[ImageStatus] | frozenset[ImageStatus],
+) -> str:
+    payload = {
+        "v": _TOKEN_VERSION,
+        "q": scope,
+        "c": {status.value: list(cursor) if cursor else None for status, cursor in cursors.items()},
+        "d": sorted(status.value for status in done),
+    }
+    raw = json.dumps(payload, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def _decode_token(
+    token: str | None,
+    scope: list[str],
+    statuses: tuple[ImageStatus, ...],
+    low: str,
+    high: str,
+) -> tuple[dict[ImageStatus, tuple[str, str] | None], frozenset[ImageStatus]]:
+    if token is None:
+        return {}, frozenset()
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        payload = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, binascii.Error, UnicodeError) as exc:
+        raise InvalidTokenError("the continuation token is malformed") from exc
+    if not isinstance(payload, dict) or payload.get("v") != _TOKEN_VERSION:
+        raise InvalidTokenError("the continuation token is malformed")
+    if payload.get("q") != scope:
+        raise InvalidTokenError("the continuation token belongs to a different query")
+    raw_cursors, raw_done = payload.get("c"), payload.get("d")
+    if not isinstance(raw_cursors, dict) or not isinstance(raw_done, list):
+        raise InvalidTokenError("the continuation token is malformed")
+    try:
+        done = frozenset(ImageStatus(value) for value in raw_done)
+        cursors = {
+            ImageStatus(name): _cursor(value, low, high) for name, value in raw_cursors.items()
+        }
+    except (ValueError, TypeError) as exc:
+        raise InvalidTokenError("the continuation token is malformed") from exc
+    if not (done | set(cursors)) <= set(statuses) or done & set(cursors):
+        raise InvalidTokenError("the continuation token belongs to a different query")
+    return cursors, done
+
+
+def _cursor(value: Any, low: str, high: str) -> tuple[str, str] | None:
+    if value is None:
+        return None
+    if (
+        not isinstance(value, list)
+        or len(value) != 2
+        or not all(isinstance(part, str) and part for part in value)
+    ):
+        raise ValueError("bad cursor")
+    uploaded, image_key = value
+    # A start key outside the key condition is a DynamoDB ValidationException: refuse it here.
+    if not (low <= uploaded <= high) or not _is_timestamp(uploaded):
+        raise ValueError("cursor outside the range")
+    return uploaded, image_key
+
+
+def _is_timestamp(text: str) -> bool:
+    return _TIMESTAMP.fullmatch(text) is not None
