@@ -192,10 +192,12 @@ def _runtime_output_to(log: IO[str]) -> Iterator[None]:
     root.addHandler(handler)
     previous_level = root.level
     root.setLevel(logging.INFO)
+    logging.captureWarnings(True)
     try:
         with contextlib.redirect_stdout(log):
             yield
     finally:
+        logging.captureWarnings(False)
         root.removeHandler(handler)
         root.setLevel(previous_level)
 
@@ -503,30 +505,43 @@ def query(
         Console(highlight=False).print(table)
 
 
+def _moment(text: str | None, option: str) -> Any:
+    """`2026-11-01` (a whole UTC day) or an ISO timestamp (UTC when no offset is given)."""
+    from datetime import UTC, date, datetime
+
+    if text is None:
+        return None
+    try:
+        if len(text) == 10:
+            return date.fromisoformat(text)
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise CliError(f"{option} {text!r} is not an ISO date or timestamp") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def _run_query(
     client: Any, status_filter: str | None, since: str | None, until: str | None, limit: int
 ) -> list[Any]:
-    try:
-        query_module: Any = importlib.import_module("qip_platform.query")
-    except ImportError:
-        raise CliError("the query module (qip_platform.query) is not available") from None
-    chosen: ImageStatus | None = None
+    from qip_platform.query import ImageQuery
+
+    start, end = _moment(since, "--since"), _moment(until, "--until")
+    images = ImageQuery(client.client("dynamodb"), client.resources.table)
     if status_filter:
         try:
             chosen = ImageStatus(status_filter.upper())
         except ValueError:
             valid = ", ".join(s.value for s in ImageStatus)
             raise CliError(f"unknown status {status_filter!r}; choose from {valid}") from None
-    return list(
-        query_module.run_cli_query(
-            client.client("dynamodb"),
-            client.resources.table,
-            status=chosen,
-            since=since,
-            until=until,
-            limit=limit,
-        )
-    )
+        pages = images.pages_by_status(chosen, start, end, page_size=min(limit, 1000))
+    else:
+        pages = images.pages_in_range(start, end, page_size=min(limit, 1000))
+    records: list[Any] = []
+    for page in pages:
+        records.extend(page.records)
+        if len(records) >= limit:
+            break
+    return records[:limit]
 
 
 @app.command()
