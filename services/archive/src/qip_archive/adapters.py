@@ -39,14 +39,15 @@ class Adapters:
         return cls.from_settings(QipSettings.from_env())
 
     @classmethod
-    def from_settings(cls, settings: QipSettings) -> Adapters:
-        """Create the clients for some settings."""
+    def from_settings(cls, settings: QipSettings, session: boto3.Session | None = None) -> Adapters:
+        """Create the clients for some settings (from `session`, default boto3's)."""
+        factory: Any = session or boto3
         return cls(
             settings=settings,
-            s3=boto3.client("s3", config=BOTO_CONFIG),
-            dynamodb=boto3.client("dynamodb", config=BOTO_CONFIG),
-            events=boto3.client("events", config=BOTO_CONFIG),
-            sns=boto3.client("sns", config=BOTO_CONFIG),
+            s3=factory.client("s3", config=BOTO_CONFIG),
+            dynamodb=factory.client("dynamodb", config=BOTO_CONFIG),
+            events=factory.client("events", config=BOTO_CONFIG),
+            sns=factory.client("sns", config=BOTO_CONFIG),
         )
 
     def update_record(self, request: dict[str, Any]) -> ImageRecord:

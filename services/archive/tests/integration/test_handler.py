@@ -26,7 +26,7 @@ def use_settings(aws: Any) -> Iterator[Callable[..., Adapters]]:
     """Inject adapters built on moto clients with some settings."""
 
     def inject(**overrides: Any) -> Adapters:
-        adapters = Adapters.from_settings(aws.settings(**overrides))
+        adapters = Adapters.from_settings(aws.settings(**overrides), session=aws.session)
         archive_handler.set_dependencies(adapters)
         return adapters
 

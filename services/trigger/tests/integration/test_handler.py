@@ -1,0 +1,443 @@
+"""Trigger's handler against moto: a real bucket → EventBridge → SQS path, duplicate and
+concurrent deliveries, rejections, start failures and the DLQ."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+from qip_shared.enums import ImageStatus, RejectionReason
+from qip_shared.keys import execution_name
+from qip_shared.record import ImageRecord
+from qip_shared.timeutil import format_timestamp
+from qip_trigger import handler as trigger_handler
+
+KEY = "uploads/2026/11/26/0b8f2f0e-4a43-4d1c-9a52-6f0e4f7c2d11.jpg"
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(64)
+
+
+def _deliver_from_queue(aws: Any, to_lambda_event: Callable[..., dict[str, Any]]) -> dict[str, Any]:
+    """Receive what S3 → EventBridge put on the processing queue and hand it to the handler."""
+    messages = aws.receive()
+    assert len(messages) == 1
+    return trigger_handler.handler(to_lambda_event(messages), None)
+
+
+def test_upload_to_started_pipeline(
+    aws: Any, trigger: Callable[..., Any], to_lambda_event: Callable[..., dict[str, Any]]
+) -> None:
+    adapters = trigger()
+    put = aws.upload(KEY, JPEG)
+
+    response = _deliver_from_queue(aws, to_lambda_event)
+
+    assert response == {"batchItemFailures": []}
+    record = aws.record(KEY)
+    assert record is not None
+    assert record.status is ImageStatus.PROCESSING
+    assert record.size == len(JPEG)
+    assert record.content_type == "image/jpeg"
+    assert record.bucket == "qip-uploads"
+    assert record.etag == put["ETag"].strip('"')
+    assert record.execution_name == execution_name(KEY, record.etag)
+    assert record.claimed_at is not None
+    (execution,) = aws.executions()
+    assert execution["name"] == record.execution_name
+    assert record.execution_arn == execution["executionArn"]
+    assert adapters.start_counter.calls == 1
+    started_input = json.loads(
+        aws.sfn.describe_execution(executionArn=execution["executionArn"])["input"]
+    )
+    assert started_input == {
+        "imageKey": KEY,
+        "bucket": "qip-uploads",
+        "uploadTimestamp": record.upload_timestamp,
+        "contentType": "image/jpeg",
+        "size": len(JPEG),
+        "etag": record.etag,
+    }
+    (notification,) = aws.notifications()
+    assert notification["eventType"] == "PROCESSING_STARTED"
+    assert notification["imageKey"] == KEY
+
+
+def test_duplicate_delivery_starts_one_execution(
+    aws: Any, trigger: Callable[..., Any], make_sqs_event: Callable[..., dict[str, Any]]
+) -> None:
+    adapters = trigger()
+    aws.upload(KEY, JPEG)
+    (message,) = aws.receive()
+    event = make_sqs_event(message["Body"])
+
+    first = trigger_handler.handler(event, None)
+    record_after_first = aws.record(KEY)
+    aws.notifications()
+    second = trigger_handler.handler(event, None)
+
+    assert first == second == {"batchItemFailures": []}
+    assert adapters.start_counter.calls == 1
+    assert len(aws.executions()) == 1
+    assert aws.record(KEY) == record_after_first  # a second delivery changes nothing
+    assert aws.notifications() == []
+
+
+def test_concurrent_duplicate_deliveries_start_one_execution(
+    aws: Any, trigger: Callable[..., Any], make_sqs_event: Callable[..., dict[str, Any]]
+) -> None:
+    adapters = trigger(serialize_dynamodb=True)
+    aws.upload(KEY, JPEG)
+    (message,) = aws.receive()
+    event = make_sqs_event(message["Body"])
+    barrier = threading.Barrier(2)
+    results: list[Any] = [None, None]
+
+    def deliver(slot: int) -> None:
+        barrier.wait()
+        try:
+            results[slot] = trigger_handler.handler(event, None)
+        except BatchProcessingError as exc:
+            results[slot] = exc
+
+    threads = [threading.Thread(target=deliver, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+
+    assert adapters.start_counter.calls == 1
+    assert {"batchItemFailures": []} in results
+    # The other delivery either saw the finished start or was told to come back later.
+    other = results[1] if results[0] == {"batchItemFailures": []} else results[0]
+    assert other == {"batchItemFailures": []} or isinstance(other, BatchProcessingError)
+    # A redelivery of the returned message stops: still one execution.
+    assert trigger_handler.handler(event, None) == {"batchItemFailures": []}
+    assert adapters.start_counter.calls == 1
+    assert len(aws.executions()) == 1
+    record = aws.record(KEY)
+    assert record is not None
+    assert record.execution_arn == aws.executions()[0]["executionArn"]
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "max_bytes", "reason"),
+    [
+        (b"%PDF-1.7\n" + bytes(100), "image/jpeg", 10 * 1024 * 1024, "UNSUPPORTED_FORMAT"),
+        (b"<svg xmlns='http://www.w3.org/2000/svg'/>", "image/png", 1024, "UNSUPPORTED_FORMAT"),
+        (JPEG, "application/pdf", 10 * 1024 * 1024, "UNSUPPORTED_FORMAT"),
+        (JPEG + bytes(200), "image/jpeg", 100, "TOO_LARGE"),
+    ],
+)
+def test_non_images_are_rejected_without_execution(
+    aws: Any,
+    trigger: Callable[..., Any],
+    to_lambda_event: Callable[..., dict[str, Any]],
+    body: bytes,
+    content_type: str,
+    max_bytes: int,
+    reason: str,
+) -> None:
+    adapters = trigger(max_bytes=max_bytes)
+    aws.upload(KEY, body, content_type)
+
+    response = _deliver_from_queue(aws, to_lambda_event)
+
+    assert response == {"batchItemFailures": []}
+    record = aws.record(KEY)
+    assert record is not None
+    assert record.status is ImageStatus.REJECTED
+    assert record.rejection_reason is RejectionReason(reason)
+    assert record.error_message
+    assert record.claimed_at is None
+    assert adapters.start_counter.calls == 0
+    assert aws.executions() == []
+    (notification,) = aws.notifications()
+    assert notification["eventType"] == "PROCESSING_REJECTED"
+    assert notification["reason"] == reason
+
+
+def test_oversize_is_rejected_without_reading_the_object(
+    aws: Any, trigger: Callable[..., Any], to_lambda_event: Callable[..., dict[str, Any]]
+) -> None:
+    adapters = trigger(max_bytes=10)
+    gets: list[dict[str, Any]] = []
+    adapters.s3.meta.events.register("before-call.s3.GetObject", lambda **kw: gets.append(kw))
+    aws.upload(KEY, JPEG)
+    _deliver_from_queue(aws, to_lambda_event)
+    record = aws.record(KEY)
+    assert record is not None
+    assert record.rejection_reason is RejectionReason.TOO_LARGE
+    assert gets == []
+
+
+def test_magic_bytes_come_from_a_ranged_get(
+    aws: Any, trigger: Callable[..., Any], to_lambda_event: Callable[..., dict[str, Any]]
+) -> None:
+    adapters = trigger()
+    ranges: list[str] = []
+    adapters.s3.meta.events.register(
+        "before-call.s3.GetObject", lambda params, **_: ranges.append(params["headers"]["Range"])
+    )
+    aws.upload(KEY, JPEG + bytes(4096))
+    _deliver_from_queue(aws, to_lambda_event)
+    assert ranges == ["bytes=0-31"]
+
+
+def test_keys_outside_uploads_are_ignored(
+    aws: Any,
+    trigger: Callable[..., Any],
+    make_sqs_event: Callable[..., dict[str, Any]],
+    make_object_created: Callable[..., dict[str, Any]],
+) -> None:
+    adapters = trigger()
+    key = "processed/0b8f2f0e-4a43-4d1c-9a52-6f0e4f7c2d11/resized.jpg"
+    aws.s3.put_object(Bucket="qip-uploads", Key=key, Body=JPEG)
+    event = make_sqs_event(json.dumps(make_object_created(key, size=len(JPEG))))
+    assert trigger_handler.handler(event, None) == {"batchItemFailures": []}
+    assert aws.record(key) is None
+    assert adapters.start_counter.calls == 0
+    assert aws.receive() == []  # and the EventBridge rule never queued it
+
+
+def test_vanished_object_is_acknowledged(
+    aws: Any,
+    trigger: Callable[..., Any],
+    make_sqs_event: Callable[..., dict[str, Any]],
+    make_object_created: Callable[..., dict[str, Any]],
+) -> None:
+    trigger()
+    event = make_sqs_event(json.dumps(make_object_created(KEY, size=10)))
+    assert trigger_handler.handler(event, None) == {"batchItemFailures": []}
+    assert aws.record(KEY) is None
+
+
+def test_url_encoded_key_finds_the_object(
+    aws: Any,
+    trigger: Callable[..., Any],
+    make_sqs_event: Callable[..., dict[str, Any]],
+    make_object_created: Callable[..., dict[str, Any]],
+) -> None:
+    adapters = trigger()
+    key = "uploads/2026/11/26/red flower.jpg"
+    aws.s3.put_object(Bucket="qip-uploads", Key=key, Body=JPEG, ContentType="image/jpeg")
+    event = make_sqs_event(
+        json.dumps(make_object_created("uploads/2026/11/26/red+flower.jpg", size=len(JPEG)))
+    )
+    assert trigger_handler.handler(event, None) == {"batchItemFailures": []}
+    record = aws.record(key)
+    assert record is not None
+    assert record.status is ImageStatus.PROCESSING
+    assert adapters.start_counter.calls == 1
+
+
+def test_original_name_and_ttl_are_recorded(
+    aws: Any, trigger: Callable[..., Any], to_lambda_event: Callable[..., dict[str, Any]]
+) -> None:
+    trigger(record_ttl_days=7)
+    aws.s3.put_object(
+        Bucket="qip-uploads",
+        Key=KEY,
+        Body=JPEG,
+        ContentType="image/jpeg",
+        Metadata={"original-name": "caf%C3%A9.jpg"},
+    )
+    _deliver_from_queue(aws, to_lambda_event)
+    record = aws.record(KEY)
+    assert record is not None
+    assert record.original_name == "café.jpg"
+    assert record.ttl is not None
+
+
+def test_mixed_batch_reports_only_the_failed_item(
+    aws: Any,
+    trigger: Callable[..., Any],
+    make_sqs_event: Callable[..., dict[str, Any]],
+    make_object_created: Callable[..., dict[str, Any]],
+) -> None:
+    adapters = trigger()
+    aws.s3.put_object(Bucket="qip-uploads", Key=KEY, Body=JPEG, ContentType="image/jpeg")
+    event = make_sqs_event("{not json", json.dumps(make_object_created(KEY, size=len(JPEG))))
+    response = trigger_handler.handler(event, None)
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m-0"}]}
+    assert adapters.start_counter.calls == 1
+
+
+def test_poison_message_lands_in_the_dlq_after_three_receives(
+    aws: Any, trigger: Callable[..., Any], to_lambda_event: Callable[..., dict[str, Any]]
+) -> None:
+    # Every record write fails (the table does not exist): the message can never succeed.
+    adapters = trigger(table_name="no-such-table")
+    aws.upload(KEY, JPEG)
+    receives = 0
+    failures: list[Any] = []
+    while messages := aws.receive():
+        receives += 1
+        try:
+            response = trigger_handler.handler(to_lambda_event(messages), None)
+        except BatchProcessingError as exc:
+            failed = [m["ReceiptHandle"] for m in messages]
+            failures.append(exc)
+        else:
+            ids = {f["itemIdentifier"] for f in response["batchItemFailures"]}
+            failed = [m["ReceiptHandle"] for m in messages if m["MessageId"] in ids]
+            for m in messages:
+                if m["MessageId"] not in ids:
+                    aws.sqs.delete_message(QueueUrl=aws.queue_url, ReceiptHandle=m["ReceiptHandle"])
+        # The failed message becomes visible again at once (instead of after 300 s).
+        for handle in failed:
+            aws.sqs.change_message_visibility(
+                QueueUrl=aws.queue_url, ReceiptHandle=handle, VisibilityTimeout=0
+            )
+        assert receives <= 3
+
+    assert receives == 3
+    assert len(failures) == 3
+    dead = aws.receive(aws.dlq_url)
+    assert len(dead) == 1
+    assert json.loads(dead[0]["Body"])["detail"]["object"]["key"] == KEY
+    assert adapters.start_counter.calls == 0
+
+
+def _in_flight_claim(aws: Any, upload_time: str, claimed_at: str) -> ImageRecord:
+    """A record whose claim was taken but whose start never happened (a crashed delivery)."""
+    put = aws.upload(KEY, JPEG)
+    etag = put["ETag"].strip('"')
+    record = ImageRecord(
+        image_key=KEY,
+        upload_timestamp=upload_time,
+        size=len(JPEG),
+        content_type="image/jpeg",
+        status=ImageStatus.PROCESSING,
+        bucket="qip-uploads",
+        etag=etag,
+        execution_name=execution_name(KEY, etag),
+        claimed_at=claimed_at,
+    )
+    aws.dynamodb.put_item(TableName="qip-images", Item=record.to_item())
+    return record
+
+
+def test_recent_claim_makes_the_message_wait_then_a_stale_one_is_taken_over(
+    aws: Any,
+    trigger: Callable[..., Any],
+    to_lambda_event: Callable[..., dict[str, Any]],
+    now: datetime,
+    clock_at: Callable[[datetime], Callable[[], datetime]],
+) -> None:
+    _in_flight_claim(aws, format_timestamp(now), format_timestamp(now - timedelta(seconds=5)))
+    (message,) = aws.receive()
+    event = to_lambda_event([message])
+
+    adapters = trigger(clock=clock_at(now), lease_seconds=60)
+    with pytest.raises(BatchProcessingError):
+        trigger_handler.handler(event, None)  # retryable: the message returns to the queue
+    assert adapters.start_counter.calls == 0
+
+    later = trigger(clock=clock_at(now + timedelta(seconds=61)), lease_seconds=60)
+    assert trigger_handler.handler(event, None) == {"batchItemFailures": []}
+    assert later.start_counter.calls == 1
+    record = aws.record(KEY)
+    assert record is not None
+    assert record.claimed_at == format_timestamp(now + timedelta(seconds=61))
+    assert record.execution_arn == aws.executions()[0]["executionArn"]
+
+
+def test_failed_start_releases_the_claim_for_the_next_delivery(
+    aws: Any,
+    trigger: Callable[..., Any],
+    make_sqs_event: Callable[..., dict[str, Any]],
+    to_lambda_event: Callable[..., dict[str, Any]],
+) -> None:
+    missing_machine = aws.state_machine_arn.replace("qip-pipeline", "gone")
+    broken = trigger(state_machine_arn=missing_machine)
+    aws.upload(KEY, JPEG)
+    (message,) = aws.receive()
+    with pytest.raises(BatchProcessingError):
+        trigger_handler.handler(make_sqs_event(message["Body"], receive_count=1), None)
+    assert broken.start_counter.calls == 1
+    record = aws.record(KEY)
+    assert record is not None
+    assert record.status is ImageStatus.PROCESSING  # claimed, but not stranded:
+    assert record.claimed_at is None  # the claim was released
+    assert record.execution_arn is None
+
+    fixed = trigger()
+    response = trigger_handler.handler(make_sqs_event(message["Body"], receive_count=2), None)
+    assert response == {"batchItemFailures": []}
+    assert fixed.start_counter.calls == 1
+    record = aws.record(KEY)
+    assert record is not None
+    assert record.execution_arn == aws.executions()[0]["executionArn"]
+
+
+def test_failed_start_on_the_last_delivery_marks_the_image_failed(
+    aws: Any, trigger: Callable[..., Any], make_sqs_event: Callable[..., dict[str, Any]]
+) -> None:
+    trigger(state_machine_arn=aws.state_machine_arn.replace("qip-pipeline", "gone"))
+    aws.upload(KEY, JPEG)
+    (message,) = aws.receive()
+    with pytest.raises(BatchProcessingError):
+        trigger_handler.handler(make_sqs_event(message["Body"], receive_count=3), None)
+    record = aws.record(KEY)
+    assert record is not None
+    assert record.status is ImageStatus.FAILED
+    assert record.error_type
+    assert "could not be started" in (record.error_message or "")
+    (notification,) = aws.notifications()
+    assert notification["eventType"] == "PROCESSING_FAILED"
+
+
+def test_execution_already_exists_counts_as_started(
+    aws: Any, trigger: Callable[..., Any], to_lambda_event: Callable[..., dict[str, Any]]
+) -> None:
+    adapters = trigger()
+    put = aws.upload(KEY, JPEG)
+    name = execution_name(KEY, put["ETag"].strip('"'))
+    existing = aws.sfn.start_execution(
+        stateMachineArn=aws.state_machine_arn, name=name, input='{"other": true}'
+    )["executionArn"]
+
+    assert _deliver_from_queue(aws, to_lambda_event) == {"batchItemFailures": []}
+
+    assert adapters.start_counter.calls == 1
+    assert len(aws.executions()) == 1
+    record = aws.record(KEY)
+    assert record is not None
+    assert record.execution_arn == existing
+
+
+def test_versioned_upload_names_the_execution_by_version(
+    aws: Any, trigger: Callable[..., Any], to_lambda_event: Callable[..., dict[str, Any]]
+) -> None:
+    aws.s3.put_bucket_versioning(
+        Bucket="qip-uploads", VersioningConfiguration={"Status": "Enabled"}
+    )
+    trigger()
+    put = aws.upload(KEY, JPEG)
+    _deliver_from_queue(aws, to_lambda_event)
+    record = aws.record(KEY)
+    assert record is not None
+    assert record.version_id == put["VersionId"]
+    assert record.execution_name == execution_name(KEY, put["VersionId"])
+    started = json.loads(aws.sfn.describe_execution(executionArn=record.execution_arn)["input"])
+    assert started["versionId"] == put["VersionId"]
+
+
+def test_sample_event_runs(
+    aws: Any, trigger: Callable[..., Any], load_event: Callable[[str], dict[str, Any]]
+) -> None:
+    adapters = trigger()
+    aws.s3.put_object(Bucket="qip-uploads", Key=KEY, Body=JPEG, ContentType="image/jpeg")
+    aws.receive()  # drain the event the put itself produced
+    assert trigger_handler.handler(load_event("sqs_object_created_moto.json"), None) == {
+        "batchItemFailures": []
+    }
+    assert adapters.start_counter.calls == 1
+    record = aws.record(KEY)
+    assert record is not None
+    assert record.upload_timestamp == "2026-11-26T06:40:00.123Z"
