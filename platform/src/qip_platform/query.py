@@ -233,16 +233,16 @@ class ImageQuery:
         token: str | None,
     ) -> Iterator[Page]:
         # Validate eagerly, so a bad argument fails at the call, not at the first next().
-        first = self._page(statuses, start, end, page_size, token)
+        cursor = self._open(statuses, start, end, page_size, token)
 
         def walk() -> Iterator[Page]:
-            page = first
+            # The same streams serve every page: buffered items are not fetched again.
             while True:
+                page = cursor.next_page()
                 if page.records:
                     yield page
                 if page.next_token is None:
                     return
-                page = self._page(statuses, start, end, page_size, page.next_token)
 
         return walk()
 
@@ -254,41 +254,67 @@ class ImageQuery:
         page_size: int,
         token: str | None,
     ) -> Page:
+        return self._open(statuses, start, end, page_size, token).next_page()
+
+    def _open(
+        self,
+        statuses: tuple[ImageStatus, ...],
+        start: Moment,
+        end: Moment,
+        page_size: int,
+        token: str | None,
+    ) -> _MergedCursor:
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
         low, high = lower_bound(start), upper_bound(end)
         scope = _scope(statuses, low, high)
         cursors, done = _decode_token(token, scope, statuses, low, high)
         if low > high:
-            return Page(records=(), next_token=None)
+            done = frozenset(statuses)
         # One more than a page, so the peek that decides `next_token` rarely needs a query.
         streams = [
             _StatusStream(self, status, low, high, cursor=cursors.get(status), chunk=page_size + 1)
             for status in statuses
             if status not in done
         ]
+        return _MergedCursor(streams, done, scope, page_size)
+
+
+class _MergedCursor:
+    """Pages of the union of status streams, in (uploadTimestamp, status) order."""
+
+    def __init__(
+        self,
+        streams: list[_StatusStream],
+        done: frozenset[ImageStatus],
+        scope: list[str],
+        page_size: int,
+    ) -> None:
+        self._streams = streams
+        self._done = set(done)
+        self._scope = scope
+        self._page_size = page_size
+
+    def next_page(self) -> Page:
+        """Take up to a page of records; the token continues after the last one taken."""
         items: list[Item] = []
-        while len(items) < page_size:
-            heads = [(stream, stream.head()) for stream in streams]
-            candidates = [(stream, item) for stream, item in heads if item is not None]
+        while len(items) < self._page_size:
+            candidates = [
+                (head[STATUS_INDEX_SORT_KEY]["S"], _STATUS_ORDER[stream.status], stream)
+                for stream in self._streams
+                if (head := stream.head()) is not None
+            ]
             if not candidates:
                 break
-            stream, _ = min(
-                candidates,
-                key=lambda pair: (
-                    pair[1][STATUS_INDEX_SORT_KEY]["S"],
-                    _STATUS_ORDER[pair[0].status],
-                ),
-            )
+            _, _, stream = min(candidates, key=lambda entry: entry[:2])
             items.append(stream.take())
-        remaining = [stream for stream in streams if stream.head() is not None]
+        remaining = [stream for stream in self._streams if stream.head() is not None]
+        self._done |= {stream.status for stream in self._streams if stream not in remaining}
+        self._streams = remaining
         next_token = None
         if remaining:
-            finished = done | {stream.status for stream in streams if stream not in remaining}
             next_token = _encode_token(
-                scope,
-                {stream.status: stream.cursor for stream in remaining},
-                finished,
+                self._scope, {stream.status: stream.cursor for stream in remaining}, self._done
             )
         return Page(
             records=tuple(ImageRecord.from_item(item) for item in items), next_token=next_token
@@ -302,7 +328,7 @@ def _scope(statuses: tuple[ImageStatus, ...], low: str, high: str) -> list[str]:
 def _encode_token(
     scope: list[str],
     cursors: Mapping[ImageStatus, tuple[str, str] | None],
-    done: set[ImageStatus] | frozenset[ImageStatus],
+    done: set[ImageStatus],
 ) -> str:
     payload = {
         "v": _TOKEN_VERSION,

@@ -1,4 +1,4 @@
-"""Unit tests of `qip_platform.query`: bounds, requests, tokens, paging (fake DynamoDB client).
+"""`qip_platform.query` against a fake DynamoDB client: bounds, requests, tokens, paging.
 
 The fake answers GetItem and GSI Query the way DynamoDB does for this key schema (order by
 status, uploadTimestamp, then table key; Limit; ExclusiveStartKey); the moto tests in
@@ -243,17 +243,32 @@ def test_a_token_resumes_from_another_instance() -> None:
     fake = FakeDynamo(records)
     first = ImageQuery(fake, "t").page_by_status("COMPLETED", page_size=2)
     assert [r.image_key for r in first.records] == ["k0", "k1"]
+    asked_before = len(fake.queries())
     rest = list(
         ImageQuery(fake, "t").pages_by_status("COMPLETED", page_size=2, token=first.next_token)
     )
     assert [[r.image_key for r in page.records] for page in rest] == [["k2", "k3"], ["k4"]]
-    # The resumed query starts after the last record it returned.
-    resumed = fake.queries()[-2]
+    # The resumed query starts after the last record the first page returned.
+    resumed = fake.queries()[asked_before]
     assert resumed["ExclusiveStartKey"] == {
         "imageKey": {"S": "k1"},
         "status": {"S": "COMPLETED"},
         "uploadTimestamp": {"S": format_timestamp(BASE + timedelta(seconds=1))},
     }
+
+
+def test_iterating_pages_does_not_fetch_items_twice() -> None:
+    records = [
+        record(f"k{i:02d}", list(ImageStatus)[i % 5], BASE + timedelta(seconds=i))
+        for i in range(40)
+    ]
+    fake = FakeDynamo(records)
+    pages = list(ImageQuery(fake, "t").pages_in_range(page_size=3))
+    assert sum(len(page.records) for page in pages) == 40
+    fetched = sum(
+        len(FakeDynamo.query(FakeDynamo(records), **request)["Items"]) for request in fake.queries()
+    )
+    assert fetched == 40
 
 
 def test_finished_statuses_are_not_asked_again() -> None:
