@@ -20,7 +20,7 @@ from typing import Any
 from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
 
-from qip_platform.definition import StageSelectionError
+from qip_platform.definition import parse_stages
 from qip_platform.layers import LayerBuildError, LayerDirs, ensure_layers, repo_root
 from qip_platform.stack import QipStack, StackSettings
 
@@ -66,10 +66,12 @@ def build_app(
     app = App(context={**file_context(), **(context or {})}, outdir=outdir)
     get = app.node.try_get_context
     architecture = str(get("architecture") or "arm64")
+    # A bad selection fails here, before any layer is built.
+    stages = parse_stages(_list(get("stages") or "validation,metadata,resize,thumbnail,archive"))
     stack = QipStack(
         app,
         str(get("stackName") or "QipStack"),
-        stages=_list(get("stages") or "validation,metadata,resize,thumbnail,archive"),
+        stages=stages,
         workflow=str(get("workflow") or "EXPRESS"),
         architecture=architecture,
         layer_dirs=layer_dirs or ensure_layers(architecture),
@@ -102,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     outdir = args.outdir or (None if os.environ.get("CDK_OUTDIR") else "cdk.out")
     try:
         app, stack = build_app(context, outdir=outdir)
-    except (StageSelectionError, LayerBuildError) as error:
+    except (ValueError, LayerBuildError) as error:  # StageSelectionError is a ValueError
         print(f"error: {error}", file=sys.stderr)
         return 2
     assembly = app.synth()
