@@ -116,6 +116,7 @@ def call_api() -> Callable[[dict[str, Any]], tuple[int, dict[str, Any]]]:
     def call(event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         response = upload_handler.handler(event, None)
         assert response["multiValueHeaders"]["Content-Type"] == ["application/json"]
+        assert response["multiValueHeaders"]["Cache-Control"] == ["no-store"]
         return response["statusCode"], json.loads(response["body"])
 
     return call

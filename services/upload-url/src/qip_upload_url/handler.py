@@ -53,14 +53,14 @@ def set_dependencies(adapters: Adapters | None) -> None:
 
 
 @app.post(ROUTE)
-def post_upload_url() -> dict[str, Any]:
+def post_upload_url() -> Response[Any]:
     """POST /upload-url with a JSON body."""
     _authenticate()
     return _issue(core.params_from_body(app.current_event.decoded_body))
 
 
 @app.get(ROUTE)
-def get_upload_url() -> dict[str, Any]:
+def get_upload_url() -> Response[Any]:
     """GET /upload-url with query-string parameters (the design's form)."""
     _authenticate()
     return _issue(app.current_event.query_string_parameters or {})
@@ -72,7 +72,7 @@ def _authenticate() -> None:
     logger.append_keys(callerSub=core.caller_sub(claims))
 
 
-def _issue(params: dict[str, Any]) -> dict[str, Any]:
+def _issue(params: dict[str, Any]) -> Response[Any]:
     adapters = dependencies()
     settings = adapters.settings
     request = core.parse_upload_request(params, max_bytes=settings.max_bytes)
@@ -86,13 +86,24 @@ def _issue(params: dict[str, Any]) -> dict[str, Any]:
         "upload url issued",
         extra={"contentType": plan.content_type, "declaredSize": request.size},
     )
-    return core.upload_response(
+    body = core.upload_response(
         plan, url=signed["url"], fields=signed["fields"], expires_in=settings.upload_url_expires
+    )
+    return _json_response(200, body)
+
+
+def _json_response(status: int, body: dict[str, Any]) -> Response[Any]:
+    # A signed URL (or an error about one) must never be served from a cache.
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        body=body,
+        headers={"Cache-Control": "no-store"},
     )
 
 
 def _error_response(error: UploadUrlError) -> Response[Any]:
-    return Response(status_code=error.status, content_type="application/json", body=error.to_body())
+    return _json_response(error.status, error.to_body())
 
 
 def _answer_error(error: UploadUrlError) -> Response[Any]:
