@@ -4,6 +4,7 @@ Input: the execution state (`PipelineState`). Output: `ValidateOutput.to_json_di
 Order: stages.validation IN_PROGRESS → head_object (TOO_LARGE before any download) → the
 first bytes (magic) → the rest → `core.validate_image` → stages.validation COMPLETED (with
 width/height/format) → StageCompleted event + STAGE_COMPLETED notification.
+Any other failure marks stages.validation FAILED (best effort) and raises the shared class.
 A rejection writes status REJECTED (rejectionReason, errorMessage, stages.validation FAILED) in
 one conditional update, publishes ImageRejected + PROCESSING_REJECTED, counts
 ValidationFailures and re-raises InvalidImageError, which the state machine catches by name.
@@ -180,6 +181,9 @@ def validate(
     except InvalidImageError as rejection:
         _reject(state, adapters, rejection, started_at, execution_arn)
         raise
+    except QipError as exc:
+        _record_failure(state, adapters, started_at, exc)
+        raise
 
     completed_at = utc_now()
     done = StageInfo(
@@ -318,6 +322,28 @@ def _reject(
         error_message=rejection.message,
     )
     _publish(adapters, event, notification)
+
+
+def _record_failure(
+    state: PipelineState, adapters: Adapters, started_at: str, error: QipError
+) -> None:
+    """Best effort: mark the stage FAILED; the state machine's HandleError owns the status."""
+    failed_at = utc_now()
+    failed = StageInfo(
+        status=StageStatus.FAILED,
+        timestamp=failed_at,
+        started_at=started_at,
+        duration_ms=duration_ms(started_at, failed_at),
+        error_message=error.message[:1000],
+    )
+    try:
+        adapters.update_record(
+            stage_update_request(
+                adapters.settings.table_name, state.image_key, STAGE, failed, updated_at=failed_at
+            )
+        )
+    except (StaleWriteError, QipError):
+        logger.warning("could not record the stage failure", extra={"stage": STAGE.value})
 
 
 def _publish_completed(

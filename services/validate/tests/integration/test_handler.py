@@ -193,8 +193,13 @@ def test_malformed_event_is_a_permanent_error(aws: Any) -> None:
 
 def test_missing_object_is_a_permanent_error(aws: Any, sample_state: dict[str, Any]) -> None:
     aws.put_record(sample_state, ImageStatus.PROCESSING)
-    with pytest.raises(PermanentError):
+    with pytest.raises(PermanentError) as caught:
         handler(sample_state, None)
+    assert type(caught.value) is PermanentError  # not a rejection: HandleError decides
+    record = aws.record(sample_state["imageKey"])
+    assert record.status is ImageStatus.PROCESSING
+    assert record.stages.validation.status is StageStatus.FAILED
+    assert record.stages.validation.error_message
 
 
 def test_throttling_is_retryable(
