@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import os
+import platform
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+# pytest's importlib mode names modules under the repo's `platform/` folder `platform.tests...`
+# and, finding the standard library's `platform` without `__path__`, would replace it with the
+# folder. Giving the stdlib module an empty `__path__` makes pytest keep it as the parent.
+if not hasattr(platform, "__path__"):
+    platform.__path__ = []  # type: ignore[attr-defined]
 
 # Every test runs against local fakes: never let a stray client reach a real account.
 for _name, _value in {
