@@ -52,6 +52,7 @@ class SqsPoller:
         batch_size: int = 1,
         workers: int = 2,
         idle_sleep: float = 0.02,
+        failed_visibility: int | None = None,
     ) -> None:
         self._sqs = sqs
         self._lambda = lambda_client
@@ -61,6 +62,8 @@ class SqsPoller:
         self.batch_size = batch_size
         self.workers = workers
         self.idle_sleep = idle_sleep
+        # None: a failed message waits out the queue's visibility timeout, as on AWS.
+        self.failed_visibility = failed_visibility
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.region = queue_arn.split(":")[3]
@@ -109,6 +112,12 @@ class SqsPoller:
         failed_ids = self._invoke(event, messages)
         for message in messages:
             if message["MessageId"] in failed_ids:
+                if self.failed_visibility is not None:
+                    self._sqs.change_message_visibility(
+                        QueueUrl=self.queue_url,
+                        ReceiptHandle=message["ReceiptHandle"],
+                        VisibilityTimeout=self.failed_visibility,
+                    )
                 continue
             self._sqs.delete_message(
                 QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"]
@@ -129,7 +138,7 @@ class SqsPoller:
         payload_text = response["Payload"].read().decode("utf-8") or "null"
         if response.get("FunctionError"):
             # The whole batch failed: every message becomes visible again after the timeout.
-            logger.warning(
+            logger.info(
                 "trigger failed after %.3fs: %s", time.perf_counter() - started, payload_text
             )
             return all_ids

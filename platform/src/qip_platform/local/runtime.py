@@ -62,6 +62,8 @@ class LocalConfig:
     retry_scale: float = 1.0
     # Short, unlike the stack's 300 s, so a failed message comes back (and reaches the DLQ) soon.
     visibility_timeout: int = 5
+    # Seconds before a message the trigger failed is visible again (None: the queue's timeout).
+    failed_visibility: int | None = None
     poller_workers: int = 2
     batch_size: int = 1
     function_concurrency: int = 4
@@ -161,6 +163,7 @@ class LocalRuntime:
                 function_name=resources.function_name("trigger"),
                 batch_size=self.config.batch_size,
                 workers=self.config.poller_workers,
+                failed_visibility=self.config.failed_visibility,
             )
             self.poller.start()
         return resources
