@@ -162,7 +162,9 @@ def decode_upright(
             # A short final frame or odd chunk is not our concern once validate accepted it.
             warnings.simplefilter("ignore")
             decoded = _decode(image, min_size)
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as err:
+    except MemoryError:
+        raise
+    except Exception as err:  # Pillow's decoders raise many types on malformed data
         raise ImageDecodeError(f"cannot decode the image: {err}") from err
     # The caller's outputs must carry nothing of the source's metadata.
     decoded.image.info = {}

@@ -61,10 +61,13 @@ def test_every_exif_orientation_comes_out_upright(orientation: int, images: Any)
     assert all(map(images.close, colours, images.QUADRANTS)), (orientation, colours)
 
 
+@pytest.mark.parametrize("shown", [(900, 300), (2701, 901)])  # the second decodes at 1/4
 @pytest.mark.parametrize("orientation", range(1, 9))
-def test_crop_is_taken_from_the_upright_image(orientation: int, images: Any) -> None:
-    # Displayed 900x300 with a red middle third: only the upright crop is all red.
-    data = images.oriented(banded((900, 300)), orientation, quality=95)
+def test_crop_is_taken_from_the_upright_image(
+    orientation: int, shown: tuple[int, int], images: Any
+) -> None:
+    # A red middle third: only the centre square of the upright picture is all red.
+    data = images.oriented(banded(shown), orientation, quality=95)
     image = decoded(make_thumbnail(data), images)
     for point in [(5, 100), (100, 100), (194, 100)]:
         assert images.close(image.getpixel(point), images.RED), (orientation, point)
