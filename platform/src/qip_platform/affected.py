@@ -121,9 +121,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("ref", nargs="?", default="origin/main", help="git ref to compare with")
     parser.add_argument("--root", type=Path, default=Path.cwd())
     parser.add_argument("--json", action="store_true", help="print a JSON list")
+    parser.add_argument("--all", action="store_true", help="every package (no usable base ref)")
     args = parser.parse_args(argv)
     root = args.root.resolve()
-    names = affected_packages(changed_files(args.ref, root), workspace_packages(root))
+    packages = workspace_packages(root)
+    names = (
+        list(packages) if args.all else affected_packages(changed_files(args.ref, root), packages)
+    )
     print(json.dumps(names) if args.json else "\n".join(names))
     return 0
 

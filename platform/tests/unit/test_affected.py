@@ -119,3 +119,5 @@ def test_git_wrapper_and_command_line(repo, capsys):
     assert capsys.readouterr().out.split() == ["resize"]
     assert main(["HEAD", "--root", str(repo), "--json"]) == 0
     assert capsys.readouterr().out.strip() == "[]"
+    assert main(["--all", "--root", str(repo)]) == 0
+    assert capsys.readouterr().out.split() == ["shared", "archive", "resize"]
