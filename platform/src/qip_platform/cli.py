@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -51,6 +52,13 @@ STAGE_ORDER = list(StageName)
 EXIT_FAILED = 1
 EXIT_ERROR = 2
 SYMBOLS = {"IN_PROGRESS": "[yellow]…[/]", "COMPLETED": "[green]✓[/]", "FAILED": "[red]✗[/]"}
+STAGE_HEADERS = {
+    StageName.VALIDATION: "valid",
+    StageName.METADATA: "meta",
+    StageName.RESIZE: "resize",
+    StageName.THUMBNAIL: "thumb",
+    StageName.ARCHIVE: "arch",
+}
 STATUS_STYLE = {
     "COMPLETED": "green",
     "REJECTED": "yellow",
@@ -141,12 +149,13 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 
 # -- process -------------------------------------------------------------------------------
 def _progress_table(files: list[str], records: dict[int, Any], stages: list[StageName]) -> Table:
-    table = Table(title="QIP pipeline", expand=False)
-    table.add_column("image", overflow="fold")
-    table.add_column("status")
+    table = Table(title="QIP pipeline", expand=False, box=box.SIMPLE_HEAD)
+    table.add_column("image", overflow="ellipsis", no_wrap=True, max_width=28)
+    table.add_column("status", no_wrap=True)
     for stage in stages:
-        table.add_column(stage.value, justify="center")
-    for i, name in enumerate(files):
+        header = STAGE_HEADERS[stage]
+        table.add_column(header, justify="center", no_wrap=True, min_width=len(header))
+    for i, name in enumerate(_display_names(files)):
         record = records.get(i)
         if record is None:
             table.add_row(name, "[dim]uploading[/]", *["[dim]·[/]"] * len(stages))
@@ -159,28 +168,44 @@ def _progress_table(files: list[str], records: dict[int, Any], stages: list[Stag
     return table
 
 
+def _display_names(files: list[str]) -> list[str]:
+    """Base names when they are unique (shorter tables), else the paths as given."""
+    names = [Path(f).name for f in files]
+    return names if len(set(names)) == len(names) else list(files)
+
+
 def _summary_table(outcomes: list[Any], stages: list[StageName]) -> Table:
-    table = Table(title="Summary")
-    table.add_column("image", overflow="fold")
-    table.add_column("status")
-    table.add_column("reason / error", overflow="fold", max_width=60)
+    table = Table(title="Summary (seconds per stage)", box=box.SIMPLE_HEAD)
+    table.add_column("image", overflow="ellipsis", no_wrap=True, max_width=18)
+    table.add_column("status", no_wrap=True, min_width=9)
     for stage in stages:
-        table.add_column(f"{stage.value} s", justify="right")
-    table.add_column("total s", justify="right")
-    for outcome in outcomes:
-        detail = outcome.reason or outcome.error or ""
+        header = STAGE_HEADERS[stage]
+        table.add_column(header, justify="right", no_wrap=True, min_width=len(header))
+    table.add_column("total", justify="right", no_wrap=True, min_width=5)
+    shown = _display_names([o.file for o in outcomes])
+    for label, outcome in zip(shown, outcomes, strict=True):
         durations = [
-            f"{outcome.durations[s.value]:.3f}" if s.value in outcome.durations else "—"
+            f"{outcome.durations[s.value]:.2f}" if s.value in outcome.durations else "—"
             for s in stages
         ]
         table.add_row(
-            outcome.file,
+            label,
             _status_text(outcome.status),
-            detail,
             *durations,
             f"{outcome.seconds:.2f}" if outcome.seconds else "—",
         )
     return table
+
+
+def _details(outcomes: list[Any]) -> list[str]:
+    """One line per image that did not complete: its reason or error."""
+    shown = _display_names([o.file for o in outcomes])
+    lines = []
+    for label, outcome in zip(shown, outcomes, strict=True):
+        detail = outcome.reason or outcome.error
+        if outcome.status != "COMPLETED" and detail:
+            lines.append(f"{label}: {_status_text(outcome.status)} {detail}")
+    return lines
 
 
 @contextlib.contextmanager
@@ -260,7 +285,10 @@ def process(
             stdout.write(json.dumps([o.to_json() for o in outcomes], indent=2) + "\n")
             stdout.flush()
         else:
+            console.print()
             console.print(_summary_table(outcomes, chosen))
+            for line in _details(outcomes):
+                console.print(line, soft_wrap=True)
             done = sum(o.status == "COMPLETED" for o in outcomes)
             console.print(
                 f"{done}/{len(outcomes)} completed; outputs in [bold]{out}/[/] "
