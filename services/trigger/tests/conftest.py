@@ -320,37 +320,55 @@ class StartCounter:
             self.calls += 1
 
 
+def inject_adapters(
+    aws: Account,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    lease_seconds: float = 60,
+    serialize_dynamodb: bool = False,
+    **overrides: Any,
+) -> Adapters:
+    """Adapters on moto clients, injected into the handler, counting StartExecution calls."""
+    adapters = Adapters.from_settings(
+        aws.settings(**overrides),
+        TriggerSettings(
+            claim_lease=timedelta(seconds=lease_seconds), max_receive_count=MAX_RECEIVES
+        ),
+        session=SESSION,
+    )
+    if clock is not None:
+        adapters.clock = clock
+    if serialize_dynamodb:
+        adapters.dynamodb = SerializedDynamoDB(adapters.dynamodb, threading.Lock())
+    counter = StartCounter()
+    adapters.stepfunctions.meta.events.register("before-call.sfn.StartExecution", counter)
+    adapters.start_counter = counter  # type: ignore[attr-defined]
+    trigger_handler.set_dependencies(adapters)
+    return adapters
+
+
 @pytest.fixture
 def trigger(aws: Account) -> Iterator[Callable[..., Adapters]]:
-    """Inject trigger adapters on moto clients; returns a builder taking settings overrides."""
+    """Inject trigger adapters on this test's account; takes settings overrides."""
 
-    def inject(
-        *,
-        clock: Callable[[], datetime] | None = None,
-        lease_seconds: float = 60,
-        serialize_dynamodb: bool = False,
-        **overrides: Any,
-    ) -> Adapters:
-        adapters = Adapters.from_settings(
-            aws.settings(**overrides),
-            TriggerSettings(
-                claim_lease=timedelta(seconds=lease_seconds),
-                max_receive_count=MAX_RECEIVES,
-            ),
-            session=SESSION,
-        )
-        if clock is not None:
-            adapters.clock = clock
-        if serialize_dynamodb:
-            adapters.dynamodb = SerializedDynamoDB(adapters.dynamodb, threading.Lock())
-        counter = StartCounter()
-        adapters.stepfunctions.meta.events.register("before-call.sfn.StartExecution", counter)
-        adapters.start_counter = counter  # type: ignore[attr-defined]
-        trigger_handler.set_dependencies(adapters)
-        return adapters
+    def inject(**kwargs: Any) -> Adapters:
+        return inject_adapters(aws, **kwargs)
 
     yield inject
     trigger_handler.dependencies.cache_clear()
+
+
+@pytest.fixture
+def trigger_on() -> Iterator[Callable[..., Adapters]]:
+    """Inject trigger adapters on an account the test made itself (hypothesis tests)."""
+    yield inject_adapters
+    trigger_handler.dependencies.cache_clear()
+
+
+@pytest.fixture
+def account_factory() -> Callable[[], Account]:
+    """Build an Account (call it inside the test's own `mock_aws`)."""
+    return Account
 
 
 def fixed_clock(moment: datetime) -> Callable[[], datetime]:
