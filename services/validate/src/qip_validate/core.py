@@ -118,6 +118,8 @@ def _open_and_decode(data: bytes, fmt: ImageFormat, *, max_pixels: int) -> Valid
         warnings.simplefilter("always")
         with Image.open(BytesIO(data), formats=[_PILLOW_FORMATS[fmt]]) as image:
             width, height = image.size
+            if width < 1 or height < 1:
+                raise InvalidImageError(RejectionReason.CORRUPT, "the header claims no pixels")
             frames = _frame_count(image, data, fmt, width * height, max_pixels)
             check_pixels(width, height, frames, max_pixels=max_pixels)
             if fmt is ImageFormat.JPEG:

@@ -157,6 +157,14 @@ def test_jpeg_claiming_65500_squared_is_refused_from_the_header(
     assert decode_spy == []
 
 
+@pytest.mark.parametrize("size", [(0, 0), (16, 0), (0, 16)])
+def test_zero_size_headers_are_corrupt(
+    make_image: Any, hostile: dict[str, Any], size: tuple[int, int]
+) -> None:
+    data = hostile["jpeg_with_size"](make_image("JPEG", (16, 16)), *size)
+    assert reason_of(data) is RejectionReason.CORRUPT
+
+
 def test_jpeg_header_just_over_a_small_cap(make_image: Any, hostile: dict[str, Any]) -> None:
     data = hostile["jpeg_with_size"](make_image("JPEG", (16, 16)), 3000, 3000)
     assert reason_of(data, max_pixels=8_999_999) is RejectionReason.TOO_MANY_PIXELS
