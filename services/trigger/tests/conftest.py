@@ -140,7 +140,6 @@ class Account:
         self.sns = SESSION.client("sns")
         self.events = SESSION.client("events")
         self.sfn = SESSION.client("stepfunctions")
-        self.iam = SESSION.client("iam")
 
         self.s3.create_bucket(Bucket=UPLOAD_BUCKET)
         self.s3.put_bucket_notification_configuration(
@@ -187,10 +186,8 @@ class Account:
             Attributes={"RawMessageDelivery": "true"},
         )
 
-        role = self.iam.create_role(
-            RoleName="sfn",
-            AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
-        )["Role"]["Arn"]
+        # moto does not check the role; a name-shaped ARN keeps IAM out of the test account.
+        role = "arn:aws:iam::123456789012:role/qip-pipeline"
         self.state_machine_arn = self.sfn.create_state_machine(
             name="qip-pipeline",
             type="EXPRESS",

@@ -54,6 +54,12 @@ def test_parses_the_aws_sample(load_event: Callable[[str], dict[str, Any]]) -> N
     assert upload.event_time == "2026-11-26T06:40:00.000Z"
 
 
+def test_eventbridge_sample_is_the_sqs_body(load_event: Callable[[str], dict[str, Any]]) -> None:
+    bare = parse_event(load_event("eventbridge_object_created.json"))
+    wrapped = parse_sqs_body(load_event("sqs_object_created.json")["Records"][0]["body"])
+    assert bare == wrapped
+
+
 def test_parses_the_moto_sample(load_event: Callable[[str], dict[str, Any]]) -> None:
     body = load_event("sqs_object_created_moto.json")["Records"][0]["body"]
     upload = parse_sqs_body(body)
