@@ -29,6 +29,7 @@ os.environ.setdefault("POWERTOOLS_DEV", "false")
 EVENTS_DIR = Path(__file__).resolve().parents[1] / "events"
 UPLOAD_BUCKET = "qip-uploads"
 TABLE = "qip-images"
+EVENT_BUS = "qip-events"
 REGION = "us-east-1"
 MB = 1024 * 1024
 
@@ -226,7 +227,7 @@ def create_table(dynamodb: Any) -> None:
 
 
 class Account:
-    """A moto account: upload bucket, table, topic and bus, each tapped by an SQS queue."""
+    """A moto account: upload bucket, table, topic and event bus (both tapped by SQS queues)."""
 
     def __init__(self) -> None:
         self.s3 = boto3.client("s3", region_name=REGION)
@@ -244,12 +245,16 @@ class Account:
             Endpoint=self._queue_arn(self.notification_queue),
             Attributes={"RawMessageDelivery": "true"},
         )
+        self.events.create_event_bus(Name=EVENT_BUS)
         self.event_queue = self._queue("events-tap")
         self.events.put_rule(
-            Name="qip-events-tap", EventPattern=json.dumps({"source": ["image-processor"]})
+            Name="qip-events-tap",
+            EventBusName=EVENT_BUS,
+            EventPattern=json.dumps({"source": ["image-processor"]}),
         )
         self.events.put_targets(
             Rule="qip-events-tap",
+            EventBusName=EVENT_BUS,
             Targets=[{"Id": "tap", "Arn": self._queue_arn(self.event_queue)}],
         )
 
@@ -266,6 +271,7 @@ class Account:
             "table_name": TABLE,
             "upload_bucket": UPLOAD_BUCKET,
             "topic_arn": self.topic_arn,
+            "event_bus_name": EVENT_BUS,
         }
         values.update(overrides)
         return QipSettings(**values)

@@ -9,7 +9,7 @@ import pytest
 
 from qip_metadata import handler as metadata_handler
 from qip_metadata.handler import handler
-from qip_shared.config import ENV_STORE_GPS, ENV_TABLE_NAME, ENV_TOPIC_ARN
+from qip_shared.config import ENV_EVENT_BUS_NAME, ENV_STORE_GPS, ENV_TABLE_NAME, ENV_TOPIC_ARN
 from qip_shared.enums import ImageStatus, StageStatus
 from qip_shared.errors import PermanentError
 from qip_shared.pipeline import ImageMetadata, MetadataOutput, PipelineState
@@ -87,11 +87,13 @@ def test_gps_setting_is_read_from_the_environment(
     settings = aws.settings()
     monkeypatch.setenv(ENV_TABLE_NAME, settings.table_name)
     monkeypatch.setenv(ENV_TOPIC_ARN, settings.topic_arn)
+    monkeypatch.setenv(ENV_EVENT_BUS_NAME, settings.event_bus_name)
     event = upload(camera_jpeg)
 
     monkeypatch.setenv(ENV_STORE_GPS, "true")
     metadata_handler.dependencies.cache_clear()  # built lazily from the environment
     assert "gps" in handler(event, None)["metadata"]["exif"]
+    assert len(aws.bus_events()) == 1  # the bus name came from the environment too
 
     monkeypatch.setenv(ENV_STORE_GPS, "false")
     metadata_handler.dependencies.cache_clear()
