@@ -50,6 +50,7 @@ _TRANSPOSE: dict[int, Image.Transpose] = {
 _SWAPPING = frozenset({5, 6, 7, 8})
 _WIDE_GREY_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})
 _ICC_MODES = frozenset({"RGB", "CMYK", "L"})
+_REDUCIBLE_MODES = frozenset({"L", "LA", "RGB", "RGBA", "CMYK"})
 # 16-bit samples to 8-bit: 65535 maps to 255 exactly.
 _SIXTEEN_TO_EIGHT = 255 / 65535
 
@@ -148,8 +149,10 @@ def decode_upright(
     """Decode the first frame once, at the smallest scale covering `min_size`, upright, sRGB.
 
     `min_size` is the upright size the caller needs at least, or a rule computing it from the
-    upright size of the source. The image is never smaller than that (unless the source is),
-    and is larger by less than a factor of two (JPEG scales by 1/2, 1/4 and 1/8 only).
+    upright size of the source. The image is never smaller than that (unless the source is).
+    A JPEG is decoded less than twice as large (libjpeg scales by 1/2, 1/4 and 1/8); other
+    formats are decoded whole, then reduced by an integer factor to at least `REDUCING_GAP`
+    times the need before their colour is converted.
     """
     try:
         image = Image.open(io.BytesIO(data), formats=DECODABLE_FORMATS)
@@ -187,12 +190,30 @@ def _decode(image: Image.Image, min_size: Size | SizeRule) -> Decoded:
         # Other formats may keep EXIF after the pixel data: decode first, then read it.
         image.load()
         orientation = orientation_of(image)
+        image, content = _pre_reduce(
+            image, upright_size(_needed(raw_size, orientation, min_size), orientation)
+        )
     image = normalise_colour(image)
     transpose = _TRANSPOSE.get(orientation)
     if transpose is not None:
         content = _transpose_box(content, image.size, transpose)
         image = image.transpose(transpose)
     return Decoded(image, upright_size(raw_size, orientation), content)
+
+
+def _pre_reduce(image: Image.Image, raw_needed: Size) -> tuple[Image.Image, Box]:
+    """Shrink a fully decoded non-JPEG by an integer factor before any colour work.
+
+    The factor leaves at least `REDUCING_GAP` times the need, as `resample` would, so the
+    final LANCZOS pass sees the same input; colour conversion then touches fewer pixels.
+    """
+    width, height = image.size
+    factor = int(min(width / raw_needed[0], height / raw_needed[1]) / REDUCING_GAP)
+    # Box-averaging is exact for these modes (Pillow premultiplies alpha); palettes,
+    # colour-keyed transparency and wide greys are converted at full size instead.
+    if factor < 2 or image.mode not in _REDUCIBLE_MODES or "transparency" in image.info:
+        return image, (0.0, 0.0, float(width), float(height))
+    return image.reduce(factor), (0.0, 0.0, width / factor, height / factor)
 
 
 def _transpose_box(box: Box, size: Size, method: Image.Transpose) -> Box:

@@ -14,7 +14,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from qip_shared.imaging import cover_size, decode_upright, encode_jpeg, fit_size, upright_size
+from qip_shared.imaging import (
+    REDUCING_GAP,
+    cover_size,
+    decode_upright,
+    encode_jpeg,
+    fit_size,
+    upright_size,
+)
 
 sizes = st.tuples(st.integers(1, 20_000), st.integers(1, 20_000))
 boxes = st.tuples(st.integers(1, 2_000), st.integers(1, 2_000))
@@ -69,21 +76,23 @@ def test_cover_size_covers_box_minimally(size: tuple[int, int], box: tuple[int, 
 
 
 # Issue 3: "decode at the smallest scale that still serves the target (JPEG Image.draft,
-# accounting for orientation swapping width/height)" — for any JPEG size, orientation and
-# need, the decoded upright image covers the need (or is the whole source) and is less than
-# twice as large as needed, and reports the upright source size.
+# accounting for orientation swapping width/height) ... reduce before resampling
+# (reducing_gap)" — for any size, orientation and need, the decoded upright image covers the
+# need (or is the whole source) and is no larger than the rules allow: for JPEG the coarsest
+# sufficient DCT scale, for other formats an integer reduction keeping REDUCING_GAP x the need.
 @given(
     raw=st.tuples(st.integers(1, 400), st.integers(1, 400)),
     orientation=orientations,
     need=st.tuples(st.integers(1, 400), st.integers(1, 400)),
+    fmt=st.sampled_from(["JPEG", "PNG"]),
 )
 def test_decode_upright_picks_the_smallest_sufficient_scale(
-    raw: tuple[int, int], orientation: int, need: tuple[int, int]
+    raw: tuple[int, int], orientation: int, need: tuple[int, int], fmt: str
 ) -> None:
     exif = Image.Exif()
     exif[0x0112] = orientation
     buffer = io.BytesIO()
-    Image.new("RGB", raw, (90, 120, 200)).save(buffer, "JPEG", exif=exif.tobytes())
+    Image.new("RGB", raw, (90, 120, 200)).save(buffer, fmt, exif=exif.tobytes())
 
     decoded = decode_upright(buffer.getvalue(), need)
 
@@ -93,11 +102,20 @@ def test_decode_upright_picks_the_smallest_sufficient_scale(
     width, height = decoded.image.size
     assert width >= min(need[0], upright[0])
     assert height >= min(need[1], upright[1])
-    # Smallest sufficient scale: JPEG scales by 1/1, 1/2, 1/4, 1/8; the next coarser one
-    # would not cover the need (whole source pixels per needed pixel, as libjpeg counts).
     scale = round(upright[0] / (decoded.content[2] - decoded.content[0]))
-    assert scale in {1, 2, 4, 8}
-    assert scale == 8 or min(upright[0] // need[0], upright[1] // need[1]) < 2 * scale
+    whole_units = min(upright[0] // need[0], upright[1] // need[1])
+    if fmt == "JPEG":
+        # libjpeg scales by 1/1, 1/2, 1/4, 1/8; the next coarser one would not cover the need.
+        assert scale in {1, 2, 4, 8}
+        assert scale == 8 or whole_units < 2 * scale
+    else:
+        # An integer reduction that still leaves REDUCING_GAP times the need.
+        assert scale >= 1
+        if scale > 1:
+            assert upright[0] / scale >= REDUCING_GAP * need[0] - 1e-9
+            assert upright[1] / scale >= REDUCING_GAP * need[1] - 1e-9
+        ratio = min(upright[0] / need[0], upright[1] / need[1])
+        assert scale == max(1, int(ratio / REDUCING_GAP))
     left, top, right, bottom = decoded.content
     assert 0 <= left < right <= width
     assert 0 <= top < bottom <= height

@@ -251,11 +251,40 @@ def test_content_box_tracks_the_partial_edge_block(orientation: int) -> None:
     assert decoded.region((0, 0, 803, 601)) == pytest.approx(decoded.content)
 
 
-def test_non_jpeg_is_decoded_at_full_size() -> None:
+def test_non_jpeg_is_kept_whole_when_close_to_the_need() -> None:
     data = encode(quadrant_image(300, 200), "PNG")
-    decoded = decode_upright(data, (10, 10))
+    decoded = decode_upright(data, (100, 100))
     assert decoded.image.size == (300, 200)
     assert decoded.content == (0.0, 0.0, 300.0, 200.0)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "LA"])
+def test_large_non_jpeg_is_reduced_before_colour_work(mode: str) -> None:
+    # 300x200 for a 10x10 need: an integer factor of 6 keeps >= 3x the need (reducing gap).
+    source = quadrant_image(300, 200).convert(mode)
+    decoded = decode_upright(encode(source, "PNG"), (10, 10))
+    assert decoded.image.size == (50, 34)
+    assert decoded.content == pytest.approx((0.0, 0.0, 50.0, 200 / 6))
+    assert decoded.source_size == (300, 200)
+    assert decoded.image.mode == "RGB"
+
+
+def test_reduction_keeps_transparent_edges_clean() -> None:
+    # Fully transparent pixels hold pure blue: premultiplied reduction must not let it bleed.
+    image = Image.new("RGBA", (120, 60), (0, 0, 255, 0))
+    image.paste((255, 0, 0, 255), (0, 0, 60, 60))
+    decoded = decode_upright(encode(image, "PNG"), (10, 5))
+    assert decoded.image.size == (30, 15)  # reduced by 4
+    for x in range(decoded.image.width):
+        red, green, blue = decoded.image.getpixel((x, 7))  # type: ignore[misc]
+        assert blue <= green + 1, (x, red, green, blue)  # grey/white mix only, never bluish
+
+
+def test_palette_and_colour_keyed_images_are_not_box_reduced() -> None:
+    palette = quadrant_image(300, 200).convert("P")
+    assert decode_upright(encode(palette, "PNG"), (10, 10)).image.size == (300, 200)
+    keyed = encode(quadrant_image(300, 200), "PNG", transparency=(0, 0, 255))
+    assert decode_upright(keyed, (10, 10)).image.size == (300, 200)
 
 
 # --- colour rules ------------------------------------------------------------------------
@@ -353,7 +382,7 @@ def test_animation_gives_its_first_frame(fmt: str) -> None:
     frames = [Image.new("RGB", (8, 8), colour) for colour in (RED, GREEN, BLUE)]
     data = encode(frames[0], fmt, save_all=True, append_images=frames[1:], duration=50, loop=0)
     assert getattr(Image.open(io.BytesIO(data)), "n_frames", 1) == 3
-    assert close(load_upright(data, (1, 1)).getpixel((4, 4)), RED)  # type: ignore[arg-type]
+    assert close(load_upright(data, (8, 8)).getpixel((4, 4)), RED)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("size", [(1, 1), (2, 1), (1, 2)])
@@ -383,8 +412,8 @@ def test_undecodable_input_raises_image_decode_error(data: bytes) -> None:
 def test_max_pixels_is_enforced_before_decoding() -> None:
     data = encode(Image.new("RGB", (100, 100)), "PNG")
     with pytest.raises(ImageDecodeError):
-        load_upright(data, (10, 10), max_pixels=9_999)
-    assert load_upright(data, (10, 10), max_pixels=10_000).size == (100, 100)
+        load_upright(data, (100, 100), max_pixels=9_999)
+    assert load_upright(data, (100, 100), max_pixels=10_000).size == (100, 100)
 
 
 # --- the JPEG written --------------------------------------------------------------------
