@@ -163,9 +163,9 @@ def _no_stray_warnings() -> Iterator[None]:
 # --- AWS ------------------------------------------------------------------------------------
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def sample_state() -> dict[str, Any]:
-    """The sample event in `events/validate_input.json`."""
+    """The sample event in `events/validate_input.json` (copy before changing it)."""
     loaded: dict[str, Any] = json.loads((EVENTS_DIR / "validate_input.json").read_text())
     return loaded
 
