@@ -127,7 +127,8 @@ class Adapters:
                 content_type=str(response.get("ContentType") or ""),
                 size=int(response.get("ContentLength", upload.size)),
                 etag=str(response.get("ETag", "")).strip('"') or None,
-                version_id=response.get("VersionId"),
+                # The version the event names (None when unversioned: never pass "null" on).
+                version_id=upload.real_version,
                 metadata=dict(response.get("Metadata") or {}),
             )
         return None

@@ -240,6 +240,13 @@ def is_same_object(record: ImageRecord, upload: S3Upload, image_key: str) -> boo
     return record.execution_name == execution_name(image_key, upload.object_version)
 
 
+def is_superseded(upload: S3Upload, current_etag: str | None) -> bool:
+    """Whether an unversioned object was overwritten since its event (the newer one has its own)."""
+    if upload.real_version is not None or not upload.etag or not current_etag:
+        return False
+    return upload.etag != current_etag.strip('"')
+
+
 def pipeline_input(record: ImageRecord) -> PipelineInput:
     """The execution input (design "StepFunctionsInput") built from the record."""
     if record.bucket is None:

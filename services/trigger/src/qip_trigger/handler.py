@@ -48,6 +48,7 @@ from qip_trigger.core import (
     execution_arn,
     fail_request,
     is_same_object,
+    is_superseded,
     is_upload_key,
     new_record,
     next_action,
@@ -177,6 +178,9 @@ def ingest(body: str, receive_count: int, adapters: Adapters) -> Outcome:
         logger.warning("object no longer exists; ignored", extra={"key": upload.raw_key})
         return Outcome.GONE
     logger.append_keys(imageKey=head.key)
+    if is_superseded(upload, head.etag):
+        logger.info("object overwritten since this event; its own event takes over")
+        return Outcome.OTHER_VERSION
 
     now = adapters.clock()
     record = new_record(

@@ -236,10 +236,11 @@ def test_url_encoded_key_finds_the_object(
 ) -> None:
     adapters = trigger()
     key = "uploads/2026/11/26/red flower.jpg"
-    aws.s3.put_object(Bucket="qip-uploads", Key=key, Body=JPEG, ContentType="image/jpeg")
-    event = make_sqs_event(
-        json.dumps(make_object_created("uploads/2026/11/26/red+flower.jpg", size=len(JPEG)))
+    put = aws.s3.put_object(Bucket="qip-uploads", Key=key, Body=JPEG, ContentType="image/jpeg")
+    encoded = make_object_created(
+        "uploads/2026/11/26/red+flower.jpg", size=len(JPEG), etag=put["ETag"].strip('"')
     )
+    event = make_sqs_event(json.dumps(encoded))
     assert trigger_handler.handler(event, None) == {"batchItemFailures": []}
     record = aws.record(key)
     assert record is not None
@@ -272,8 +273,9 @@ def test_mixed_batch_reports_only_the_failed_item(
     make_object_created: Callable[..., dict[str, Any]],
 ) -> None:
     adapters = trigger()
-    aws.s3.put_object(Bucket="qip-uploads", Key=KEY, Body=JPEG, ContentType="image/jpeg")
-    event = make_sqs_event("{not json", json.dumps(make_object_created(KEY, size=len(JPEG))))
+    put = aws.s3.put_object(Bucket="qip-uploads", Key=KEY, Body=JPEG, ContentType="image/jpeg")
+    good = make_object_created(KEY, size=len(JPEG), etag=put["ETag"].strip('"'))
+    event = make_sqs_event("{not json", json.dumps(good))
     response = trigger_handler.handler(event, None)
     assert response == {"batchItemFailures": [{"itemIdentifier": "m-0"}]}
     assert adapters.start_counter.calls == 1
@@ -444,12 +446,32 @@ def test_sample_event_runs(
     aws: Any, trigger: Callable[..., Any], load_event: Callable[[str], dict[str, Any]]
 ) -> None:
     adapters = trigger()
-    aws.s3.put_object(Bucket="qip-uploads", Key=KEY, Body=JPEG, ContentType="image/jpeg")
+    put = aws.s3.put_object(Bucket="qip-uploads", Key=KEY, Body=JPEG, ContentType="image/jpeg")
     aws.receive()  # drain the event the put itself produced
-    assert trigger_handler.handler(load_event("sqs_object_created_moto.json"), None) == {
-        "batchItemFailures": []
-    }
+    event = load_event("sqs_object_created_moto.json")
+    body = json.loads(event["Records"][0]["body"])
+    body["detail"]["object"]["eTag"] = put["ETag"].strip('"')  # the sample's object is ours
+    event["Records"][0]["body"] = json.dumps(body)
+    assert trigger_handler.handler(event, None) == {"batchItemFailures": []}
     assert adapters.start_counter.calls == 1
     record = aws.record(KEY)
     assert record is not None
     assert record.upload_timestamp == "2026-11-26T06:40:00.123Z"
+
+
+def test_event_of_an_overwritten_object_defers_to_the_newer_event(
+    aws: Any, trigger: Callable[..., Any], to_lambda_event: Callable[..., dict[str, Any]]
+) -> None:
+    adapters = trigger()
+    aws.upload(KEY, JPEG)
+    (first,) = aws.receive()
+    newer = aws.upload(KEY, JPEG + b"newer")
+    (second,) = aws.receive()
+
+    assert trigger_handler.handler(to_lambda_event([first]), None) == {"batchItemFailures": []}
+    assert aws.record(KEY) is None
+    assert trigger_handler.handler(to_lambda_event([second]), None) == {"batchItemFailures": []}
+    record = aws.record(KEY)
+    assert record is not None
+    assert record.etag == newer["ETag"].strip('"')
+    assert adapters.start_counter.calls == 1

@@ -22,6 +22,7 @@ from qip_trigger.core import (
     execution_arn,
     fail_request,
     is_same_object,
+    is_superseded,
     is_upload_key,
     new_record,
     next_action,
@@ -303,3 +304,14 @@ def test_request_builders_are_well_formed() -> None:
         _placeholders_consistent(request)
     assert "REMOVE" in requests[3]["UpdateExpression"]
     assert ":only_uploaded" in requests[5]["ConditionExpression"]
+
+
+def test_superseded_only_for_unversioned_objects_with_another_etag(
+    make_object_created: Callable[..., dict[str, Any]],
+) -> None:
+    unversioned = _upload(make_object_created, etag="aaa")
+    assert is_superseded(unversioned, '"bbb"')
+    assert not is_superseded(unversioned, '"aaa"')
+    assert not is_superseded(unversioned, None)
+    versioned = _upload(make_object_created, etag="aaa", version_id="v1")
+    assert not is_superseded(versioned, "bbb")  # the version id pins the object
