@@ -272,7 +272,9 @@ def _to_eight_bit_grey(image: Image.Image) -> Image.Image:
 def _flatten_on_white(image: Image.Image) -> Image.Image:
     """Composite any transparency over white; grey stays grey so a grey profile still fits."""
     grey = image.mode in ("LA", "La") or (image.mode == "L" and "transparency" in image.info)
-    with_alpha = image.convert("LA" if grey else "RGBA")
+    target = "LA" if grey else "RGBA"
+    # convert() copies even to the same mode; a full-size copy is worth avoiding here.
+    with_alpha = image if image.mode == target else image.convert(target)
     background = Image.new("L" if grey else "RGB", image.size, 255 if grey else BACKGROUND)
     background.paste(with_alpha, mask=with_alpha.getchannel("A"))
     return background
