@@ -61,13 +61,21 @@ def test_every_exif_orientation_comes_out_upright(orientation: int, images: Any)
     assert all(map(images.close, colours, images.QUADRANTS)), (orientation, colours)
 
 
-@pytest.mark.parametrize("shown", [(900, 300), (2701, 901)])  # the second decodes at 1/4
+@pytest.mark.parametrize(
+    ("shown", "fmt"),
+    [
+        ((900, 300), "JPEG"),
+        ((2701, 901), "JPEG"),  # decoded at 1/4 (DCT scaling)
+        ((3601, 1201), "PNG"),  # reduced by 2 before the crop
+    ],
+)
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_crop_is_taken_from_the_upright_image(
-    orientation: int, shown: tuple[int, int], images: Any
+    orientation: int, shown: tuple[int, int], fmt: str, images: Any
 ) -> None:
     # A red middle third: only the centre square of the upright picture is all red.
-    data = images.oriented(banded(shown), orientation, quality=95)
+    params = {"quality": 95} if fmt == "JPEG" else {"compress_level": 1}
+    data = images.oriented(banded(shown), orientation, fmt, **params)
     image = decoded(make_thumbnail(data), images)
     for point in [(5, 100), (100, 100), (194, 100)]:
         assert images.close(image.getpixel(point), images.RED), (orientation, point)
