@@ -74,7 +74,7 @@ def _handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.append_keys(imageKey=state.image_key, stage=STAGE.value)
     try:
         output = process(state, dependencies())
-    except QipError as err:
+    except Exception as err:  # every failure is logged (Property 6), then re-raised as is
         _log_failure(err, event)
         raise
     return output.to_json_dict()
@@ -104,25 +104,25 @@ def process(state: PipelineState, adapters: Adapters) -> ResizeOutput:
     try:
         result = resize_image(adapters.get_object(state.bucket, image_key))
         adapters.put_jpeg(state.bucket, output_key, result.data)
-    except QipError as err:
+    except Exception as err:
         if owns_record:
             _record_failure(adapters, image_key, started, err)
         raise
     completed = utc_now()
     elapsed = duration_ms(started, completed)
-    if owns_record:
-        adapters.record_stage(
-            image_key,
-            STAGE,
-            StageInfo(
-                status=StageStatus.COMPLETED,
-                timestamp=completed,
-                started_at=started,
-                completed_at=completed,
-                duration_ms=elapsed,
-            ),
-            extra={"resizedKey": output_key},
-        )
+    if owns_record and not adapters.record_stage(
+        image_key,
+        STAGE,
+        StageInfo(
+            status=StageStatus.COMPLETED,
+            timestamp=completed,
+            started_at=started,
+            completed_at=completed,
+            duration_ms=elapsed,
+        ),
+        extra={"resizedKey": output_key},
+    ):
+        logger.info("record finished meanwhile; stage completion not recorded")
     metrics.add_metric(name="StageExecutionTime", unit=MetricUnit.Milliseconds, value=elapsed)
     output = ResizeOutput(
         image_key=image_key,
@@ -138,7 +138,7 @@ def process(state: PipelineState, adapters: Adapters) -> ResizeOutput:
     return output
 
 
-def _record_failure(adapters: Adapters, image_key: str, started: str, err: QipError) -> None:
+def _record_failure(adapters: Adapters, image_key: str, started: str, err: Exception) -> None:
     """Best effort: the error itself is what matters, so a failed write is only logged."""
     now = utc_now()
     info = StageInfo(
@@ -183,10 +183,11 @@ def _announce(
     )
 
 
-def _log_failure(err: QipError, event: dict[str, Any]) -> None:
+def _log_failure(err: Exception, event: dict[str, Any]) -> None:
     """Structured error log (design "Error Logging"); the key is already appended."""
     extra: dict[str, Any] = {"stage": STAGE.value, "errorType": type(err).__name__}
-    extra["errorCode"] = err.code
+    if isinstance(err, QipError):
+        extra["errorCode"] = err.code
     attempt = event.get("attempt", event.get("retryCount")) if isinstance(event, dict) else None
     if attempt is not None:
         extra["attempt"] = attempt

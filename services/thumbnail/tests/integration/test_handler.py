@@ -190,3 +190,17 @@ def test_accepts_a_lambda_context(account: Any, upload: dict[str, Any], invoke: 
         aws_request_id="req-1",
     )
     assert invoke(upload, context)["thumbnailKey"] == thumbnail_key(upload["imageKey"])
+
+
+def test_unexpected_failure_is_recorded_and_reraised(
+    account: Any, upload: dict[str, Any], invoke: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(data: bytes) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(thumbnail_handler, "make_thumbnail", broken)
+    with pytest.raises(RuntimeError):
+        invoke(upload)
+    stage = account.record(upload["imageKey"]).stages.get(StageName.THUMBNAIL)
+    assert stage.status is StageStatus.FAILED
+    assert stage.error_message == "a bug"
