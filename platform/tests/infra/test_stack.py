@@ -438,8 +438,10 @@ def test_four_alarms_of_the_design(rendered):
 # -- checks -------------------------------------------------------------------------------------
 
 
-def test_cdk_nag_aws_solutions_passes_with_reasoned_acknowledgments(full_stack):
-    report = AwsSolutionsChecks(full_stack.node.root).validate_scope(full_stack)
+@pytest.mark.parametrize("which", ["full_stack", "minimal_stack"])
+def test_cdk_nag_aws_solutions_passes_with_reasoned_acknowledgments(which, request):
+    stack = request.getfixturevalue(which)
+    report = AwsSolutionsChecks(stack.node.root).validate_scope(stack)
     findings = [v.rule_name for v in report.violations]
     assert report.success, findings
     assert findings == []
