@@ -87,6 +87,29 @@ def _lint(session: nox.Session) -> None:
     session.run("mypy", *sources)
 
 
+@nox.session(reuse_venv=True)
+def synth(session: nox.Session) -> None:
+    """Build the Lambda layers, synthesize the stack offline (cdk-nag on), cfn-lint the template.
+
+    Extra CDK context goes after `--`: `nox -s synth -- -c stages=validate,resize,archive`.
+    """
+    _sync(session, "--package", "qip-platform")
+    session.env["JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"] = "20"
+    session.run("python", "-m", "qip_platform.layers", "--architecture", "arm64")
+    session.run(
+        "python", "-m", "qip_platform.app", "--outdir", "platform/cdk.out", *session.posargs
+    )
+    # W3005 (DependsOn already implied by GetAtt) comes from CDK's own output, not from us.
+    session.run("cfn-lint", "platform/cdk.out/QipStack.template.json", "--ignore-checks", "W3005")
+
+
+@nox.session(venv_backend="none")
+def affected(session: nox.Session) -> None:
+    """Packages changed since a git ref (default origin/main), dependents included."""
+    refs = session.posargs or ["origin/main"]
+    session.run("python3", "platform/src/qip_platform/affected.py", *refs)
+
+
 @nox.session(name="test-system", reuse_venv=True)
 def test_system(session: nox.Session) -> None:
     """Whole-system tests: the design's properties, the corpus and the load test on moto."""
@@ -117,4 +140,3 @@ def all_(session: nox.Session) -> None:
             failed.append("system")
     if failed:
         session.error(f"tests failed in: {', '.join(failed)}")
-
