@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Unpack
 
-from aws_cdk import Duration, RemovalPolicy, Tags
-from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_events as events
-from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from qip_shared import config
+from qip_shared.cdk import PipelineFunction, PipelineProps
 
 SERVICE = "archive"
 
 
-class ArchiveFunction(Construct):
+class ArchiveFunction(PipelineFunction):
     """The archive Lambda: copies the original and its outputs into the archive bucket."""
 
     def __init__(
@@ -27,57 +21,22 @@ class ArchiveFunction(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        code: lambda_.Code,
-        layers: Sequence[lambda_.ILayerVersion],
-        version: str,
-        upload_bucket: s3.IBucket,
         archive_bucket: s3.IBucket,
-        table: dynamodb.ITable,
-        topic: sns.ITopic,
-        event_bus: events.IEventBus,
         delete_upload: bool = False,
-        architecture: lambda_.Architecture = lambda_.Architecture.ARM_64,
         memory_size: int = 256,
         timeout_seconds: int = 60,
-        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+        **props: Unpack[PipelineProps],
     ) -> None:
-        super().__init__(scope, construct_id)
-        environment = {
-            config.ENV_UPLOAD_BUCKET: upload_bucket.bucket_name,
-            config.ENV_ARCHIVE_BUCKET: archive_bucket.bucket_name,
-            config.ENV_TABLE_NAME: table.table_name,
-            config.ENV_TOPIC_ARN: topic.topic_arn,
-            config.ENV_EVENT_BUS_NAME: event_bus.event_bus_name,
-            config.ENV_DELETE_UPLOAD: str(delete_upload).lower(),
-            config.ENV_SERVICE_VERSION: version,
-            "POWERTOOLS_SERVICE_NAME": f"qip-{SERVICE}",
-            "POWERTOOLS_METRICS_NAMESPACE": "QIP",
-        }
-        self.log_group = logs.LogGroup(
-            self, "LogGroup", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
-        )
-        # A role of its own with no managed policy: the stack adds exactly what the function uses.
-        self.role = iam.Role(
-            self,
-            "Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"qip-{SERVICE} {version}",
-        )
-        self.function = lambda_.Function(
-            self,
-            "Function",
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            architecture=architecture,
+        super().__init__(
+            scope,
+            construct_id,
+            service=SERVICE,
             handler="qip_archive.handler.handler",
-            code=code,
-            layers=list(layers),
-            role=self.role,
-            log_group=self.log_group,
-            tracing=lambda_.Tracing.ACTIVE,
+            environment={
+                config.ENV_ARCHIVE_BUCKET: archive_bucket.bucket_name,
+                config.ENV_DELETE_UPLOAD: str(delete_upload).lower(),
+            },
             memory_size=memory_size,
-            timeout=Duration.seconds(timeout_seconds),
-            description=f"QIP {SERVICE} {version}",
-            environment=environment,
+            timeout_seconds=timeout_seconds,
+            **props,
         )
-        Tags.of(self).add("qip:service", SERVICE)
-        Tags.of(self).add("qip:version", version)

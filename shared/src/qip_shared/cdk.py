@@ -1,0 +1,154 @@
+"""The CDK base of every service construct: one function, its own role and its own log group.
+
+Build time only (extra `cdk`). A service construct subclasses `ServiceFunction` (or
+`PipelineFunction` when it works on upload records) and states only what is its own: the handler,
+the `QIP_*` settings it reads and its memory/timeout defaults. Grants are the stack's job: the role
+has no managed policy and only the X-Ray statement that active tracing adds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import NotRequired, TypedDict, Unpack
+
+from aws_cdk import Duration, RemovalPolicy, Tags
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from qip_shared import config
+
+__all__ = [
+    "DEFAULT_ARCHITECTURE",
+    "DEFAULT_LOG_RETENTION",
+    "METRICS_NAMESPACE",
+    "RUNTIME",
+    "FunctionProps",
+    "PipelineFunction",
+    "PipelineProps",
+    "ServiceFunction",
+]
+
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+DEFAULT_ARCHITECTURE = lambda_.Architecture.ARM_64
+DEFAULT_LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+METRICS_NAMESPACE = "QIP"
+
+
+class FunctionProps(TypedDict):
+    """What the stack hands every service construct (its `**kwargs` besides the resources)."""
+
+    code: lambda_.Code
+    layers: Sequence[lambda_.ILayerVersion]
+    version: str
+    architecture: NotRequired[lambda_.Architecture]
+    log_retention: NotRequired[logs.RetentionDays]
+
+
+class PipelineProps(FunctionProps):
+    """`FunctionProps` plus the shared resources of a function that works on upload records."""
+
+    upload_bucket: s3.IBucket
+    table: dynamodb.ITable
+    topic: sns.ITopic
+    event_bus: events.IEventBus
+
+
+class ServiceFunction(Construct):
+    """One QIP Lambda (`.function`) with its own role (`.role`) and log group (`.log_group`)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        service: str,
+        handler: str,
+        environment: Mapping[str, str],
+        code: lambda_.Code,
+        layers: Sequence[lambda_.ILayerVersion],
+        version: str,
+        memory_size: int,
+        timeout_seconds: int,
+        architecture: lambda_.Architecture = DEFAULT_ARCHITECTURE,
+        log_retention: logs.RetentionDays = DEFAULT_LOG_RETENTION,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.service = service
+        variables = {
+            **environment,
+            config.ENV_SERVICE_VERSION: version,
+            "POWERTOOLS_SERVICE_NAME": f"qip-{service}",
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+        }
+        # An explicit log group: retention without the LogRetention custom resource.
+        self.log_group = logs.LogGroup(
+            self, "LogGroup", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
+        )
+        # A role of its own with no managed policy: the stack adds exactly what the function uses.
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"qip-{service} {version}",
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            runtime=RUNTIME,
+            architecture=architecture,
+            handler=handler,
+            code=code,
+            layers=list(layers),
+            role=self.role,
+            log_group=self.log_group,
+            tracing=lambda_.Tracing.ACTIVE,
+            memory_size=memory_size,
+            timeout=Duration.seconds(timeout_seconds),
+            description=f"QIP {service} {version}",
+            environment=variables,
+        )
+        Tags.of(self).add("qip:service", service)
+        Tags.of(self).add("qip:version", version)
+
+
+class PipelineFunction(ServiceFunction):
+    """A `ServiceFunction` told where uploads, records, events and notifications live."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        service: str,
+        handler: str,
+        environment: Mapping[str, str],
+        memory_size: int,
+        timeout_seconds: int,
+        upload_bucket: s3.IBucket,
+        table: dynamodb.ITable,
+        topic: sns.ITopic,
+        event_bus: events.IEventBus,
+        **props: Unpack[FunctionProps],
+    ) -> None:
+        shared = {
+            config.ENV_UPLOAD_BUCKET: upload_bucket.bucket_name,
+            config.ENV_TABLE_NAME: table.table_name,
+            config.ENV_TOPIC_ARN: topic.topic_arn,
+            config.ENV_EVENT_BUS_NAME: event_bus.event_bus_name,
+        }
+        super().__init__(
+            scope,
+            construct_id,
+            service=service,
+            handler=handler,
+            environment={**shared, **environment},
+            memory_size=memory_size,
+            timeout_seconds=timeout_seconds,
+            **props,
+        )
