@@ -1,0 +1,90 @@
+"""The report writer: targets judged from the figures, every section rendered, a real PNG."""
+
+from __future__ import annotations
+
+import cost
+import findings
+import pipeline_bench
+import report
+from PIL import Image
+
+
+def _target(results, prefix):
+    return next(t for t in report.targets(results) if t["target"].startswith(prefix))
+
+
+def test_targets_are_judged_from_the_ratios(make_results):
+    good = make_results(resize=0.05, naive_resize=0.6, validate=0.01, full_decode=0.3)
+    assert _target(good, "resize + thumbnail")["met"] is True
+    assert _target(good, "validate + metadata")["met"] is True
+    bad = make_results(resize=0.2, naive_resize=0.3, validate=0.1, full_decode=0.3)
+    speed = _target(bad, "resize + thumbnail")
+    assert speed["met"] is False
+    assert abs(speed["ratio"] - (0.3 + 0.24) / (0.2 + 0.1)) < 1e-9
+    assert _target(bad, "validate + metadata")["met"] is False
+
+
+def test_throughput_targets(make_results):
+    results = make_results(cores_ips=6.0, sharp_ips=5.0, pipeline_ips=2.0)
+    assert _target(results, "throughput of the four cores vs sharp")["met"] is True
+    assert _target(results, "local pipeline")["met"] is False
+    assert _target(results, "local pipeline")["ratio"] == 2.0 / 6.0
+
+
+def test_markdown_has_every_section_and_the_machine(make_results):
+    results = make_results()
+    text = report.render_markdown(results, findings.findings(results))
+    for heading in ("## Targets", "## Per stage", "## Throughput", "## Whole local pipeline"):
+        assert heading in text
+    assert "Test CPU" in text
+    assert "2026-01-01" in text
+    assert "pyvips is not installed" in text
+    assert "## Cold start proxy" in text  # skipped sections say so
+    assert "Skipped in this run." in text
+
+
+def test_missing_contender_is_reported_not_invented(make_results):
+    results = make_results()
+    results["throughput"]["sharp"] = {"error": "sharp is not installed under /nowhere"}
+    text = report.render_markdown(results)
+    assert "sharp is not installed under /nowhere" in text
+    assert not any(t["target"].endswith("vs sharp") for t in report.targets(results))
+
+
+def test_write_creates_markdown_and_a_decodable_png(make_results, tmp_path):
+    markdown, chart = report.write(make_results(), tmp_path)
+    assert markdown.read_text().startswith("# QIP benchmarks")
+    with Image.open(chart) as image:
+        assert image.format == "PNG"
+        assert image.size == (1600, 1000)
+        # Something was drawn: the chart is not a blank canvas.
+        assert image.convert("L").getextrema()[0] < 128
+
+
+def test_findings_explain_a_missed_speed_target(make_results):
+    lines = findings.findings(make_results(resize=0.2, naive_resize=0.3))
+    speed = next(line for line in lines if "Resize + thumbnail" in line)
+    assert "target 4x" in speed
+    assert "entropy" in speed
+
+
+def test_percentile_picks_from_the_sorted_values():
+    values = [5.0, 1.0, 3.0, 2.0, 4.0]
+    assert pipeline_bench._percentile(values, 0.5) == 3.0
+    assert pipeline_bench._percentile(values, 0.95) == 5.0
+    assert pipeline_bench._percentile([], 0.5) == 0.0
+
+
+def test_cost_model_grows_with_memory_and_calls():
+    def total(memory, calls):
+        return cost.model(
+            core_seconds={"resize": 0.2},
+            calls_per_image={"handler:resize": {"s3 GetObject": calls}},
+            memory_mb={"resize": memory},
+            image_bytes=3_000_000,
+            output_bytes=200_000,
+        )["per_thousand_total"]
+
+    assert total(2048, 1) > total(1024, 1)
+    assert total(1024, 3) > total(1024, 1)
+    assert total(1024, 1) > 0
