@@ -1,0 +1,349 @@
+"""The lifecycle every pipeline stage shares, so each service's handler stays thin.
+
+Needs the `lambda` extra. A service builds one `Stage` at import time and supplies its work:
+
+    stage = Stage(service="qip-resize", stage=StageName.RESIZE, build=Adapters.from_env)
+    logger, dependencies, set_dependencies = stage.logger, stage.dependencies, stage.inject
+
+    def process(state, adapters, *, execution_arn=None) -> ResizeOutput:
+        return stage.run(state, adapters, work=..., already_done=..., execution_arn=execution_arn)
+
+    handler = stage.handler(process)
+
+`Stage.handler` is the Lambda boundary (parse, log keys, metrics, structured error log, the
+exception class names the state machine knows); `Stage.run` is the record lifecycle
+(IN_PROGRESS, work, COMPLETED or FAILED, StageCompleted event and notification).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import ValidationError
+
+from qip_shared.aws import StageAdapters, StaleWriteError
+from qip_shared.enums import EventDetailType, NotificationType, StageName, StageStatus
+from qip_shared.errors import InvalidImageError, PermanentError, QipError, RetryableError
+from qip_shared.events import Notification, ProcessingEvent, ProcessingEventDetail
+from qip_shared.pipeline import PipelineState
+from qip_shared.record import StageInfo
+from qip_shared.timeutil import duration_ms, utc_now
+
+METRICS_NAMESPACE = "QIP"
+ERROR_MESSAGE_LIMIT = 1000
+"""Longest error message recorded on a stage (DynamoDB items are capped; the log has it all)."""
+
+AdaptersT = TypeVar("AdaptersT", bound=StageAdapters)
+
+
+class JsonModel(Protocol):
+    """A stage output: a contract model that renders itself as camelCase JSON."""
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The model as the JSON the state machine passes on."""
+        ...
+
+
+JsonModelT = TypeVar("JsonModelT", bound=JsonModel)
+
+
+class Dependencies(Generic[AdaptersT]):
+    """The adapters of this process: injected ones, else built lazily once (moto must be up)."""
+
+    def __init__(self, build: Callable[[], AdaptersT]) -> None:
+        self._build = build
+        self._injected: AdaptersT | None = None
+        self._built: AdaptersT | None = None
+
+    def __call__(self) -> AdaptersT:
+        """The injected adapters, or the ones built from the environment (once)."""
+        if self._injected is not None:
+            return self._injected
+        if self._built is None:
+            self._built = self._build()
+        return self._built
+
+    def inject(self, adapters: AdaptersT | None) -> None:
+        """Use `adapters` from now on; None goes back to building from the environment."""
+        self._injected = adapters
+        self._built = None
+
+    def cache_clear(self) -> None:
+        """Forget injected and built adapters: the next call builds from the environment."""
+        self.inject(None)
+
+
+@dataclass(frozen=True)
+class LocalContext:
+    """Stands in for the Lambda context when the caller passes none (or a partial one)."""
+
+    function_name: str = "qip-local"
+    memory_limit_in_mb: int = 0
+    invoked_function_arn: str = "local:qip-local"
+    aws_request_id: str = "local"
+
+    @classmethod
+    def around(cls, context: Any, service: str) -> Any:
+        """`context` if it has what the logger reads, else a local stand-in borrowing its fields."""
+        fields = ("function_name", "memory_limit_in_mb", "invoked_function_arn", "aws_request_id")
+        if context is not None and all(hasattr(context, f) for f in fields):
+            return context
+        defaults: dict[str, Any] = {
+            "function_name": service,
+            "invoked_function_arn": f"local:{service}",
+        }
+        borrowed = {f: getattr(context, f) for f in fields if hasattr(context, f)}
+        return cls(**{**defaults, **borrowed})
+
+
+@dataclass(frozen=True)
+class StageDone(Generic[JsonModelT]):
+    """What a stage's work produced: its output and what to record and announce about it."""
+
+    output: JsonModelT
+    stage_fields: Mapping[str, Any] = field(default_factory=dict)
+    """Extra `StageInfo` fields of the COMPLETED stage (width, height, format, details)."""
+    record_fields: Mapping[str, Any] = field(default_factory=dict)
+    """Record attributes (camelCase) written with the COMPLETED stage (e.g. `resizedKey`)."""
+    event_metadata: dict[str, Any] | None = None
+    """The StageCompleted event's `metadata`."""
+    notification_fields: Mapping[str, Any] = field(default_factory=dict)
+    """Extra `Notification` fields; `processing_duration` defaults to the stage's duration."""
+    completed_at: str | None = None
+    """When the work finished, if the work needed the moment itself (default: now)."""
+
+
+def attempt_number(event: Mapping[str, Any]) -> int | None:
+    """The attempt number, when the state machine passes its retry count along."""
+    value = event.get("retryCount", event.get("attempt"))
+    return int(value) + 1 if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def as_contract_error(err: Exception) -> Exception:
+    """The exception to raise at the Lambda boundary: subclasses become their shared class.
+
+    Step Functions matches the class *name* and knows only InvalidImageError, PermanentError
+    and RetryableError, so e.g. `RecordNotFoundError` leaves as a plain `PermanentError`.
+    """
+    if isinstance(err, InvalidImageError) or type(err) in (PermanentError, RetryableError):
+        return err
+    if isinstance(err, PermanentError):
+        return PermanentError(err.message, code=err.code)
+    if isinstance(err, RetryableError):
+        return RetryableError(err.message, code=err.code)
+    return err
+
+
+def parse_state(event: Mapping[str, Any]) -> PipelineState:
+    """The stage input; a malformed one will never get better, so it is a permanent error."""
+    try:
+        return PipelineState.model_validate(event)
+    except ValidationError as err:
+        raise PermanentError(
+            f"malformed stage input: {err.error_count()} errors", code="BAD_INPUT"
+        ) from None
+
+
+class Stage(Generic[AdaptersT]):
+    """One stage's Lambda runtime: powertools objects, injectable adapters, the lifecycle."""
+
+    def __init__(self, *, service: str, stage: StageName, build: Callable[[], AdaptersT]) -> None:
+        self.service = service
+        self.stage = stage
+        self.logger = Logger(service=service)
+        self.tracer = Tracer(service=service)
+        self.metrics = Metrics(namespace=METRICS_NAMESPACE, service=service)
+        self.metrics.set_default_dimensions(stage=stage.value)
+        self.dependencies: Dependencies[AdaptersT] = Dependencies(build)
+
+    def inject(self, adapters: AdaptersT | None) -> None:
+        """Inject adapters (tests, local runtime); None goes back to building from the env."""
+        self.dependencies.inject(adapters)
+
+    # --- the Lambda boundary ----------------------------------------------------------------
+
+    def handler(
+        self, process: Callable[..., JsonModel]
+    ) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+        """The Lambda handler running `process(state, adapters, execution_arn=...)`."""
+
+        @self.logger.inject_lambda_context(clear_state=True)
+        @self.tracer.capture_lambda_handler
+        @self.metrics.log_metrics
+        def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+            started = time.monotonic()
+            execution_arn = event.get("executionArn") if isinstance(event, dict) else None
+            try:
+                state = parse_state(event)
+                self.logger.append_keys(imageKey=state.image_key, stage=self.stage.value)
+                output = process(state, self.dependencies(), execution_arn=execution_arn)
+            except Exception as err:
+                self._log_failure(err, event)
+                raise as_contract_error(err) from err
+            finally:
+                self.metrics.add_metric(
+                    name="StageExecutionTime",
+                    unit=MetricUnit.Milliseconds,
+                    value=round((time.monotonic() - started) * 1000),
+                )
+            return output.to_json_dict()
+
+        def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+            """Run the stage on one execution state; `context` may be None (local runtime)."""
+            result: dict[str, Any] = lambda_handler(
+                event, LocalContext.around(context, self.service)
+            )
+            return result
+
+        return handler
+
+    def _log_failure(self, err: Exception, event: Any) -> None:
+        """Structured error log (design "Error Logging"); imageKey is already appended."""
+        extra: dict[str, Any] = {"stage": self.stage.value, "errorType": type(err).__name__}
+        if isinstance(err, QipError):
+            extra["errorCode"] = err.code
+        if isinstance(event, dict):
+            attempt = attempt_number(event)
+            if attempt is not None:
+                extra["attempt"] = attempt
+            if event.get("executionArn"):
+                extra["executionArn"] = event["executionArn"]
+        if isinstance(err, InvalidImageError):
+            # A rejection is an outcome, not a fault: no stack trace, no PipelineFailures.
+            extra.update(reason=err.reason.value, errorMessage=err.message)
+            self.logger.error("image rejected", extra=extra)
+            return
+        self.logger.exception(f"{self.stage.value} failed", extra=extra)
+        self.metrics.add_metric(name="PipelineFailures", unit=MetricUnit.Count, value=1)
+
+    # --- the record lifecycle ---------------------------------------------------------------
+
+    def run(
+        self,
+        state: PipelineState,
+        adapters: AdaptersT,
+        *,
+        work: Callable[[], StageDone[JsonModelT]],
+        already_done: Callable[[], JsonModelT],
+        complete: Callable[[StageInfo, StageDone[JsonModelT]], None] | None = None,
+        execution_arn: str | None = None,
+    ) -> JsonModelT:
+        """IN_PROGRESS, `work`, COMPLETED (or FAILED), then announce; returns the output.
+
+        A refused stage write (the stage is done or the record finished) answers with
+        `already_done()` instead. `complete` replaces the COMPLETED stage write (it raises
+        `StaleWriteError` when refused). An InvalidImageError is not recorded as FAILED: the
+        stage that raises it has already recorded the rejection.
+        """
+        started_at = utc_now()
+        in_progress = StageInfo(
+            status=StageStatus.IN_PROGRESS, timestamp=started_at, started_at=started_at
+        )
+        try:
+            adapters.record_stage(state.image_key, self.stage, in_progress)
+        except StaleWriteError:
+            self.logger.info("stage already recorded or record finished; answering from it")
+            return already_done()
+        try:
+            done = work()
+        except Exception as err:
+            if not isinstance(err, InvalidImageError):
+                self.record_failure(state, adapters, started_at, err)
+            raise
+        completed_at = done.completed_at or utc_now()
+        elapsed = duration_ms(started_at, completed_at)
+        info = StageInfo(
+            status=StageStatus.COMPLETED,
+            timestamp=completed_at,
+            started_at=started_at,
+            completed_at=completed_at,
+            duration_ms=elapsed,
+            **done.stage_fields,
+        )
+        try:
+            if complete is None:
+                adapters.record_stage(
+                    state.image_key, self.stage, info, extra=done.record_fields or None
+                )
+            else:
+                complete(info, done)
+        except StaleWriteError:
+            # Another run finished the stage (or the record) in between: the record decides.
+            self.logger.info("record moved on meanwhile; stage completion not recorded")
+            return already_done()
+        self.announce(state, adapters, done, completed_at, elapsed, execution_arn=execution_arn)
+        return done.output
+
+    def record_failure(
+        self, state: PipelineState, adapters: AdaptersT, started_at: str, err: Exception
+    ) -> None:
+        """Best effort: mark the stage FAILED; the state machine's HandleError owns the status."""
+        failed_at = utc_now()
+        failed = StageInfo(
+            status=StageStatus.FAILED,
+            timestamp=failed_at,
+            started_at=started_at,
+            duration_ms=duration_ms(started_at, failed_at),
+            error_message=str(err)[:ERROR_MESSAGE_LIMIT],
+        )
+        try:
+            adapters.record_stage(state.image_key, self.stage, failed)
+        except (StaleWriteError, QipError):
+            self.logger.warning(
+                "could not record the stage failure", extra={"stage": self.stage.value}
+            )
+
+    def announce(
+        self,
+        state: PipelineState,
+        adapters: AdaptersT,
+        done: StageDone[JsonModelT],
+        completed_at: str,
+        elapsed: int,
+        *,
+        execution_arn: str | None = None,
+    ) -> None:
+        """StageCompleted event + STAGE_COMPLETED notification (best effort, counted if lost)."""
+        event = ProcessingEvent(
+            detail_type=EventDetailType.STAGE_COMPLETED,
+            detail=ProcessingEventDetail(
+                image_key=state.image_key,
+                bucket=state.bucket,
+                timestamp=completed_at,
+                status=StageStatus.COMPLETED.value,
+                stage=self.stage,
+                execution_arn=execution_arn,
+                metadata=done.event_metadata,
+            ),
+        )
+        notification = Notification(
+            event_type=NotificationType.STAGE_COMPLETED,
+            image_key=state.image_key,
+            timestamp=completed_at,
+            stage=self.stage,
+            status=StageStatus.COMPLETED.value,
+            **{"processing_duration": elapsed, **done.notification_fields},
+        )
+        self.publish(adapters, event, notification)
+
+    def publish(
+        self, adapters: AdaptersT, event: ProcessingEvent, notification: Notification
+    ) -> None:
+        """Best effort: the record is already written, so a lost event must not fail the image."""
+        try:
+            adapters.publish(event, notification)
+        except QipError as err:
+            self.logger.exception(
+                "event publishing failed",
+                extra={
+                    "stage": self.stage.value,
+                    "errorType": type(err).__name__,
+                    "errorCode": err.code,
+                },
+            )
+            self.metrics.add_metric(name="PublishFailures", unit=MetricUnit.Count, value=1)
