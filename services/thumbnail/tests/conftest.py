@@ -4,33 +4,20 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import struct
 import uuid
-from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 from PIL import Image
 
-from qip_shared.config import QipSettings
-from qip_shared.enums import ImageStatus
-from qip_shared.record import ImageRecord
-from qip_shared.timeutil import utc_now
+# The moto account and handler fixtures (`account`, `invoke`...) are shared by every stage.
+from qip_shared.testing.moto import account, invoke, module_account, moto_options  # noqa: F401
 from qip_thumbnail import handler as thumbnail_handler
-from qip_thumbnail.adapters import Adapters
-
-os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "QIP")
-os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-os.environ.setdefault("POWERTOOLS_DEV", "false")
 
 EVENTS_DIR = Path(__file__).resolve().parents[1] / "events"
-REGION = "us-east-1"
-UPLOAD_BUCKET = "qip-uploads"
-TABLE = "qip-images"
 
 RED, GREEN, BLUE, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)
 QUADRANTS = (RED, GREEN, BLUE, WHITE)  # top-left, top-right, bottom-left, bottom-right
@@ -146,123 +133,13 @@ def manifest(corpus_dir: Path) -> dict[str, dict[str, Any]]:
     return loaded
 
 
-# --- AWS ------------------------------------------------------------------------------------
+# --- AWS (the moto account and handler fixtures come from qip_shared.testing.moto) ---------
 
 
-class Account:
-    """A moto account: upload bucket, table, topic and bus, each tapped by an SQS queue."""
-
-    def __init__(self) -> None:
-        self.s3 = boto3.client("s3", region_name=REGION)
-        self.dynamodb = boto3.client("dynamodb", region_name=REGION)
-        self.sns = boto3.client("sns", region_name=REGION)
-        self.sqs = boto3.client("sqs", region_name=REGION)
-        self.events = boto3.client("events", region_name=REGION)
-        self.bucket = UPLOAD_BUCKET
-        self.s3.create_bucket(Bucket=UPLOAD_BUCKET)
-        self.dynamodb.create_table(
-            TableName=TABLE,
-            BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "imageKey", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "imageKey", "AttributeType": "S"}],
-        )
-        self.topic_arn = self.sns.create_topic(Name="qip-notifications")["TopicArn"]
-        self.notification_queue = self._queue("notifications-tap")
-        self.sns.subscribe(
-            TopicArn=self.topic_arn,
-            Protocol="sqs",
-            Endpoint=self._queue_arn(self.notification_queue),
-            Attributes={"RawMessageDelivery": "true"},
-        )
-        self.event_queue = self._queue("events-tap")
-        self.events.put_rule(
-            Name="qip-events-tap", EventPattern=json.dumps({"source": ["image-processor"]})
-        )
-        self.events.put_targets(
-            Rule="qip-events-tap",
-            Targets=[{"Id": "tap", "Arn": self._queue_arn(self.event_queue)}],
-        )
-
-    def _queue(self, name: str) -> str:
-        return str(self.sqs.create_queue(QueueName=name)["QueueUrl"])
-
-    def _queue_arn(self, url: str) -> str:
-        attributes = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
-        return str(attributes["Attributes"]["QueueArn"])
-
-    def settings(self) -> QipSettings:
-        """Settings pointing at this account's resources."""
-        return QipSettings(table_name=TABLE, upload_bucket=UPLOAD_BUCKET, topic_arn=self.topic_arn)
-
-    def put_upload(self, key: str, body: bytes) -> None:
-        """Upload an object to the upload bucket."""
-        self.s3.put_object(Bucket=UPLOAD_BUCKET, Key=key, Body=body)
-
-    def get_object(self, key: str) -> dict[str, Any]:
-        """An object of the upload bucket, with its body read into `data`."""
-        response: dict[str, Any] = self.s3.get_object(Bucket=UPLOAD_BUCKET, Key=key)
-        response["data"] = response["Body"].read()
-        return response
-
-    def seed_record(self, key: str, status: ImageStatus = ImageStatus.PROCESSING) -> None:
-        """A record as the trigger leaves it (claimed for processing by default)."""
-        record = ImageRecord(
-            image_key=key,
-            upload_timestamp=utc_now(),
-            size=1,
-            content_type="image/jpeg",
-            status=status,
-            bucket=UPLOAD_BUCKET,
-        )
-        self.dynamodb.put_item(TableName=TABLE, Item=record.to_item())
-
-    def record(self, key: str) -> ImageRecord | None:
-        """The record as stored now."""
-        item = self.dynamodb.get_item(
-            TableName=TABLE, Key={"imageKey": {"S": key}}, ConsistentRead=True
-        ).get("Item")
-        return ImageRecord.from_item(item) if item else None
-
-    def drain(self, queue_url: str) -> list[dict[str, Any]]:
-        """Every message body (parsed JSON) waiting in a tap queue."""
-        bodies: list[dict[str, Any]] = []
-        while True:
-            response = self.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)
-            messages = response.get("Messages", [])
-            if not messages:
-                return bodies
-            for message in messages:
-                bodies.append(json.loads(message["Body"]))
-                self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-
-    def notifications(self) -> list[dict[str, Any]]:
-        """SNS messages published so far."""
-        return self.drain(self.notification_queue)
-
-    def bus_events(self) -> list[dict[str, Any]]:
-        """EventBridge events published so far (full envelopes)."""
-        return self.drain(self.event_queue)
-
-
-@pytest.fixture(scope="module")
-def module_account() -> Iterator[tuple[Account, Adapters]]:
-    """One moto account per test module (clients are slow to build; keys are unique per test)."""
-    with mock_aws():
-        created = Account()
-        yield created, Adapters.from_env(created.settings())
-
-
-@pytest.fixture
-def account(module_account: tuple[Account, Adapters]) -> Iterator[Account]:
-    """The module's moto account with empty tap queues, the handler's adapters injected."""
-    created, adapters = module_account
-    created.notifications()
-    created.bus_events()
-    thumbnail_handler.set_dependencies(adapters)
-    try:
-        yield created
-    finally:
-        thumbnail_handler.set_dependencies(None)
+@pytest.fixture(scope="session")
+def stage_handler() -> ModuleType:
+    """The handler module the shared fixtures inject adapters into and invoke."""
+    return thumbnail_handler
 
 
 @pytest.fixture
@@ -273,13 +150,3 @@ def sample_state() -> dict[str, Any]:
     fresh = f"uploads/2026/11/26/{uuid.uuid4()}.jpg"
     replaced: dict[str, Any] = json.loads(text.replace(loaded["imageKey"], fresh))
     return replaced
-
-
-@pytest.fixture
-def invoke() -> Callable[..., dict[str, Any]]:
-    """Call the Lambda handler as the runtime would (JSON-able event, optional context)."""
-
-    def call(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-        return thumbnail_handler.handler(json.loads(json.dumps(event)), context)
-
-    return call

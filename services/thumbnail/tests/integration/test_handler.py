@@ -110,10 +110,13 @@ def test_undecodable_upload_fails_permanently_and_records_it(
     account.put_upload(key, b"\xff\xd8\xff\xe0 this is not really a JPEG")
     account.seed_record(key)
 
-    with pytest.raises(UndecodableImageError) as caught:
+    with pytest.raises(PermanentError) as caught:
         invoke(sample_state)
 
-    assert isinstance(caught.value, PermanentError)
+    # The state machine matches class names: the subclass leaves as a plain PermanentError.
+    assert type(caught.value) is PermanentError
+    assert caught.value.code == "UNDECODABLE_IMAGE"
+    assert isinstance(caught.value.__cause__, UndecodableImageError)
     stage = account.record(key).stages.get(StageName.THUMBNAIL)
     assert stage.status is StageStatus.FAILED
     assert "UNDECODABLE_IMAGE" in stage.error_message
@@ -138,14 +141,16 @@ def test_missing_record_is_a_permanent_error(
     account: Any, sample_state: dict[str, Any], invoke: Any, images: Any
 ) -> None:
     account.put_upload(sample_state["imageKey"], images.encode(Image.new("RGB", (8, 8)), "PNG"))
-    with pytest.raises(RecordNotFoundError):
+    with pytest.raises(PermanentError) as caught:
         invoke(sample_state)
+    assert type(caught.value) is PermanentError
+    assert caught.value.code == RecordNotFoundError.code
 
 
 def test_invalid_event_is_a_permanent_error(account: Any, invoke: Any) -> None:
     with pytest.raises(PermanentError) as caught:
         invoke({"bucket": "qip-uploads"})
-    assert caught.value.code == "INVALID_INPUT"
+    assert caught.value.code == "BAD_INPUT"
 
 
 def test_failure_is_logged_as_structured_json(
