@@ -17,6 +17,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import ValidationError
 
 from qip_archive.adapters import Adapters, ConditionRefusedError
 from qip_archive.core import (
@@ -30,7 +31,7 @@ from qip_archive.core import (
     processing_duration,
 )
 from qip_shared.enums import EventDetailType, ImageStatus, NotificationType, StageName, StageStatus
-from qip_shared.errors import PermanentError, QipError
+from qip_shared.errors import PermanentError
 from qip_shared.events import Notification, ProcessingEvent, ProcessingEventDetail
 from qip_shared.pipeline import ArchiveOutput, PipelineState
 from qip_shared.record import StageInfo
@@ -83,17 +84,18 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
 @metrics.log_metrics
 def _handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     metrics.add_dimension(name="stage", value=STAGE.value)
-    state = PipelineState.model_validate(event)
-    logger.append_keys(imageKey=state.image_key, stage=STAGE.value)
     started = time.monotonic()
     try:
+        state = _parse(event)
+        logger.append_keys(imageKey=state.image_key, stage=STAGE.value)
         output = archive(state, dependencies())
-    except QipError as exc:
+    except Exception as exc:
         logger.exception(
             "archive failed",
             extra={
+                "stage": STAGE.value,
                 "errorType": type(exc).__name__,
-                "errorCode": exc.code,
+                "errorCode": getattr(exc, "code", None),
                 "attempt": _attempt(event),
             },
         )
@@ -105,6 +107,16 @@ def _handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
         value=round((time.monotonic() - started) * 1000),
     )
     return output.to_json_dict()
+
+
+def _parse(event: dict[str, Any]) -> PipelineState:
+    """The execution state; a malformed one is permanent (retrying cannot fix it)."""
+    try:
+        return PipelineState.model_validate(event)
+    except ValidationError as exc:
+        raise PermanentError(
+            f"invalid archive input: {exc.error_count()} problem(s)", code="INVALID_INPUT"
+        ) from exc
 
 
 def _attempt(event: dict[str, Any]) -> int | None:

@@ -213,3 +213,13 @@ def test_sample_event_parses_and_runs(
     )
     result = archive_handler.handler(sample_state, None)
     assert len(result["archivedKeys"]) == 3
+
+
+def test_malformed_input_is_a_permanent_error(
+    aws: Any, use_settings: Callable[..., Adapters]
+) -> None:
+    use_settings()
+    with pytest.raises(PermanentError) as caught:
+        archive_handler.handler({"imageKey": KEY}, None)
+    assert caught.value.code == "INVALID_INPUT"
+    assert aws.archive_keys() == []
