@@ -10,7 +10,6 @@ Every command prints one clear line on error (exit code 2), never a traceback.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import logging
 import os
@@ -674,17 +673,34 @@ def synth(
     with _one_line_errors():
         stage_list = _parse_stages(stages)
         started = time.perf_counter()
-        try:
-            stack_module: Any = importlib.import_module("qip_platform.stack")
-        except ImportError as exc:
-            raise CliError(f"the CDK stack module is not available: {exc}") from None
-        template = stack_module.synth_template(stage_list)
+        template = _synth_template(stage_list)
         text = json.dumps(template, indent=1, sort_keys=True) + "\n"
         if output is None:
             sys.stdout.write(text)
         else:
             output.write_text(text)
             err.print(f"wrote {output} in {time.perf_counter() - started:.1f}s")
+
+
+def _synth_template(stage_list: tuple[StageName, ...]) -> dict[str, Any]:
+    """Synthesize the platform's CDK app for a stage selection; the stack's template."""
+    import tempfile
+
+    # jsii's banner about the Node version would break the "one clear line" promise.
+    os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+    try:
+        from qip_platform.app import build_app
+        from qip_platform.layers import LayerBuildError
+    except ImportError as exc:
+        raise CliError(f"the CDK app is not available: {exc}") from None
+    with tempfile.TemporaryDirectory(prefix="qip-synth-") as outdir:
+        try:
+            app, stack = build_app({"stages": ",".join(s.value for s in stage_list)}, outdir=outdir)
+            assembly = app.synth()
+        except LayerBuildError as exc:
+            raise CliError(f"could not build the Lambda layers: {exc}") from None
+        template: dict[str, Any] = assembly.get_stack_by_name(stack.stack_name).template
+    return template
 
 
 if __name__ == "__main__":  # pragma: no cover
