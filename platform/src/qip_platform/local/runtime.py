@@ -27,6 +27,7 @@ from qip_platform.local.shim import (
     FunctionRegistry,
     Handler,
     ScaledTime,
+    cached_state_machine_clients,
     lambda_shim,
     lazy_handler,
     load_handler,
@@ -140,6 +141,7 @@ class LocalRuntime:
         self.registry = self._stack.enter_context(lambda_shim())
         self.registry.concurrency = self.config.function_concurrency
         self.retry_clock = self._stack.enter_context(scaled_retry_sleeps(self.config.retry_scale))
+        self._stack.enter_context(cached_state_machine_clients())
         self.session = boto3.Session(region_name=REGION)
         resources = provision(
             self.session,
