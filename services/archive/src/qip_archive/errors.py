@@ -1,48 +1,31 @@
-"""Archive's errors: the shared retry classes, and the mapping of AWS error codes onto them."""
+"""Archive's errors; AWS failures map to the shared classes in `qip_shared.aws`.
+
+The subclasses below are permanent; the stage boundary raises them as plain `PermanentError`,
+the only name the state machine matches besides `RetryableError` and `InvalidImageError`.
+"""
 
 from __future__ import annotations
 
-from botocore.exceptions import BotoCoreError, ClientError
+from qip_shared.aws import RETRYABLE_CODES, error_code, from_aws_error, is_retryable
+from qip_shared.errors import PermanentError
 
-from qip_shared.errors import PermanentError, RetryableError
-
-RETRYABLE_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "Throttling",
-        "ProvisionedThroughputExceededException",
-        "RequestLimitExceeded",
-        "SlowDown",
-        "ServiceUnavailable",
-        "InternalError",
-        "InternalServerError",
-        "RequestTimeout",
-        "TransactionConflictException",
-    }
-)
-CONDITIONAL_CHECK_FAILED = "ConditionalCheckFailedException"
+__all__ = [
+    "RETRYABLE_CODES",
+    "MisconfiguredError",
+    "RecordNotArchivableError",
+    "error_code",
+    "from_aws_error",
+    "is_retryable",
+]
 
 
-def error_code(exc: ClientError) -> str:
-    """The AWS error code of a client error ("" when absent)."""
-    return str(exc.response.get("Error", {}).get("Code", ""))
+class MisconfiguredError(PermanentError):
+    """A setting archive needs is missing (e.g. QIP_ARCHIVE_BUCKET)."""
+
+    code = "MISCONFIGURED"
 
 
-def is_conditional_check_failed(exc: BaseException) -> bool:
-    """True for DynamoDB's refusal of a conditional write."""
-    return isinstance(exc, ClientError) and error_code(exc) == CONDITIONAL_CHECK_FAILED
+class RecordNotArchivableError(PermanentError):
+    """The record is absent or finished otherwise (FAILED, REJECTED): nothing to archive."""
 
-
-def classify(exc: Exception, action: str) -> RetryableError | PermanentError:
-    """Map an AWS failure to the shared class Step Functions retries (or not)."""
-    if isinstance(exc, ClientError):
-        code = error_code(exc)
-        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-        message = f"{action} failed: {code or 'ClientError'}"
-        if code in RETRYABLE_CODES or status >= 500:
-            return RetryableError(message, code=code or "RETRYABLE")
-        return PermanentError(message, code=code or "PERMANENT")
-    if isinstance(exc, BotoCoreError):
-        # Connection and timeout errors that outlived the SDK's own retries.
-        return RetryableError(f"{action} failed: {type(exc).__name__}")
-    return PermanentError(f"{action} failed: {type(exc).__name__}")
+    code = "RECORD_NOT_ARCHIVABLE"

@@ -158,8 +158,10 @@ def test_finished_record_is_not_archived(
 ) -> None:
     use_settings()
     state = staged_image(status=status)
-    with pytest.raises(PermanentError):
+    with pytest.raises(PermanentError) as caught:
         archive_handler.handler(state, None)
+    assert type(caught.value) is PermanentError
+    assert caught.value.code == "RECORD_NOT_ARCHIVABLE"
     assert aws.archive_keys() == []
     assert aws.record(KEY).status is status
 
@@ -174,9 +176,10 @@ def test_missing_output_is_a_permanent_error_and_record_stays_processing(
         archive_handler.handler(state, None)
     assert type(caught.value) is PermanentError  # the name Step Functions matches
     record = aws.record(KEY)
-    assert record.status is ImageStatus.PROCESSING
+    assert record.status is ImageStatus.PROCESSING  # HandleError owns the status
     assert record.stages.archive is not None
-    assert record.stages.archive.status is StageStatus.IN_PROGRESS
+    assert record.stages.archive.status is StageStatus.FAILED
+    assert "NoSuchKey" in (record.stages.archive.error_message or "")
 
 
 def test_retry_after_a_failed_copy_completes(
@@ -221,5 +224,5 @@ def test_malformed_input_is_a_permanent_error(
     use_settings()
     with pytest.raises(PermanentError) as caught:
         archive_handler.handler({"imageKey": KEY}, None)
-    assert caught.value.code == "INVALID_INPUT"
+    assert caught.value.code == "BAD_INPUT"
     assert aws.archive_keys() == []
