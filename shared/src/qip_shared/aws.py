@@ -6,7 +6,6 @@ failures become the shared `RetryableError` / `PermanentError` themselves, never
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -22,12 +21,9 @@ from botocore.exceptions import (
 )
 
 from qip_shared.config import QipSettings
-from qip_shared.enums import StageName
 from qip_shared.errors import PermanentError, QipError, RetryableError
 from qip_shared.events import Notification, ProcessingEvent
-from qip_shared.record import TABLE_PARTITION_KEY, ImageRecord, StageInfo
-from qip_shared.requests import stage_update_request
-from qip_shared.timeutil import utc_now
+from qip_shared.record import TABLE_PARTITION_KEY, ImageRecord
 
 # The SDK retries transient errors itself; handlers never sleep (architecture.md, "Handlers").
 CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
@@ -180,21 +176,6 @@ class StageAdapters:
         except BotoCoreError as err:
             raise from_aws_error(err, "dynamodb update_item") from err
         return ImageRecord.from_item(response["Attributes"])
-
-    def record_stage(
-        self,
-        image_key: str,
-        stage: StageName,
-        info: StageInfo,
-        *,
-        extra: Mapping[str, Any] | None = None,
-    ) -> ImageRecord:
-        """Record the stage's status (and `extra` record fields); `StaleWriteError` if refused."""
-        return self.update_record(
-            stage_update_request(
-                self.settings.table_name, image_key, stage, info, updated_at=utc_now(), extra=extra
-            )
-        )
 
     def get_record(self, image_key: str) -> ImageRecord | None:
         """The image's record (strongly consistent read), or None when there is none."""

@@ -32,6 +32,7 @@ from qip_shared.errors import InvalidImageError, PermanentError, QipError, Retry
 from qip_shared.events import Notification, ProcessingEvent, ProcessingEventDetail
 from qip_shared.pipeline import PipelineState
 from qip_shared.record import StageInfo
+from qip_shared.requests import stage_update_request
 from qip_shared.timeutil import duration_ms, utc_now
 
 METRICS_NAMESPACE = "QIP"
@@ -231,29 +232,32 @@ class Stage(Generic[AdaptersT]):
         work: Callable[[], StageDone[JsonModelT]],
         already_done: Callable[[], JsonModelT],
         complete: Callable[[StageInfo, StageDone[JsonModelT]], None] | None = None,
+        fail: Callable[[Exception, str], None] | None = None,
         execution_arn: str | None = None,
     ) -> JsonModelT:
         """IN_PROGRESS, `work`, COMPLETED (or FAILED), then announce; returns the output.
 
         A refused stage write (the stage is done or the record finished) answers with
         `already_done()` instead. `complete` replaces the COMPLETED stage write (it raises
-        `StaleWriteError` when refused). An InvalidImageError is not recorded as FAILED: the
-        stage that raises it has already recorded the rejection.
+        `StaleWriteError` when refused); `fail(error, started_at)` replaces the best-effort
+        FAILED stage write (validate records a rejection instead).
         """
         started_at = utc_now()
         in_progress = StageInfo(
             status=StageStatus.IN_PROGRESS, timestamp=started_at, started_at=started_at
         )
         try:
-            adapters.record_stage(state.image_key, self.stage, in_progress)
+            self.write_stage(adapters, state.image_key, in_progress)
         except StaleWriteError:
             self.logger.info("stage already recorded or record finished; answering from it")
             return already_done()
         try:
             done = work()
         except Exception as err:
-            if not isinstance(err, InvalidImageError):
+            if fail is None:
                 self.record_failure(state, adapters, started_at, err)
+            else:
+                fail(err, started_at)
             raise
         completed_at = done.completed_at or utc_now()
         elapsed = duration_ms(started_at, completed_at)
@@ -267,9 +271,7 @@ class Stage(Generic[AdaptersT]):
         )
         try:
             if complete is None:
-                adapters.record_stage(
-                    state.image_key, self.stage, info, extra=done.record_fields or None
-                )
+                self.write_stage(adapters, state.image_key, info, extra=done.record_fields)
             else:
                 complete(info, done)
         except StaleWriteError:
@@ -278,6 +280,26 @@ class Stage(Generic[AdaptersT]):
             return already_done()
         self.announce(state, adapters, done, completed_at, elapsed, execution_arn=execution_arn)
         return done.output
+
+    def write_stage(
+        self,
+        adapters: AdaptersT,
+        image_key: str,
+        info: StageInfo,
+        *,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Record this stage's status (and `extra` record fields); `StaleWriteError` if refused."""
+        adapters.update_record(
+            stage_update_request(
+                adapters.settings.table_name,
+                image_key,
+                self.stage,
+                info,
+                updated_at=info.timestamp,
+                extra=extra or None,
+            )
+        )
 
     def record_failure(
         self, state: PipelineState, adapters: AdaptersT, started_at: str, err: Exception
@@ -292,7 +314,7 @@ class Stage(Generic[AdaptersT]):
             error_message=str(err)[:ERROR_MESSAGE_LIMIT],
         )
         try:
-            adapters.record_stage(state.image_key, self.stage, failed)
+            self.write_stage(adapters, state.image_key, failed)
         except (StaleWriteError, QipError):
             self.logger.warning(
                 "could not record the stage failure", extra={"stage": self.stage.value}
