@@ -328,10 +328,10 @@ def inject_adapters(
     """Adapters on moto clients, injected into the handler, counting StartExecution calls."""
     adapters = Adapters.from_settings(
         aws.settings(**overrides),
-        TriggerSettings(
+        session=SESSION,
+        trigger=TriggerSettings(
             claim_lease=timedelta(seconds=lease_seconds), max_receive_count=MAX_RECEIVES
         ),
-        session=SESSION,
     )
     if clock is not None:
         adapters.clock = clock

@@ -1,4 +1,5 @@
-"""The AWS calls trigger makes: S3 head and ranged get, DynamoDB, Step Functions, events."""
+"""The AWS calls trigger makes: the shared ones (record, events) plus S3 head and ranged get,
+the conditional create, and Step Functions."""
 
 from __future__ import annotations
 
@@ -9,17 +10,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from qip_shared.aws import (
+    StageAdapters,
+    client,
+    error_code,
+    from_aws_error,
+    is_conditional_check_failed,
+    version_args,
+)
 from qip_shared.config import QipSettings
-from qip_shared.events import Notification, ProcessingEvent
-from qip_shared.record import ImageRecord
 from qip_trigger.core import DEFAULT_CLAIM_LEASE, SNIFF_BYTES, S3Upload, candidate_keys
-from qip_trigger.errors import classify, error_code, is_conditional_check_failed
-
-# The SDK retries transient faults itself (handlers never sleep).
-BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
 
 # Trigger-only settings (not in QipSettings): the claim lease, and the queue's maxReceiveCount,
 # which tells the handler that a delivery is the last before the DLQ.
@@ -28,10 +30,6 @@ ENV_MAX_RECEIVE_COUNT = "QIP_MAX_RECEIVE_COUNT"
 DEFAULT_MAX_RECEIVE_COUNT = 3
 
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchVersion"})
-
-
-class ConditionRefusedError(Exception):
-    """A conditional record write was refused: the record is not in the state the write needs."""
 
 
 @dataclass(frozen=True)
@@ -69,40 +67,29 @@ def utc_clock() -> datetime:
 
 
 @dataclass
-class Adapters:
-    """Clients and settings trigger needs; tests build one around moto clients."""
+class Adapters(StageAdapters):
+    """The shared stage clients plus Step Functions, trigger's settings and a clock."""
 
-    settings: QipSettings
-    s3: Any
-    dynamodb: Any
-    stepfunctions: Any
-    events: Any
-    sns: Any
+    stepfunctions: Any = None
     trigger: TriggerSettings = field(default_factory=TriggerSettings)
     clock: Callable[[], datetime] = field(default=utc_clock)
-
-    @classmethod
-    def from_env(cls) -> Adapters:
-        """Read the settings from the environment and create the clients."""
-        return cls.from_settings(QipSettings.from_env(), TriggerSettings.from_env())
 
     @classmethod
     def from_settings(
         cls,
         settings: QipSettings,
-        trigger: TriggerSettings | None = None,
         session: boto3.Session | None = None,
+        trigger: TriggerSettings | None = None,
     ) -> Adapters:
         """Create the clients for some settings (from `session`, default boto3's)."""
-        factory: Any = session or boto3
         return cls(
             settings=settings,
-            s3=factory.client("s3", config=BOTO_CONFIG),
-            dynamodb=factory.client("dynamodb", config=BOTO_CONFIG),
-            stepfunctions=factory.client("stepfunctions", config=BOTO_CONFIG),
-            events=factory.client("events", config=BOTO_CONFIG),
-            sns=factory.client("sns", config=BOTO_CONFIG),
-            trigger=trigger or TriggerSettings(),
+            s3=client("s3", session),
+            dynamodb=client("dynamodb", session),
+            events=client("events", session),
+            sns=client("sns", session),
+            stepfunctions=client("stepfunctions", session),
+            trigger=trigger or TriggerSettings.from_env(),
         )
 
     # S3
@@ -110,17 +97,16 @@ class Adapters:
     def head(self, upload: S3Upload) -> ObjectHead | None:
         """The object an event names (trying the literal key, then its URL-decoded forms)."""
         for key in candidate_keys(upload.raw_key):
-            request: dict[str, Any] = {"Bucket": upload.bucket, "Key": key}
-            if upload.real_version:
-                request["VersionId"] = upload.real_version
             try:
-                response = self.s3.head_object(**request)
+                response = self.s3.head_object(
+                    Bucket=upload.bucket, Key=key, **version_args(upload.real_version)
+                )
             except ClientError as exc:
                 if error_code(exc) in _MISSING:
                     continue
-                raise classify(exc, "head object") from exc
+                raise from_aws_error(exc, "s3 head_object") from exc
             except BotoCoreError as exc:
-                raise classify(exc, "head object") from exc
+                raise from_aws_error(exc, "s3 head_object") from exc
             return ObjectHead(
                 bucket=upload.bucket,
                 key=key,
@@ -135,15 +121,13 @@ class Adapters:
 
     def first_bytes(self, bucket: str, key: str, version_id: str | None) -> bytes:
         """The first bytes of an object (`Range: bytes=0-31`), enough to sniff its format."""
-        request: dict[str, Any] = {
-            "Bucket": bucket,
-            "Key": key,
-            "Range": f"bytes=0-{SNIFF_BYTES - 1}",
-        }
-        if version_id:
-            request["VersionId"] = version_id
         try:
-            body = self.s3.get_object(**request)["Body"]
+            body = self.s3.get_object(
+                Bucket=bucket,
+                Key=key,
+                Range=f"bytes=0-{SNIFF_BYTES - 1}",
+                **version_args(version_id),
+            )["Body"]
             try:
                 data: bytes = body.read(SNIFF_BYTES)
             finally:
@@ -151,12 +135,12 @@ class Adapters:
         except ClientError as exc:
             if error_code(exc) == "InvalidRange":
                 return b""  # an empty object has no first byte
-            raise classify(exc, "ranged get") from exc
+            raise from_aws_error(exc, "s3 ranged get_object") from exc
         except BotoCoreError as exc:
-            raise classify(exc, "ranged get") from exc
+            raise from_aws_error(exc, "s3 ranged get_object") from exc
         return data[:SNIFF_BYTES]
 
-    # DynamoDB
+    # DynamoDB (update_record and get_record are the shared ones)
 
     def create_record(self, request: dict[str, Any]) -> bool:
         """Create the record if absent; False when it already exists."""
@@ -165,35 +149,10 @@ class Adapters:
         except ClientError as exc:
             if is_conditional_check_failed(exc):
                 return False
-            raise classify(exc, "record create") from exc
+            raise from_aws_error(exc, "dynamodb put_item") from exc
         except BotoCoreError as exc:
-            raise classify(exc, "record create") from exc
+            raise from_aws_error(exc, "dynamodb put_item") from exc
         return True
-
-    def update_record(self, request: dict[str, Any]) -> ImageRecord:
-        """Run a conditional `update_item`; ConditionRefusedError when its condition fails."""
-        try:
-            response = self.dynamodb.update_item(**request)
-        except ClientError as exc:
-            if is_conditional_check_failed(exc):
-                raise ConditionRefusedError(request["Key"]["imageKey"]["S"]) from exc
-            raise classify(exc, "record update") from exc
-        except BotoCoreError as exc:
-            raise classify(exc, "record update") from exc
-        return ImageRecord.from_item(response["Attributes"])
-
-    def get_record(self, image_key: str) -> ImageRecord | None:
-        """The record of an image (strongly consistent), or None."""
-        try:
-            response = self.dynamodb.get_item(
-                TableName=self.settings.table_name,
-                Key={"imageKey": {"S": image_key}},
-                ConsistentRead=True,
-            )
-        except (ClientError, BotoCoreError) as exc:
-            raise classify(exc, "record read") from exc
-        item = response.get("Item")
-        return ImageRecord.from_item(item) if item else None
 
     # Step Functions
 
@@ -208,19 +167,3 @@ class Adapters:
                 return None
             raise
         return str(response["executionArn"])
-
-    # Events
-
-    def publish(self, event: ProcessingEvent, notification: Notification | None) -> None:
-        """Publish an EventBridge event and, if given, an SNS notification."""
-        response = self.events.put_events(
-            Entries=[event.to_put_events_entry(self.settings.event_bus_name)]
-        )
-        if response.get("FailedEntryCount"):
-            raise PublishRefusedError(str(response.get("Entries")))
-        if notification is not None and self.settings.topic_arn:
-            self.sns.publish(**notification.to_publish_request(self.settings.topic_arn))
-
-
-class PublishRefusedError(Exception):
-    """EventBridge accepted the call but refused the entry."""

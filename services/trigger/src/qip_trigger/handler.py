@@ -14,9 +14,7 @@ execution under its deterministic name → record `executionArn` → publish Pro
 
 from __future__ import annotations
 
-import functools
 import json
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -30,14 +28,16 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import BotoCoreError, ClientError
 
+from qip_shared.aws import StaleWriteError
 from qip_shared.enums import EventDetailType, ImageStatus, NotificationType
 from qip_shared.errors import QipError, RetryableError
 from qip_shared.events import Notification, ProcessingEvent, ProcessingEventDetail
 from qip_shared.keys import execution_name
 from qip_shared.record import ImageRecord
 from qip_shared.requests import create_record_request
+from qip_shared.stage import Dependencies, LocalContext
 from qip_shared.timeutil import format_timestamp
-from qip_trigger.adapters import Adapters, ConditionRefusedError, ObjectHead
+from qip_trigger.adapters import Adapters, ObjectHead
 from qip_trigger.core import (
     Action,
     MalformedEventError,
@@ -61,7 +61,12 @@ from qip_trigger.core import (
     screen_declared,
     takeover_request,
 )
-from qip_trigger.errors import ClaimInFlightError, StartFailedError, classify
+from qip_trigger.errors import (
+    ClaimInFlightError,
+    MalformedMessageError,
+    StartFailedError,
+    from_aws_error,
+)
 
 SERVICE = "qip-trigger"
 STAGE = "trigger"
@@ -84,36 +89,14 @@ class Outcome(StrEnum):
     STARTED = "STARTED"
 
 
-# One-slot hand-over from set_dependencies to the cached factory.
-_injected: list[Adapters] = []
-
-
-@functools.cache
-def dependencies() -> Adapters:
-    """The clients, built once per process and lazily (moto must be active first)."""
-    return _injected.pop() if _injected else Adapters.from_env()
-
-
-def set_dependencies(adapters: Adapters) -> None:
-    """Inject adapters (tests, local runtime); `dependencies.cache_clear()` resets."""
-    dependencies.cache_clear()
-    _injected[:] = [adapters]
-    dependencies()
-
-
-@dataclass(frozen=True)
-class LocalContext:
-    """Stands in for the Lambda context when the local runtime or a test passes None."""
-
-    function_name: str = SERVICE
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = f"arn:aws:lambda:us-east-1:000000000000:function:{SERVICE}"
-    aws_request_id: str = "local"
+# The adapters of this process: injected (tests, local runtime) or built once from the env.
+dependencies: Dependencies[Adapters] = Dependencies(Adapters.from_env)
+set_dependencies = dependencies.inject
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """Process an SQS batch; answer the partial-batch response (`context` may be None)."""
-    result: dict[str, Any] = _handle(event, context if context is not None else LocalContext())
+    result: dict[str, Any] = _handle(event, LocalContext.around(context, SERVICE))
     return result
 
 
@@ -163,7 +146,7 @@ def ingest(body: str, receive_count: int, adapters: Adapters) -> Outcome:
     try:
         upload = parse_sqs_body(body)
     except MalformedEventError as exc:
-        raise QipError(str(exc), code="MALFORMED_EVENT") from exc
+        raise MalformedMessageError(str(exc)) from exc
     expected_bucket = adapters.settings.upload_bucket
     if (expected_bucket and upload.bucket != expected_bucket) or not any(
         is_upload_key(k) for k in candidate_keys(upload.raw_key)
@@ -236,7 +219,7 @@ def ingest(body: str, receive_count: int, adapters: Adapters) -> Outcome:
                         table, head.key, previous_claim=current.claimed_at, claimed_at=stamp
                     )
                 )
-        except ConditionRefusedError:
+        except StaleWriteError:
             # Another delivery moved the record first: look again and decide again.
             current = adapters.get_record(head.key)
             continue
@@ -263,7 +246,13 @@ def _start(record: ImageRecord, claimed_at: str, receive_count: int, adapters: A
     try:
         started = adapters.start_execution(name, payload)
     except (ClientError, BotoCoreError) as exc:
-        _give_back(record, claimed_at, receive_count, adapters, classify(exc, "start execution"))
+        _give_back(
+            record,
+            claimed_at,
+            receive_count,
+            adapters,
+            from_aws_error(exc, "states start_execution"),
+        )
         raise StartFailedError(f"could not start the pipeline: {exc}") from exc
     arn = started or execution_arn(settings.state_machine_arn, name)
     if started is None:
@@ -279,7 +268,7 @@ def _start(record: ImageRecord, claimed_at: str, receive_count: int, adapters: A
                 updated_at=now,
             )
         )
-    except ConditionRefusedError:
+    except StaleWriteError:
         # The pipeline already finished the record, or a takeover replaced our claim.
         logger.warning("execution ARN not recorded", extra={"executionArn": arn})
     metrics.add_metric(name="ExecutionsStarted", unit=MetricUnit.Count, value=1)
@@ -336,7 +325,7 @@ def _give_back(
                     settings.table_name, record.image_key, claimed_at=claimed_at, updated_at=now
                 )
             )
-    except ConditionRefusedError:
+    except StaleWriteError:
         logger.warning("claim changed hands before it could be given back")
     except QipError:
         logger.exception("claim could not be given back; a later delivery takes it over")
@@ -378,6 +367,8 @@ def _announce_rejection(adapters: Adapters, record: ImageRecord, rejection: Reje
 def _publish(adapters: Adapters, event: ProcessingEvent, notification: Notification | None) -> None:
     """Best effort: the record already holds the truth, so a lost event must not fail ingest."""
     try:
-        adapters.publish(event, notification)
+        adapters.put_event(event)
+        if notification is not None:
+            adapters.publish_notification(notification)
     except Exception:
         logger.exception("publish failed", extra={"errorType": "PublishFailed"})
