@@ -83,7 +83,8 @@ def measure_imports(
                 env = _env(bytecode, cache)
                 if bytecode and warm:
                     import_times(module, env)  # fill the cache; the timed runs reuse it
-                runs = [import_times(module, env) for _ in range(repeat)]
+                # Compiling from source dwarfs the noise: one run is enough there.
+                runs = [import_times(module, env) for _ in range(repeat if bytecode else 1)]
                 best_total, best_packages = min(runs, key=lambda run: run[0])
                 entry[condition] = best_total
                 if bytecode:

@@ -36,7 +36,9 @@ GSI_WRITE_FACTOR = 2  # every record write also writes the status GSI
 DESIGN_MONTHLY = 5.40
 IMAGES_PER_DAY = 1000
 
-_MEMORY = re.compile(r"memory_size: int = (\d+)")
+# A construct's default: `MEMORY_SIZE = 1536` (class constant) or `memory_size: int = 1536`.
+_MEMORY = re.compile(r"(?:MEMORY_SIZE(?:: ClassVar\[int\])?|memory_size: int) = (\d+)")
+ASSUMED_MEMORY_MB = 1024
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,7 @@ def memory_sizes(services_dir: Path, services: tuple[str, ...]) -> dict[str, int
             services_dir / service / "src" / f"qip_{service.replace('-', '_')}" / "construct.py"
         )
         match = _MEMORY.search(source.read_text()) if source.is_file() else None
-        sizes[service] = int(match.group(1)) if match else 1024
+        sizes[service] = int(match.group(1)) if match else ASSUMED_MEMORY_MB
     return sizes
 
 

@@ -354,6 +354,7 @@ def summarise(raw: dict[str, Any]) -> dict[str, Any]:
         "latency_p95": _percentile(latencies, 0.95),
         "process_cpu_seconds": raw["process_cpu_seconds"],
         "cpu_utilisation": raw["process_cpu_seconds"] / raw["wall_seconds"],
+        "cpu_per_image": raw["process_cpu_seconds"] / max(1, len(done)),
         "core_wall_per_image": core_wall / count,
         "core_cpu_per_image": core_cpu / count,
         "thread_seconds_per_image": per_image,

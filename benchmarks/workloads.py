@@ -105,9 +105,9 @@ def pyvips_both(data: bytes) -> object:
     resized = pyvips.Image.thumbnail_buffer(
         data, RESIZE_BOX[0], height=RESIZE_BOX[1], size="down"
     ).copy_memory()
-    resized_jpeg = resized.jpegsave_buffer(Q=JPEG_QUALITY, strip=True)
+    resized_jpeg = resized.jpegsave_buffer(Q=JPEG_QUALITY)
     thumb = resized.thumbnail_image(THUMBNAIL_SIZE[0], height=THUMBNAIL_SIZE[1], crop="centre")
-    return resized_jpeg, thumb.jpegsave_buffer(Q=JPEG_QUALITY, strip=True)
+    return resized_jpeg, thumb.jpegsave_buffer(Q=JPEG_QUALITY)
 
 
 WORKLOADS: dict[str, Workload] = {

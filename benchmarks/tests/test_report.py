@@ -66,6 +66,8 @@ def test_findings_explain_a_missed_speed_target(make_results):
     speed = next(line for line in lines if "Resize + thumbnail" in line)
     assert "target 4x" in speed
     assert "entropy" in speed
+    # Every placeholder was filled in (no f-string left unformatted).
+    assert not any("{" in line or "}" in line for line in lines)
 
 
 def test_percentile_picks_from_the_sorted_values():
