@@ -2,35 +2,35 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
 import struct
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 from PIL import Image
 
 from qip_metadata import handler as metadata_handler
-from qip_metadata.adapters import Adapters
-from qip_shared.config import QipSettings
 from qip_shared.enums import ImageStatus
-from qip_shared.record import ImageRecord
+from qip_shared.testing import moto as stage_fixtures
+from qip_shared.testing.moto import MotoAccount
 
-os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "QIP")
-os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-os.environ.setdefault("POWERTOOLS_DEV", "false")
+# The moto account and handler fixtures every stage shares (they use `stage_handler` below).
+aws, use_settings, lambda_logs = (
+    stage_fixtures.aws,
+    stage_fixtures.use_settings,
+    stage_fixtures.lambda_logs,
+)
 
 EVENTS_DIR = Path(__file__).resolve().parents[1] / "events"
 UPLOAD_BUCKET = "qip-uploads"
-TABLE = "qip-images"
 EVENT_BUS = "qip-events"
-REGION = "us-east-1"
 MB = 1024 * 1024
 
 
@@ -202,161 +202,26 @@ def sample_state() -> dict[str, Any]:
     return loaded
 
 
-def create_table(dynamodb: Any) -> None:
-    """The image table as the platform defines it (key imageKey, status GSI)."""
-    dynamodb.create_table(
-        TableName=TABLE,
-        BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": "imageKey", "KeyType": "HASH"}],
-        AttributeDefinitions=[
-            {"AttributeName": "imageKey", "AttributeType": "S"},
-            {"AttributeName": "status", "AttributeType": "S"},
-            {"AttributeName": "uploadTimestamp", "AttributeType": "S"},
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "status-uploadTimestamp-index",
-                "KeySchema": [
-                    {"AttributeName": "status", "KeyType": "HASH"},
-                    {"AttributeName": "uploadTimestamp", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    )
-
-
-class Account:
-    """A moto account: upload bucket, table, topic and event bus (both tapped by SQS queues)."""
-
-    def __init__(self) -> None:
-        self.s3 = boto3.client("s3", region_name=REGION)
-        self.dynamodb = boto3.client("dynamodb", region_name=REGION)
-        self.sns = boto3.client("sns", region_name=REGION)
-        self.sqs = boto3.client("sqs", region_name=REGION)
-        self.events = boto3.client("events", region_name=REGION)
-        self.s3.create_bucket(Bucket=UPLOAD_BUCKET)
-        create_table(self.dynamodb)
-        self.topic_arn = self.sns.create_topic(Name="qip-notifications")["TopicArn"]
-        self.notification_queue = self._queue("notifications-tap")
-        self.sns.subscribe(
-            TopicArn=self.topic_arn,
-            Protocol="sqs",
-            Endpoint=self._queue_arn(self.notification_queue),
-            Attributes={"RawMessageDelivery": "true"},
-        )
-        self.events.create_event_bus(Name=EVENT_BUS)
-        self.event_queue = self._queue("events-tap")
-        self.events.put_rule(
-            Name="qip-events-tap",
-            EventBusName=EVENT_BUS,
-            EventPattern=json.dumps({"source": ["image-processor"]}),
-        )
-        self.events.put_targets(
-            Rule="qip-events-tap",
-            EventBusName=EVENT_BUS,
-            Targets=[{"Id": "tap", "Arn": self._queue_arn(self.event_queue)}],
-        )
-
-    def _queue(self, name: str) -> str:
-        return str(self.sqs.create_queue(QueueName=name)["QueueUrl"])
-
-    def _queue_arn(self, url: str) -> str:
-        attributes = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
-        return str(attributes["Attributes"]["QueueArn"])
-
-    def settings(self, **overrides: Any) -> QipSettings:
-        """Settings pointing at this account's resources."""
-        values: dict[str, Any] = {
-            "table_name": TABLE,
-            "upload_bucket": UPLOAD_BUCKET,
-            "topic_arn": self.topic_arn,
-            "event_bus_name": EVENT_BUS,
-        }
-        values.update(overrides)
-        return QipSettings(**values)
-
-    def put_object(self, key: str, body: bytes) -> None:
-        """Upload an object to the upload bucket."""
-        self.s3.put_object(Bucket=UPLOAD_BUCKET, Key=key, Body=body)
-
-    def put_record(self, state: dict[str, Any], status: ImageStatus) -> ImageRecord:
-        """Write the record the trigger would have written for `state`."""
-        record = ImageRecord(
-            image_key=state["imageKey"],
-            upload_timestamp=state["uploadTimestamp"],
-            size=state["size"],
-            content_type=state["contentType"],
-            status=status,
-            bucket=state["bucket"],
-        )
-        self.dynamodb.put_item(TableName=TABLE, Item=record.to_item())
-        return record
-
-    def record(self, image_key: str) -> ImageRecord:
-        """Read a record back."""
-        item = self.dynamodb.get_item(
-            TableName=TABLE, Key={"imageKey": {"S": image_key}}, ConsistentRead=True
-        )["Item"]
-        return ImageRecord.from_item(item)
-
-    def raw_item(self, image_key: str) -> dict[str, Any]:
-        """The record's raw item (to compare before/after a re-run)."""
-        item: dict[str, Any] = self.dynamodb.get_item(
-            TableName=TABLE, Key={"imageKey": {"S": image_key}}, ConsistentRead=True
-        )["Item"]
-        return item
-
-    def _drain(self, url: str) -> list[dict[str, Any]]:
-        messages: list[dict[str, Any]] = []
-        while True:
-            received = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
-            batch = received.get("Messages", [])
-            if not batch:
-                return messages
-            for message in batch:
-                messages.append(json.loads(message["Body"]))
-                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-
-    def notifications(self) -> list[dict[str, Any]]:
-        """The SNS messages published since the last call."""
-        return self._drain(self.notification_queue)
-
-    def bus_events(self) -> list[dict[str, Any]]:
-        """The EventBridge events put since the last call."""
-        return self._drain(self.event_queue)
+@pytest.fixture(scope="session")
+def stage_handler() -> ModuleType:
+    """The handler module the shared fixtures inject adapters into and invoke."""
+    return metadata_handler
 
 
 @pytest.fixture(scope="session")
-def account_class() -> type[Account]:
-    """The Account class (for module-scoped accounts)."""
-    return Account
+def moto_options() -> dict[str, Any]:
+    """The moto accounts of these tests put events on a bus of their own."""
+    return {"event_bus": EVENT_BUS}
+
+
+@pytest.fixture(scope="session")
+def account_class() -> Callable[[], MotoAccount]:
+    """Builds a moto account like `aws`'s (for module-scoped accounts)."""
+    return functools.partial(MotoAccount, event_bus=EVENT_BUS)
 
 
 @pytest.fixture
-def aws() -> Iterator[Account]:
-    """A fresh moto account for one test; metadata's dependencies point at it."""
-    with mock_aws():
-        account = Account()
-        metadata_handler.set_dependencies(Adapters.from_settings(account.settings()))
-        yield account
-        metadata_handler.dependencies.cache_clear()
-
-
-@pytest.fixture
-def use_settings(aws: Account) -> Callable[..., Adapters]:
-    """Re-inject metadata's adapters with some settings overridden (e.g. max_bytes)."""
-
-    def use(**overrides: Any) -> Adapters:
-        adapters = Adapters.from_settings(aws.settings(**overrides))
-        metadata_handler.set_dependencies(adapters)
-        return adapters
-
-    return use
-
-
-@pytest.fixture
-def upload(aws: Account, sample_state: dict[str, Any]) -> Callable[..., dict[str, Any]]:
+def upload(aws: MotoAccount, sample_state: dict[str, Any]) -> Callable[..., dict[str, Any]]:
     """Put `body` under a key with a PROCESSING record; return the handler's input event."""
 
     def put(
@@ -377,29 +242,3 @@ def upload(aws: Account, sample_state: dict[str, Any]) -> Callable[..., dict[str
         return state
 
     return put
-
-
-@pytest.fixture
-def lambda_logs(
-    capsys: pytest.CaptureFixture[str],
-) -> Iterator[Callable[[], list[dict[str, Any]]]]:
-    """The JSON lines the handler printed so far: its logs and its EMF metrics."""
-    # The logger's stream was bound at import time, so point it at a buffer of our own.
-    log_handler = metadata_handler.logger.registered_handler
-    buffer = io.StringIO()
-    previous = log_handler.setStream(buffer)  # type: ignore[attr-defined]
-
-    def read() -> list[dict[str, Any]]:
-        lines = buffer.getvalue().splitlines() + capsys.readouterr().out.splitlines()
-        buffer.seek(0)
-        buffer.truncate()
-        parsed = []
-        for line in lines:
-            try:
-                parsed.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-        return parsed
-
-    yield read
-    log_handler.setStream(previous)  # type: ignore[attr-defined]
