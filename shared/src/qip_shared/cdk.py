@@ -1,15 +1,16 @@
 """The CDK base of every service construct: one function, its own role and its own log group.
 
-Build time only (extra `cdk`). A service construct subclasses `ServiceFunction` (or
-`PipelineFunction` when it works on upload records) and states only what is its own: the handler,
-the `QIP_*` settings it reads and its memory/timeout defaults. Grants are the stack's job: the role
-has no managed policy and only the X-Ray statement that active tracing adds.
+Build time only (extra `cdk`). A service construct subclasses `ServiceFunction`
+(`PipelineFunction` when it works on upload records, `ImageFunction` when it also decodes them)
+and states only what is its own: its name and handler, the `QIP_*` settings it reads and its
+memory/timeout defaults (class constants; the keywords override them). Grants are the stack's
+job: the role has no managed policy and only the X-Ray statement that active tracing adds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import NotRequired, TypedDict, Unpack
+from typing import ClassVar, NotRequired, TypedDict, Unpack
 
 from aws_cdk import Duration, RemovalPolicy, Tags
 from aws_cdk import aws_dynamodb as dynamodb
@@ -29,6 +30,8 @@ __all__ = [
     "METRICS_NAMESPACE",
     "RUNTIME",
     "FunctionProps",
+    "ImageFunction",
+    "ImageProps",
     "PipelineFunction",
     "PipelineProps",
     "ServiceFunction",
@@ -48,6 +51,8 @@ class FunctionProps(TypedDict):
     version: str
     architecture: NotRequired[lambda_.Architecture]
     log_retention: NotRequired[logs.RetentionDays]
+    memory_size: NotRequired[int]
+    timeout_seconds: NotRequired[int]
 
 
 class PipelineProps(FunctionProps):
@@ -59,29 +64,45 @@ class PipelineProps(FunctionProps):
     event_bus: events.IEventBus
 
 
+class ImageProps(PipelineProps):
+    """`PipelineProps` plus the decoder's pixel limit."""
+
+    max_pixels: NotRequired[int]
+
+
 class ServiceFunction(Construct):
     """One QIP Lambda (`.function`) with its own role (`.role`) and log group (`.log_group`)."""
+
+    # What a subclass states once; the keywords of the same names override them.
+    SERVICE: ClassVar[str]
+    HANDLER: ClassVar[str]
+    MEMORY_SIZE: ClassVar[int] = 256
+    TIMEOUT_SECONDS: ClassVar[int] = 30
 
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
-        service: str,
-        handler: str,
-        environment: Mapping[str, str],
         code: lambda_.Code,
         layers: Sequence[lambda_.ILayerVersion],
         version: str,
-        memory_size: int,
-        timeout_seconds: int,
+        environment: Mapping[str, str] | None = None,
+        service: str | None = None,
+        handler: str | None = None,
+        memory_size: int | None = None,
+        timeout_seconds: int | None = None,
         architecture: lambda_.Architecture = DEFAULT_ARCHITECTURE,
         log_retention: logs.RetentionDays = DEFAULT_LOG_RETENTION,
     ) -> None:
         super().__init__(scope, construct_id)
+        service = self.SERVICE if service is None else service
+        handler = self.HANDLER if handler is None else handler
+        memory_size = self.MEMORY_SIZE if memory_size is None else memory_size
+        timeout_seconds = self.TIMEOUT_SECONDS if timeout_seconds is None else timeout_seconds
         self.service = service
         variables = {
-            **environment,
+            **(environment or {}),
             config.ENV_SERVICE_VERSION: version,
             "POWERTOOLS_SERVICE_NAME": f"qip-{service}",
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
@@ -125,15 +146,13 @@ class PipelineFunction(ServiceFunction):
         scope: Construct,
         construct_id: str,
         *,
-        service: str,
-        handler: str,
-        environment: Mapping[str, str],
-        memory_size: int,
-        timeout_seconds: int,
         upload_bucket: s3.IBucket,
         table: dynamodb.ITable,
         topic: sns.ITopic,
         event_bus: events.IEventBus,
+        environment: Mapping[str, str] | None = None,
+        service: str | None = None,
+        handler: str | None = None,
         **props: Unpack[FunctionProps],
     ) -> None:
         shared = {
@@ -147,8 +166,24 @@ class PipelineFunction(ServiceFunction):
             construct_id,
             service=service,
             handler=handler,
-            environment={**shared, **environment},
-            memory_size=memory_size,
-            timeout_seconds=timeout_seconds,
+            environment={**shared, **(environment or {})},
             **props,
+        )
+
+
+class ImageFunction(PipelineFunction):
+    """A `PipelineFunction` that decodes uploads, told the pixel limit (`QIP_MAX_PIXELS`)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        max_pixels: int = config.DEFAULT_MAX_PIXELS,
+        environment: Mapping[str, str] | None = None,
+        **props: Unpack[PipelineProps],
+    ) -> None:
+        pixels = {config.ENV_MAX_PIXELS: str(max_pixels)}
+        super().__init__(
+            scope, construct_id, environment={**pixels, **(environment or {})}, **props
         )

@@ -2,36 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Unpack
-
-from constructs import Construct
-
-from qip_shared import config
-from qip_shared.cdk import PipelineFunction, PipelineProps
-
-SERVICE = "resize"
+from qip_shared.cdk import ImageFunction
 
 
-class ResizeFunction(PipelineFunction):
+class ResizeFunction(ImageFunction):
     """The resize Lambda: fits the upload into 1024x768 and writes `processed/{id}/resized.jpg`."""
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        max_pixels: int = config.DEFAULT_MAX_PIXELS,
-        memory_size: int = 1536,
-        timeout_seconds: int = 60,
-        **props: Unpack[PipelineProps],
-    ) -> None:
-        super().__init__(
-            scope,
-            construct_id,
-            service=SERVICE,
-            handler="qip_resize.handler.handler",
-            environment={config.ENV_MAX_PIXELS: str(max_pixels)},
-            memory_size=memory_size,
-            timeout_seconds=timeout_seconds,
-            **props,
-        )
+    SERVICE = "resize"
+    MEMORY_SIZE = 1536
+    TIMEOUT_SECONDS = 60
+    HANDLER = "qip_resize.handler.handler"

@@ -10,11 +10,14 @@ from constructs import Construct
 from qip_shared import config
 from qip_shared.cdk import PipelineFunction, PipelineProps
 
-SERVICE = "trigger"
-
 
 class TriggerFunction(PipelineFunction):
     """The trigger Lambda: turns a queued upload event into a record and a pipeline execution."""
+
+    SERVICE = "trigger"
+    MEMORY_SIZE = 256
+    TIMEOUT_SECONDS = 30
+    HANDLER = "qip_trigger.handler.handler"
 
     def __init__(
         self,
@@ -24,8 +27,6 @@ class TriggerFunction(PipelineFunction):
         state_machine: sfn.IStateMachine,
         max_bytes: int = config.DEFAULT_MAX_BYTES,
         record_ttl_days: int | None = None,
-        memory_size: int = 256,
-        timeout_seconds: int = 30,
         **props: Unpack[PipelineProps],
     ) -> None:
         environment = {
@@ -34,13 +35,4 @@ class TriggerFunction(PipelineFunction):
         }
         if record_ttl_days is not None:
             environment[config.ENV_RECORD_TTL_DAYS] = str(record_ttl_days)
-        super().__init__(
-            scope,
-            construct_id,
-            service=SERVICE,
-            handler="qip_trigger.handler.handler",
-            environment=environment,
-            memory_size=memory_size,
-            timeout_seconds=timeout_seconds,
-            **props,
-        )
+        super().__init__(scope, construct_id, environment=environment, **props)

@@ -10,11 +10,14 @@ from constructs import Construct
 from qip_shared import config
 from qip_shared.cdk import FunctionProps, ServiceFunction
 
-SERVICE = "upload-url"
-
 
 class UploadUrlFunction(ServiceFunction):
     """The upload-url Lambda: signs browser POST uploads to `uploads/yyyy/mm/dd/{uuid}.{ext}`."""
+
+    SERVICE = "upload-url"
+    MEMORY_SIZE = 256
+    TIMEOUT_SECONDS = 10
+    HANDLER = "qip_upload_url.handler.handler"
 
     def __init__(
         self,
@@ -24,21 +27,11 @@ class UploadUrlFunction(ServiceFunction):
         upload_bucket: s3.IBucket,
         max_bytes: int = config.DEFAULT_MAX_BYTES,
         upload_url_expires: int = config.DEFAULT_UPLOAD_URL_EXPIRES,
-        memory_size: int = 256,
-        timeout_seconds: int = 10,
         **props: Unpack[FunctionProps],
     ) -> None:
-        super().__init__(
-            scope,
-            construct_id,
-            service=SERVICE,
-            handler="qip_upload_url.handler.handler",
-            environment={
-                config.ENV_UPLOAD_BUCKET: upload_bucket.bucket_name,
-                config.ENV_MAX_BYTES: str(max_bytes),
-                config.ENV_UPLOAD_URL_EXPIRES: str(upload_url_expires),
-            },
-            memory_size=memory_size,
-            timeout_seconds=timeout_seconds,
-            **props,
-        )
+        environment = {
+            config.ENV_UPLOAD_BUCKET: upload_bucket.bucket_name,
+            config.ENV_MAX_BYTES: str(max_bytes),
+            config.ENV_UPLOAD_URL_EXPIRES: str(upload_url_expires),
+        }
+        super().__init__(scope, construct_id, environment=environment, **props)

@@ -7,13 +7,16 @@ from typing import Unpack
 from constructs import Construct
 
 from qip_shared import config
-from qip_shared.cdk import PipelineFunction, PipelineProps
-
-SERVICE = "validate"
+from qip_shared.cdk import ImageFunction, PipelineProps
 
 
-class ValidateFunction(PipelineFunction):
+class ValidateFunction(ImageFunction):
     """The validate Lambda: checks that the upload is an acceptable image."""
+
+    SERVICE = "validate"
+    MEMORY_SIZE = 512
+    TIMEOUT_SECONDS = 30
+    HANDLER = "qip_validate.handler.handler"
 
     def __init__(
         self,
@@ -22,20 +25,10 @@ class ValidateFunction(PipelineFunction):
         *,
         max_bytes: int = config.DEFAULT_MAX_BYTES,
         max_pixels: int = config.DEFAULT_MAX_PIXELS,
-        memory_size: int = 512,
-        timeout_seconds: int = 30,
         **props: Unpack[PipelineProps],
     ) -> None:
+        # Validate enforces both limits, so its signature states both.
+        environment = {config.ENV_MAX_BYTES: str(max_bytes)}
         super().__init__(
-            scope,
-            construct_id,
-            service=SERVICE,
-            handler="qip_validate.handler.handler",
-            environment={
-                config.ENV_MAX_BYTES: str(max_bytes),
-                config.ENV_MAX_PIXELS: str(max_pixels),
-            },
-            memory_size=memory_size,
-            timeout_seconds=timeout_seconds,
-            **props,
+            scope, construct_id, max_pixels=max_pixels, environment=environment, **props
         )
