@@ -385,6 +385,9 @@ def serve(
     retry_scale: Annotated[
         float, typer.Option(help="Scale of Step Functions retry waits (1 = designed).")
     ] = 1.0,
+    dashboard_port: Annotated[
+        int, typer.Option(help="Live dashboard port on 127.0.0.1 (0: any free port).")
+    ] = 0,
 ) -> None:
     """Keep the embedded AWS and the pipeline running until Ctrl-C.
 
@@ -397,6 +400,7 @@ def serve(
 
         qip serve --port 4566 --log-file /tmp/qip.log
     """
+    from qip_platform.dashboard import serve_dashboard
     from qip_platform.local.runtime import LocalConfig, LocalRuntime
     from qip_platform.local.state import ServeState, clear_state, state_path, write_state
 
@@ -410,11 +414,15 @@ def serve(
                 server=True,
                 port=port,
             )
-            with runtime:
+            with (
+                runtime,
+                serve_dashboard(runtime.local_client(), port=dashboard_port) as dashboard_url,
+            ):
                 assert runtime.endpoint_url is not None
                 assert runtime.resources is not None
                 write_state(ServeState(runtime.endpoint_url, prefix, os.getpid()))
                 console.print(f"[bold green]QIP is running[/] at [bold]{runtime.endpoint_url}[/]")
+                console.print(f"[bold green]dashboard[/] at [bold]{dashboard_url}[/]")
                 console.print(f"state file: {state_path()}   function logs: {log_file}")
                 console.print("\nTry (in another shell):\n")
                 console.print(_awscli_examples(runtime.endpoint_url, runtime.resources))
