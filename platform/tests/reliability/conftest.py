@@ -234,7 +234,8 @@ class System:
 def system(request: pytest.FixtureRequest, journal: StatusJournal) -> Iterator[System]:
     """The whole system (real handlers, in-process), one per module, with faults installable.
 
-    A module may set `SYSTEM_CONFIG = {...}` to override `LocalConfig` fields.
+    A module may set `SYSTEM_CONFIG = {...}` to override `LocalConfig` fields, and
+    `SERVER_MODE = True` to run moto as a server on 127.0.0.1 (AWS faults then do not apply).
     """
     options: dict[str, Any] = {
         "retry_scale": RETRY_SCALE,
@@ -245,7 +246,9 @@ def system(request: pytest.FixtureRequest, journal: StatusJournal) -> Iterator[S
     }
     injector = RecordingInjector(seed=int(os.environ.get("QIP_FAULT_SEED", "8")))
     with (
-        LocalRuntime(LocalConfig(**options)) as runtime,
+        LocalRuntime(
+            LocalConfig(**options), server=getattr(request.module, "SERVER_MODE", False)
+        ) as runtime,
         injector.installed(),
         scaled_sdk_retries(SDK_RETRY_SCALE) as sdk_clock,
     ):

@@ -294,7 +294,7 @@ def test_a_stage_rerun_after_its_work_is_idempotent(
     repeated_notes = {stage.value: stage_notes[(key, stage.value)] for key, stage in keys.items()}
     report.add(
         "duplicates",
-        f"""
+        """
 ## Duplicate and out-of-order delivery
 
 """
