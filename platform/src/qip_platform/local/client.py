@@ -283,10 +283,13 @@ class LocalClient:
         while pending:
             for key in sorted(pending):
                 record = self.record(key)
+                # moto applies an update's SET clauses one by one: a read can see half of
+                # one, so a record counts as settled only when two reads in a row agree.
+                stable = record is not None and record == latest[key]
                 latest[key] = record
                 if on_update is not None:
                     on_update(key, record)
-                if self.is_settled(record):
+                if stable and self.is_settled(record):
                     pending.discard(key)
             if not pending or time.monotonic() > deadline:
                 break

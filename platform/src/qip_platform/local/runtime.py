@@ -32,6 +32,7 @@ from qip_platform.local.shim import (
     lazy_handler,
     load_handler,
     scaled_retry_sleeps,
+    serialized_dynamodb,
 )
 from qip_platform.names import ALL_SERVICES, ResourceNames, function_name
 from qip_shared.enums import StageName
@@ -142,6 +143,7 @@ class LocalRuntime:
         self.registry.concurrency = self.config.function_concurrency
         self.retry_clock = self._stack.enter_context(scaled_retry_sleeps(self.config.retry_scale))
         self._stack.enter_context(cached_state_machine_clients())
+        self._stack.enter_context(serialized_dynamodb())
         self.session = boto3.Session(region_name=REGION)
         resources = provision(
             self.session,

@@ -263,6 +263,32 @@ def scaled_retry_sleeps(scale: float) -> Iterator[ScaledTime]:
 
 
 @contextlib.contextmanager
+def serialized_dynamodb() -> Iterator[None]:
+    """Run moto's DynamoDB requests one at a time.
+
+    moto's DynamoDB is not thread-safe: two `update_item`s on one item (the parallel resize
+    and thumbnail branches do exactly that) can interleave their SET clauses and crash while
+    serialising the answer (`dictionary changed size during iteration`). DynamoDB itself is
+    atomic per item; a lock gives moto the same behaviour. Its requests never call out, so
+    the lock is only ever held briefly.
+    """
+    from moto.dynamodb.responses import DynamoHandler
+
+    original = DynamoHandler.call_action
+    lock = threading.RLock()
+
+    def call_action(self: Any) -> Any:
+        with lock:
+            return original(self)
+
+    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        DynamoHandler.call_action = original  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
 def cached_state_machine_clients() -> Iterator[None]:
     """Let moto's Step Functions interpreter reuse its boto3 clients across tasks.
 
