@@ -16,15 +16,16 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from qip_shared.enums import ImageStatus
 from qip_shared.testing import moto as stage_fixtures
+from qip_shared.testing.images import manifest  # noqa: F401
 from qip_shared.testing.moto import MotoAccount
 from qip_validate import handler as validate_handler
 
-# The moto account and handler fixtures every stage shares (they use `stage_handler` below).
-aws, use_settings, lambda_logs = (
+# The moto account, handler and corpus fixtures every stage shares (see `stage_handler`).
+aws, use_settings, upload, lambda_logs = (
     stage_fixtures.aws,
     stage_fixtures.use_settings,
+    stage_fixtures.upload,
     stage_fixtures.lambda_logs,
 )
 
@@ -131,13 +132,6 @@ def hostile() -> dict[str, Callable[..., bytes]]:
     return {"gif_flood": gif_flood, "webp_flood": webp_flood, "jpeg_with_size": jpeg_with_size}
 
 
-@pytest.fixture(scope="session")
-def manifest(corpus_dir: Path) -> dict[str, dict[str, Any]]:
-    """The corpus manifest: file name -> status, reason, displayed_size."""
-    loaded: dict[str, dict[str, Any]] = json.loads((corpus_dir / "manifest.json").read_text())
-    return loaded
-
-
 def corpus_manifest() -> dict[str, dict[str, Any]]:
     """The manifest, readable at collection time (for parametrize)."""
     root = Path(__file__).resolve().parents[3]
@@ -193,27 +187,3 @@ def moto_options() -> dict[str, Any]:
 def account_class() -> Callable[[], MotoAccount]:
     """Builds a moto account like `aws`'s (for module-scoped accounts)."""
     return functools.partial(MotoAccount, event_bus=EVENT_BUS)
-
-
-@pytest.fixture
-def upload(aws: MotoAccount, sample_state: dict[str, Any]) -> Callable[..., dict[str, Any]]:
-    """Put `body` under a key with a PROCESSING record; return the handler's input event."""
-
-    def put(
-        body: bytes,
-        *,
-        key: str | None = None,
-        status: ImageStatus = ImageStatus.PROCESSING,
-        content_type: str = "image/jpeg",
-    ) -> dict[str, Any]:
-        state = {
-            **sample_state,
-            "imageKey": key or sample_state["imageKey"],
-            "size": len(body),
-            "contentType": content_type,
-        }
-        aws.put_object(state["imageKey"], body)
-        aws.put_record(state, status)
-        return state
-
-    return put

@@ -185,7 +185,10 @@ class Stage(Generic[AdaptersT]):
                 output = process(state, self.dependencies(), execution_arn=execution_arn)
             except Exception as err:
                 self._log_failure(err, event)
-                raise as_contract_error(err) from err
+                contract_error = as_contract_error(err)
+                if contract_error is err:
+                    raise
+                raise contract_error from err
             finally:
                 self.metrics.add_metric(
                     name="StageExecutionTime",

@@ -9,8 +9,9 @@ A service's `tests/conftest.py` loads it and names its handler module:
         return resize_handler
 
 Fixtures: `aws` (a fresh account per test, the handler's adapters injected), `account` (one
-account per module, taps drained and adapters injected per test), `invoke` (call the handler
-as the runtime would), `lambda_logs` (the JSON lines the handler logged). A conftest may
+account per module, taps drained and adapters injected per test), `upload` (an object and its
+PROCESSING record, from the service's `sample_state`), `invoke` (call the handler as the
+runtime would), `lambda_logs` (the JSON lines the handler logged). A conftest may
 override `moto_options` (session scope) to name an event bus or an archive bucket.
 """
 
@@ -295,6 +296,33 @@ def use_settings(aws: MotoAccount, stage_handler: ModuleType) -> Callable[..., A
         return adapters
 
     return use
+
+
+@pytest.fixture
+def upload(aws: MotoAccount, sample_state: dict[str, Any]) -> Callable[..., dict[str, Any]]:
+    """Put `body` under a key with a record (PROCESSING); return the stage's input event.
+
+    Needs the service's `sample_state` fixture (its sample stage input).
+    """
+
+    def put(
+        body: bytes,
+        *,
+        key: str | None = None,
+        status: ImageStatus = ImageStatus.PROCESSING,
+        content_type: str = "image/jpeg",
+    ) -> dict[str, Any]:
+        state = {
+            **sample_state,
+            "imageKey": key or sample_state["imageKey"],
+            "size": len(body),
+            "contentType": content_type,
+        }
+        aws.put_object(state["imageKey"], body)
+        aws.put_record(state, status)
+        return state
+
+    return put
 
 
 @pytest.fixture
