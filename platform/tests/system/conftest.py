@@ -96,13 +96,14 @@ class System:
 
 @pytest.fixture(scope="module")
 def system(request: pytest.FixtureRequest, journal: StatusJournal) -> Iterator[System]:
-    """The whole system, real handlers, one per test module (fast retries, 1 s visibility).
+    """The whole system, real handlers, one per test module (fast retries, 10 s visibility).
 
     A module may set `SYSTEM_CONFIG = {...}` to override `LocalConfig` fields.
     """
     options: dict[str, Any] = {
         "retry_scale": RETRY_SCALE,
-        "visibility_timeout": 1,
+        # Long enough that a slow trigger (a loaded CI machine) is not sent a duplicate.
+        "visibility_timeout": 10,
         "function_concurrency": 4,
         **getattr(request.module, "SYSTEM_CONFIG", {}),
     }

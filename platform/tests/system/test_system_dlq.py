@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 from qip_shared.enums import ImageStatus
 
 # The poller makes a message the trigger failed visible again at once (instead of after the
-# queue's visibility timeout): 3 receives take milliseconds. Everything else is unchanged.
-SYSTEM_CONFIG = {"failed_visibility": 0}
+# queue's visibility timeout): 3 receives take milliseconds. A long timeout keeps a slow (but
+# working) delivery from being duplicated. Everything else is unchanged.
+SYSTEM_CONFIG = {"failed_visibility": 0, "visibility_timeout": 30}
 
 
 class BrokenTrigger:
