@@ -3,28 +3,24 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
 
-from qip_shared.config import QipSettings
+from qip_archive import handler as archive_handler
 from qip_shared.enums import ImageStatus
 from qip_shared.keys import resized_key, thumbnail_key
 from qip_shared.record import ImageRecord
-
-os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "QIP")
-os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-os.environ.setdefault("POWERTOOLS_DEV", "false")
+from qip_shared.testing.moto import MotoAccount, stage_adapters
 
 EVENTS_DIR = Path(__file__).resolve().parents[1] / "events"
 UPLOAD_BUCKET = "qip-uploads"
 ARCHIVE_BUCKET = "qip-archive"
-TABLE = "qip-images"
 REGION = "us-east-1"
 # One session for every test: its loaded service models make each new client ~10x cheaper.
 SESSION = boto3.Session(region_name=REGION)
@@ -37,93 +33,36 @@ def sample_state() -> dict[str, Any]:
     return loaded
 
 
-def create_table(dynamodb: Any) -> None:
-    """The image table as the platform defines it (key imageKey, status GSI)."""
-    dynamodb.create_table(
-        TableName=TABLE,
-        BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": "imageKey", "KeyType": "HASH"}],
-        AttributeDefinitions=[
-            {"AttributeName": "imageKey", "AttributeType": "S"},
-            {"AttributeName": "status", "AttributeType": "S"},
-            {"AttributeName": "uploadTimestamp", "AttributeType": "S"},
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "status-uploadTimestamp-index",
-                "KeySchema": [
-                    {"AttributeName": "status", "KeyType": "HASH"},
-                    {"AttributeName": "uploadTimestamp", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    )
+class Account(MotoAccount):
+    """The shared moto account with the archive bucket, records written as they are."""
 
-
-class Account:
-    """A moto account with buckets, table, topic (with a queue subscribed) and clients."""
+    put_record = MotoAccount.put_item
 
     def __init__(self) -> None:
-        self.session = SESSION
-        self.s3 = SESSION.client("s3")
-        self.dynamodb = SESSION.client("dynamodb")
-        self.sns = SESSION.client("sns")
-        self.sqs = SESSION.client("sqs")
-        self.events = SESSION.client("events")
-        self.s3.create_bucket(Bucket=UPLOAD_BUCKET)
-        self.s3.create_bucket(Bucket=ARCHIVE_BUCKET)
-        create_table(self.dynamodb)
-        self.topic_arn = self.sns.create_topic(Name="qip-notifications")["TopicArn"]
-        self.queue_url = self.sqs.create_queue(QueueName="notifications-tap")["QueueUrl"]
-        queue_arn = self.sqs.get_queue_attributes(
-            QueueUrl=self.queue_url, AttributeNames=["QueueArn"]
-        )["Attributes"]["QueueArn"]
-        self.sns.subscribe(
-            TopicArn=self.topic_arn,
-            Protocol="sqs",
-            Endpoint=queue_arn,
-            Attributes={"RawMessageDelivery": "true"},
-        )
-
-    def settings(self, **overrides: Any) -> QipSettings:
-        """Settings pointing at this account's resources."""
-        values: dict[str, Any] = {
-            "table_name": TABLE,
-            "upload_bucket": UPLOAD_BUCKET,
-            "archive_bucket": ARCHIVE_BUCKET,
-            "topic_arn": self.topic_arn,
-        }
-        values.update(overrides)
-        return QipSettings(**values)
-
-    def put_record(self, record: ImageRecord) -> None:
-        """Write a record as it would be before archive runs."""
-        self.dynamodb.put_item(TableName=TABLE, Item=record.to_item())
-
-    def record(self, image_key: str) -> ImageRecord:
-        """Read a record back."""
-        item = self.dynamodb.get_item(
-            TableName=TABLE, Key={"imageKey": {"S": image_key}}, ConsistentRead=True
-        )["Item"]
-        return ImageRecord.from_item(item)
+        super().__init__(archive_bucket=ARCHIVE_BUCKET, session=SESSION)
 
     def archive_keys(self) -> list[str]:
         """Every key in the archive bucket."""
         listing = self.s3.list_objects_v2(Bucket=ARCHIVE_BUCKET)
         return sorted(o["Key"] for o in listing.get("Contents", []))
 
-    def notifications(self) -> list[dict[str, Any]]:
-        """The SNS messages published so far (drained from the subscribed queue)."""
-        received = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10)
-        return [json.loads(m["Body"]) for m in received.get("Messages", [])]
+
+@pytest.fixture(scope="session")
+def stage_handler() -> ModuleType:
+    """The handler module the shared fixtures inject adapters into."""
+    return archive_handler
 
 
 @pytest.fixture
-def aws() -> Iterator[Account]:
-    """A fresh moto account for one test."""
+def aws(stage_handler: ModuleType) -> Iterator[Account]:
+    """A fresh moto account for one test, archive's adapters injected."""
     with mock_aws():
-        yield Account()
+        created = Account()
+        stage_handler.set_dependencies(stage_adapters(stage_handler, created))
+        try:
+            yield created
+        finally:
+            stage_handler.dependencies.cache_clear()
 
 
 @pytest.fixture
