@@ -24,8 +24,25 @@ def test_targets_are_judged_from_the_ratios(make_results):
     assert _target(bad, "validate + metadata")["met"] is False
 
 
-def test_throughput_targets(make_results):
+def test_throughput_targets_are_judged_on_cpu_time_when_measured(make_results):
+    results = make_results(cores_ips=6.0, sharp_ips=5.0, pipeline_ips=4.0)
+    # Faster in images/s, but twice sharp's CPU per image (0.4 s vs 0.2 s): not met.
+    sharp = _target(results, "throughput of the four cores vs sharp")
+    assert sharp["ratio"] == 6.0 / 5.0
+    assert sharp["cpu_ratio"] == 0.2 / 0.4
+    assert sharp["met"] is False
+    results["throughput"]["sharp"]["cpu_per_image"] = 0.5
+    assert _target(results, "throughput of the four cores vs sharp")["met"] is True
+    results["pipeline"]["cpu_per_image"] = 1.0  # cores 0.4 s: 0.4 of their throughput
+    pipeline = _target(results, "local pipeline")
+    assert pipeline["ratio"] == 4.0 / 6.0
+    assert pipeline["met"] is False
+
+
+def test_throughput_targets_fall_back_to_wall_time(make_results):
     results = make_results(cores_ips=6.0, sharp_ips=5.0, pipeline_ips=2.0)
+    for name in ("cores", "sharp", "floor"):
+        del results["throughput"][name]["cpu_per_image"]
     assert _target(results, "throughput of the four cores vs sharp")["met"] is True
     assert _target(results, "local pipeline")["met"] is False
     assert _target(results, "local pipeline")["ratio"] == 2.0 / 6.0
