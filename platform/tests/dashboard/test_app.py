@@ -231,14 +231,9 @@ def test_list_fragment_answers_304_until_something_changes(web, local, processed
     local.wait_for([key], timeout=60)
 
 
-def graph_states(html: str) -> dict[str, str]:
-    svg = html[
-        html.index('<svg class="workflow"') : html.index(
-            "</svg>", html.index('<svg class="workflow"')
-        )
-        + 6
-    ]
-    root = ET.fromstring(svg)
+def graph_states(html: str, shape: str = "wide") -> dict[str, str]:
+    start = html.index(f'<svg class="workflow workflow--{shape}"')
+    root = ET.fromstring(html[start : html.index("</svg>", start) + 6])
     return {g.get("data-state"): g.get("data-status") for g in root.iter(f"{SVG}g")}
 
 
@@ -255,6 +250,7 @@ def test_detail_of_a_completed_image_has_timeline_and_graph_at_the_end(
         assert f'<time datetime="{info.started_at}">' in html
         assert f'<time datetime="{info.completed_at}">' in html
     states = graph_states(html)
+    assert graph_states(html, "narrow") == states  # the phone's drawing says the same
     assert states["PublishSuccess"] == "final"
     assert {
         states[n]

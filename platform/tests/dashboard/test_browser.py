@@ -152,11 +152,13 @@ def test_open_a_timeline_with_the_keyboard(page, shots) -> None:
         cells = detail.locator(f'tr[data-stage="{stage}"] td')
         assert re.fullmatch(r"\d\d:\d\d:\d\d\.\d{3}", cells.nth(1).inner_text())
         assert re.fullmatch(r"\d+\.\d\d s", cells.nth(3).inner_text())
-    final = detail.locator('svg.workflow g[data-status="final"]')
+    final = detail.locator('svg.workflow--wide g[data-status="final"]')
     sync_api.expect(final).to_have_count(1)
     assert final.get_attribute("data-state") == "PublishSuccess"
     assert (
-        detail.locator('svg.workflow g[data-state="ArchiveImage"]').get_attribute("data-status")
+        detail.locator('svg.workflow--wide g[data-state="ArchiveImage"]').get_attribute(
+            "data-status"
+        )
         == "succeeded"
     )
     assert "image=uploads" in page.url
@@ -165,11 +167,13 @@ def test_open_a_timeline_with_the_keyboard(page, shots) -> None:
 
     # The rejected image: its graph ends in Rejected, with ValidateImage in error.
     page.locator('#image-list li[data-status="REJECTED"] a.image__name').click()
-    sync_api.expect(detail.locator('svg.workflow g[data-state="Rejected"]')).to_have_attribute(
-        "data-status", "final"
-    )
+    sync_api.expect(
+        detail.locator('svg.workflow--wide g[data-state="Rejected"]')
+    ).to_have_attribute("data-status", "final")
     assert (
-        detail.locator('svg.workflow g[data-state="ValidateImage"]').get_attribute("data-status")
+        detail.locator('svg.workflow--wide g[data-state="ValidateImage"]').get_attribute(
+            "data-status"
+        )
         == "error"
     )
     sync_api.expect(detail.locator(".notice")).to_contain_text("Rejected: CORRUPT")
@@ -240,12 +244,15 @@ def test_labels_and_a_phone_sized_screen(page, shots, dashboard_url) -> None:
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(dashboard_url)
     page.locator('#image-list li[data-status="COMPLETED"] a.image__name').first.click()
-    sync_api.expect(page.locator("svg.workflow")).to_be_visible()
+    # On a phone the stacked drawing replaces the wide one, at a legible size.
+    sync_api.expect(page.locator("svg.workflow--narrow")).to_be_visible()
+    sync_api.expect(page.locator("svg.workflow--wide")).to_be_hidden()
     # Nothing runs off the side of a phone screen (the page never scrolls sideways).
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
-    box = page.locator(".graph-wrap").bounding_box()
+    box = page.locator("svg.workflow--narrow").bounding_box()
     assert box is not None
     assert box["x"] >= 0
     assert box["x"] + box["width"] <= 390
+    assert box["width"] >= 300
     page.screenshot(path=str(shots / "dashboard-phone.png"), full_page=True)
     page.set_viewport_size({"width": 1280, "height": 900})

@@ -59,10 +59,11 @@ def overlaps(a, b) -> bool:
 
 
 # Issue 9: "the workflow graph drawn from the state-machine definition" — checked exhaustively.
+@pytest.mark.parametrize("stacked", [False, True], ids=["wide", "stacked"])
 @pytest.mark.parametrize("stages", valid_selections(), ids=lambda s: "+".join(x.value for x in s))
-def test_every_state_and_transition_of_the_definition_is_drawn(stages) -> None:
+def test_every_state_and_transition_of_the_definition_is_drawn(stages, stacked) -> None:
     definition = build_definition(stages)
-    layout = workflow_layout(definition)
+    layout = workflow_layout(definition, stacked=stacked)
 
     assert set(layout.nodes) == all_states(definition)
     assert {(e.source, e.target) for e in layout.edges} == transitions(definition)
@@ -130,4 +131,29 @@ def test_svg_marks_each_state_with_its_progress_and_escapes_text() -> None:
         assert group.find(f"{SVG}title").text.startswith(f"{name}: ")
     lines = list(root.iter(f"{SVG}line"))
     assert len(lines) == len(transitions(definition))
-    assert all(re.fullmatch(r"url\(#arrow\)", line.get("marker-end")) for line in lines)
+    assert all(re.fullmatch(r"url\(#workflow-arrow\)", line.get("marker-end")) for line in lines)
+
+
+def test_stacked_layout_for_phones_puts_error_states_below_and_routes_catches_in_gutters() -> None:
+    definition = build_definition(ALL_STAGES)
+    wide, stacked = workflow_layout(definition), workflow_layout(definition, stacked=True)
+    assert stacked.width < 0.8 * wide.width
+    bottom = stacked.nodes["PublishSuccess"].y + BOX_H
+    main_right = max(n.x + n.w for n in stacked.nodes.values() if n.y < bottom)
+    for name in ("Rejected", "HandleError", "PublishFailure", "ProcessingFailed"):
+        assert stacked.nodes[name].y > bottom
+    assert set(stacked.gutters) == {"Rejected", "HandleError"}
+    assert all(main_right < x < stacked.width for x in stacked.gutters.values())
+    svg = ET.fromstring(
+        str(render_svg(stacked, {}, title="t", description="d", id_prefix="narrow"))
+    )
+    polylines = list(svg.iter(f"{SVG}polyline"))
+    catches = [e for e in stacked.edges if e.kind == "catch"]
+    assert len(polylines) == len(catches)
+    for line in polylines:
+        points = [tuple(map(float, p.split(","))) for p in line.get("points").split()]
+        assert len(points) == 4
+        # Out to the gutter and back: the middle segment is vertical, at the target's gutter.
+        assert points[1][0] == points[2][0] == stacked.gutters[line.get("data-target")]
+        assert line.get("marker-end") == "url(#narrow-arrow)"
+    assert svg.get("aria-labelledby") == "narrow-title narrow-desc"

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import jinja2
+from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -139,6 +140,7 @@ def create_app(backend: DashboardBackend) -> Starlette:
     """The dashboard for one running system."""
     templates = _templates()
     layout = workflow_layout(backend.definition)
+    narrow_layout = workflow_layout(backend.definition, stacked=True)
 
     def list_context(filters: Filters) -> dict[str, Any]:
         images = backend.images(filters)
@@ -150,11 +152,17 @@ def create_app(backend: DashboardBackend) -> Starlette:
             return None
         progress = backend.progress(record)
         name = display_name(record)
-        svg = render_svg(
-            layout,
-            progress.states,
-            title=f"Workflow of {name}",
-            description=progress.describe(),
+        # Two drawings of one graph: CSS shows the wide one, or the stacked one on a phone.
+        svg = Markup("").join(
+            render_svg(
+                drawn,
+                progress.states,
+                title=f"Workflow of {name}",
+                description=progress.describe(),
+                id_prefix=f"workflow-{shape}",
+                css_class=f"workflow--{shape}",
+            )
+            for shape, drawn in (("wide", layout), ("narrow", narrow_layout))
         )
         return {
             "record": record,

@@ -22,6 +22,8 @@ PAD = 10
 BRANCH_GAP = 8
 PARALLEL_HEADER = 22
 COLUMN_GAP = 44
+# Stacked layout (narrow screens): catches run down gutters right of the main line.
+GUTTER_GAP = 12
 
 # What each progress value means, in words (the SVG's text alternative uses these).
 STATUS_LABELS = {
@@ -70,6 +72,8 @@ class Layout:
     edges: list[Edge] = field(default_factory=list)
     width: float = 0.0
     height: float = 0.0
+    # Stacked layouts only: the x of the gutter each catch target's arrows run down.
+    gutters: dict[str, float] = field(default_factory=dict)
 
 
 def _chain(states: Mapping[str, Any], start: str) -> list[str]:
@@ -109,8 +113,8 @@ def _edges(states: Mapping[str, Any]) -> list[Edge]:
     return edges
 
 
-def workflow_layout(definition: Mapping[str, Any]) -> Layout:
-    """Place every state of an ASL definition on a grid (main line left, catches right)."""
+def workflow_layout(definition: Mapping[str, Any], *, stacked: bool = False) -> Layout:
+    """Place every state of an ASL definition: main line left, catches right (or below)."""
     states: Mapping[str, Any] = definition["States"]
     layout = Layout(edges=_edges(states))
     main = _chain(states, definition["StartAt"])
@@ -136,14 +140,18 @@ def workflow_layout(definition: Mapping[str, Any]) -> Layout:
     main_bottom = y
 
     # Catch targets in the order they are first caught, each with what follows it.
-    side_x = PAD + main_w + COLUMN_GAP
-    side_y: float = PAD
+    side_x = PAD + (main_w - BOX_W) / 2 if stacked else PAD + main_w + COLUMN_GAP
+    # Stacked: a wider gap, so the error states do not read as steps after the main line.
+    side_y: float = main_bottom + ROW_GAP / 2 if stacked else PAD
     for edge in layout.edges:
         if edge.kind != "catch" or edge.target in layout.nodes:
             continue
         source = layout.nodes.get(edge.source)
-        anchor = source.y if source is not None else PAD
-        side_y = max(side_y, anchor)
+        if stacked:
+            layout.gutters[edge.target] = PAD + main_w + GUTTER_GAP * (len(layout.gutters) + 1)
+            side_y += ROW_GAP / 2 if layout.gutters.keys() - {edge.target} else 0
+        else:
+            side_y = max(side_y, source.y if source is not None else PAD)
         for name in _chain(states, edge.target):
             if name in layout.nodes:
                 break
@@ -157,7 +165,10 @@ def workflow_layout(definition: Mapping[str, Any]) -> Layout:
             layout.nodes[name] = Node(name, state.get("Type", "Task"), side_x, side_y, BOX_W, BOX_H)
             side_y += BOX_H + ROW_GAP
     has_side = any(node.x >= side_x for node in layout.nodes.values())
-    layout.width = (side_x + BOX_W + PAD) if has_side else (PAD + main_w + PAD)
+    if stacked:
+        layout.width = PAD + main_w + GUTTER_GAP * (len(layout.gutters) + 1) + PAD
+    else:
+        layout.width = (side_x + BOX_W + PAD) if has_side else (PAD + main_w + PAD)
     layout.height = max(main_bottom, side_y) - ROW_GAP + PAD
     return layout
 
@@ -198,17 +209,21 @@ def render_svg(
     *,
     title: str,
     description: str,
+    id_prefix: str = "workflow",
+    css_class: str = "",
 ) -> Markup:
     """The graph as inline SVG; `progress` maps state name -> pending/running/succeeded/..."""
+    ids = {name: f"{id_prefix}-{name}" for name in ("title", "desc", "arrow")}
+    arrow = f"url(#{ids['arrow']})"
     parts: list[str] = [
-        f'<svg class="workflow" xmlns="http://www.w3.org/2000/svg" role="img" '
-        f'viewBox="0 0 {layout.width:.0f} {layout.height:.0f}" '
+        f'<svg class="workflow {escape(css_class)}" xmlns="http://www.w3.org/2000/svg" '
+        f'role="img" viewBox="0 0 {layout.width:.0f} {layout.height:.0f}" '
         f'width="{layout.width:.0f}" height="{layout.height:.0f}" '
-        'aria-labelledby="workflow-title workflow-desc">',
-        f'<title id="workflow-title">{escape(title)}</title>',
-        f'<desc id="workflow-desc">{escape(description)}</desc>',
+        f'aria-labelledby="{ids["title"]} {ids["desc"]}">',
+        f'<title id="{ids["title"]}">{escape(title)}</title>',
+        f'<desc id="{ids["desc"]}">{escape(description)}</desc>',
         "<defs>"
-        '<marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
+        f'<marker id="{ids["arrow"]}" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
         'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
         'class="workflow__arrowhead"/></marker></defs>',
     ]
@@ -216,7 +231,9 @@ def render_svg(
     side_entries: dict[str, list[Edge]] = {}
     for edge in layout.edges:
         source, target = layout.nodes.get(edge.source), layout.nodes.get(edge.target)
-        if source is not None and target is not None and target.x > source.x + source.w:
+        if source is None or target is None or edge.kind != "catch":
+            continue
+        if edge.target in layout.gutters or target.x > source.x + source.w:
             side_entries.setdefault(edge.target, []).append(edge)
     for edge in layout.edges:
         source, target = layout.nodes.get(edge.source), layout.nodes.get(edge.target)
@@ -227,10 +244,22 @@ def render_svg(
         if edge in siblings and len(siblings) > 1:
             # Several catches into one box: spread their arrowheads along its side.
             y2 = target.y + target.h * (siblings.index(edge) + 1) / (len(siblings) + 1)
+        data = f'data-source="{escape(edge.source)}" data-target="{escape(edge.target)}"'
+        gutter = layout.gutters.get(edge.target) if edge.kind == "catch" else None
+        if gutter is not None:
+            # Right to the gutter, down (or up) it, then left into the target's right side.
+            x2 = target.x + target.w
+            points = (
+                f"{x1:.1f},{y1:.1f} {gutter:.1f},{y1:.1f} {gutter:.1f},{y2:.1f} {x2:.1f},{y2:.1f}"
+            )
+            parts.append(
+                f'<polyline class="edge edge--{edge.kind}" points="{points}" fill="none" '
+                f'marker-end="{arrow}" {data}/>'
+            )
+            continue
         parts.append(
             f'<line class="edge edge--{edge.kind}" x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" '
-            f'y2="{y2:.1f}" marker-end="url(#arrow)" data-source="{escape(edge.source)}" '
-            f'data-target="{escape(edge.target)}"/>'
+            f'y2="{y2:.1f}" marker-end="{arrow}" {data}/>'
         )
     # Groups first, so their children's boxes are drawn over them.
     ordered = sorted(layout.nodes.values(), key=lambda node: (not node.is_group, node.y, node.x))

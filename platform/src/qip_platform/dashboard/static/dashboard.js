@@ -12,6 +12,9 @@
   const zone = document.getElementById("dropzone");
   const log = document.getElementById("upload-log");
   const tags = { list: null, detail: null };
+  // Each refresh takes a number; an answer is dropped when a newer refresh has started
+  // (a slow poll with the old filters must not overwrite the list of the new ones).
+  const latest = { list: 0, detail: 0 };
   let selected = new URLSearchParams(location.search).get("image");
   let known = statusesOf(list);
 
@@ -44,14 +47,16 @@
   }
 
   async function refreshList(force) {
+    const ticket = ++latest.list;
     const query = filterQuery();
     if (selected) query.set("image", selected);
     const headers = {};
     if (tags.list && !force) headers["If-None-Match"] = tags.list;
     const answer = await fetch(`/fragments/images?${query}`, { headers, cache: "no-store" });
-    if (answer.status === 304) return;
-    tags.list = answer.ok ? answer.headers.get("ETag") : null;
+    if (answer.status === 304 || ticket !== latest.list) return;
     const html = await answer.text();
+    if (ticket !== latest.list) return;
+    tags.list = answer.ok ? answer.headers.get("ETag") : null;
     const focused = document.activeElement && document.activeElement.closest("#image-list li[data-key]");
     const focusedKey = focused ? focused.dataset.key : null;
     list.innerHTML = html;
@@ -70,22 +75,25 @@
 
   async function refreshDetail(force) {
     if (!selected) return;
+    const ticket = ++latest.detail;
     const headers = {};
     if (tags.detail && !force) headers["If-None-Match"] = tags.detail;
     const answer = await fetch(`/fragments/image?key=${encodeURIComponent(selected)}`, {
       headers,
       cache: "no-store",
     });
-    if (answer.status === 304) return;
+    if (answer.status === 304 || ticket !== latest.detail) return;
     if (!answer.ok) {
       tags.detail = null;
       detail.innerHTML = '<p class="notice" id="detail-heading">No record for this image (yet).</p>';
       detail.hidden = false;
       return;
     }
+    const html = await answer.text();
+    if (ticket !== latest.detail || !selected) return;
     tags.detail = answer.headers.get("ETag");
     const hadFocus = detail.contains(document.activeElement) && document.activeElement !== detail;
-    detail.innerHTML = await answer.text();
+    detail.innerHTML = html;
     detail.hidden = false;
     if (hadFocus) detail.focus();
   }
@@ -105,6 +113,7 @@
     const key = selected;
     selected = null;
     tags.detail = null;
+    latest.detail += 1;
     detail.hidden = true;
     detail.innerHTML = "";
     history.pushState({}, "", pageUrl());
