@@ -80,8 +80,9 @@ def check_finding(results: dict[str, Any]) -> list[str]:
         "entropy-decoding share of a full decode, so the target is reachable only by not "
         "decoding in validate: header, pixel cap and a structural scan (SOF/SOS present, EOI "
         "at the end) there, and let resize/thumbnail, which decode anyway, turn a failed "
-        "decode into the rejection. That moves a correctness decision (Property: corrupt "
-        "uploads are REJECTED, not FAILED) and is for the lead and validate's owner to decide; "
+        "decode into the rejection. That moves a correctness decision (Property 3, invalid "
+        "file rejection: a corrupt upload ends REJECTED, not FAILED) and is for the lead and "
+        "validate's owner to decide; "
         "it is not changed here.",
     ]
 
