@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -286,3 +287,50 @@ def test_detail_of_rejected_and_failed_images_highlight_where_they_ended(web, pr
     # The fault struck before resize's handler ran, so the record never saw that stage start.
     assert '<tr data-stage="resize" data-status="PENDING">' in failed
     assert web.get("/fragments/image", params={"key": "uploads/none.jpg"}).status_code == 404
+
+
+def test_while_running_the_graph_highlights_the_running_states(runtime, web, local, encode) -> None:
+    data = encode((320, 240), "PNG")
+    ticket = web.post(
+        "/api/upload-url",
+        json={"fileName": "slow.png", "contentType": "image/png", "size": len(data)},
+    ).json()
+    key = ticket["imageKey"]
+    release = threading.Event()
+
+    def hold_resize(function_name: str, event, attempt: int) -> None:
+        if function_name.endswith("-resize") and key in json.dumps(event):
+            release.wait(30)
+
+    remove = runtime.add_fault_hook(hold_resize)
+    try:
+        local.post_file(UploadTicket(ticket["url"], ticket["fields"], key), data, "slow.png")
+        deadline = time.monotonic() + 60
+        states: dict[str, str] = {}
+        while time.monotonic() < deadline and states.get("ResizeImage") != "running":
+            answer = web.get("/fragments/image", params={"key": key})
+            states = graph_states(answer.text) if answer.status_code == 200 else {}
+            time.sleep(0.1)
+        html = answer.text
+        assert states["ResizeImage"] == "running"
+        assert states["ParallelProcessing"] == "running"
+        assert states["ValidateImage"] == states["ExtractMetadata"] == "succeeded"
+        assert states["ArchiveImage"] == states["PublishSuccess"] == "pending"
+        assert 'data-state="ResizeImage" data-status="running"' in html
+        assert "The execution is in " in html
+        # The thumbnail shows as soon as its stage is done, while resize still holds the image.
+        while time.monotonic() < deadline:
+            thumbnail = local.record(key).stages.get(StageName.THUMBNAIL)
+            if thumbnail is not None and thumbnail.status.value == "COMPLETED":
+                break
+            time.sleep(0.1)
+        row = rows(web.get("/fragments/images").text)[key]
+        assert row["status"] == "PROCESSING"
+        assert f'<img src="/thumbnails?key={key}"' in row["html"]
+    finally:
+        release.set()
+        remove()
+    assert local.wait_for([key], timeout=60)[key].status is ImageStatus.COMPLETED
+    after = graph_states(web.get("/fragments/image", params={"key": key}).text)
+    assert after["ResizeImage"] == "succeeded"
+    assert after["PublishSuccess"] == "final"
