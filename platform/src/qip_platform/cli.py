@@ -380,7 +380,7 @@ def serve(
         str | None, typer.Option(help="Comma-separated stages (default: all five).")
     ] = None,
     log_file: Annotated[Path, typer.Option("--log-file", help="Where function logs go.")] = Path(
-        "qip-serve.log"
+        "qip-out/serve.log"
     ),
     retry_scale: Annotated[
         float, typer.Option(help="Scale of Step Functions retry waits (1 = designed).")
@@ -408,6 +408,7 @@ def serve(
     with _one_line_errors():
         stage_list = _parse_stages(stages)
         console = Console(file=sys.stdout, highlight=False)
+        log_file.parent.mkdir(parents=True, exist_ok=True)
         with log_file.open("a") as log, _runtime_output_to(log):
             runtime = LocalRuntime(
                 LocalConfig(prefix=prefix, stages=stage_list, retry_scale=retry_scale),

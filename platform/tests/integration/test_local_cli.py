@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from typer.testing import CliRunner
 
+from qip_platform import cli
+from qip_platform.local.client import Outcome
 from qip_platform.local.examples import EXPECTED
 
 REPO = Path(__file__).resolve().parents[3]
@@ -212,3 +215,27 @@ def test_serve_then_status_query_dlq_and_delete(tmp_path: Path) -> None:
     assert "QIP is running" in out
     assert "aws s3 ls s3://qip-uploads" in out
     assert not (tmp_path / "serve.json").exists()
+
+
+def test_exit_code_is_one_when_an_image_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fake_run(files: list[str], *args: object) -> tuple[list[Outcome], list[object]]:
+        return [
+            Outcome(files[0], "uploads/a.png", "COMPLETED"),
+            Outcome(files[1], None, "REJECTED", "UNSUPPORTED_FORMAT"),
+            Outcome(files[2], "uploads/c.png", "FAILED", error="PermanentError: broken"),
+        ], []
+
+    monkeypatch.setattr(cli, "_run_process", fake_run)
+    names = [str(EXAMPLES / n) for n in ("spinner.gif", "not-an-image.png", "photo.webp")]
+    failed = CliRunner().invoke(cli.app, ["process", *names, "--json", "--out", str(tmp_path)])
+    assert failed.exit_code == 1
+    assert [o["status"] for o in json.loads(failed.stdout)] == ["COMPLETED", "REJECTED", "FAILED"]
+
+    def fake_ok(files: list[str], *args: object) -> tuple[list[Outcome], list[object]]:
+        return [Outcome(files[0], None, "REJECTED", "UNSUPPORTED_FORMAT")], []
+
+    monkeypatch.setattr(cli, "_run_process", fake_ok)
+    rejected = CliRunner().invoke(cli.app, ["process", names[1], "--out", str(tmp_path)])
+    assert rejected.exit_code == 0
