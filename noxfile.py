@@ -32,6 +32,8 @@ PACKAGES: dict[str, tuple[str, str, tuple[str, ...]]] = {
 # Whole-system suites live in the platform package but run in sessions of their own.
 PLATFORM_UNIT_DIRS = ("platform/tests/unit", "platform/tests/integration", "platform/tests/infra")
 SYSTEM_DIR = "platform/tests/system"
+DASHBOARD_DIR = "platform/tests/dashboard"
+BENCH_CACHE = Path.home() / ".cache" / "qip-bench"
 
 
 def _sync(session: nox.Session, *args: str) -> None:
@@ -117,6 +119,40 @@ def test_system(session: nox.Session) -> None:
     _pytest(session, SYSTEM_DIR)
 
 
+@nox.session(name="test-dashboard", reuse_venv=True)
+def test_dashboard(session: nox.Session) -> None:
+    """The live dashboard: app tests, and browser tests in Debian's headless Chromium.
+
+    The browser tests skip, saying why, when /usr/bin/chromium is missing
+    (`apt-get install -y chromium`; `.ci/run` installs it).
+    """
+    _sync(session, "--package", "qip-platform")
+    _pytest(session, DASHBOARD_DIR)
+
+
+@nox.session(reuse_venv=True)
+def bench(session: nox.Session) -> None:
+    """Benchmarks: write docs/benchmarks.md and docs/benchmarks.png.
+
+    `nox -s bench -- --quick --out /tmp/qip-bench-quick` is a smoke run of about a minute.
+    sharp (the Node.js library the spec was written for) is installed here only, outside the repo.
+    """
+    _sync(session, "--all-packages", "--all-extras", "--group", "bench")
+    session.run(
+        "npm",
+        "install",
+        "--prefix",
+        str(BENCH_CACHE / "sharp"),
+        "--no-audit",
+        "--no-fund",
+        "sharp@0.35.5",
+        external=True,
+    )
+    session.run(
+        "python", "benchmarks/run.py", "--out", "docs", "--work", str(BENCH_CACHE), *session.posargs
+    )
+
+
 @nox.session(name="all", reuse_venv=True)
 def all_(session: nox.Session) -> None:
     """Everything CI checks: lint, each package's tests (one process each), whole-system tests."""
@@ -135,11 +171,13 @@ def all_(session: nox.Session) -> None:
             session.run("pytest", *dirs, *session.posargs)
         except nox.command.CommandFailed:
             failed.append(name)
-    if (ROOT / SYSTEM_DIR).exists():
-        session.log("==> system")
+    for name, directory in (("system", SYSTEM_DIR), ("dashboard", DASHBOARD_DIR)):
+        if not (ROOT / directory).exists():
+            continue
+        session.log(f"==> {name}")
         try:
-            session.run("pytest", SYSTEM_DIR, *session.posargs)
+            session.run("pytest", directory, *session.posargs)
         except nox.command.CommandFailed:
-            failed.append("system")
+            failed.append(name)
     if failed:
         session.error(f"tests failed in: {', '.join(failed)}")
