@@ -17,6 +17,7 @@ from qip_platform.definition import (
     TABLE_PLACEHOLDER,
     TOPIC_PLACEHOLDER,
     definition_json,
+    substitute,
 )
 from qip_platform.local import LocalConfig, LocalRuntime
 from qip_platform.local.provision import discover
@@ -71,13 +72,10 @@ def test_state_machine_text_is_the_platforms_definition(runtime: LocalRuntime) -
         ]["FunctionArn"]
         for stage, service in STAGE_SERVICES.items()
     }
-    expected = definition_json()
-    for name, value in {
-        **arns,
-        TOPIC_PLACEHOLDER: resources.topic_arn,
-        TABLE_PLACEHOLDER: resources.table,
-    }.items():
-        expected = expected.replace("${" + name + "}", value)
+    expected = substitute(
+        definition_json(),
+        {**arns, TOPIC_PLACEHOLDER: resources.topic_arn, TABLE_PLACEHOLDER: resources.table},
+    )
     given = runtime.client("stepfunctions").describe_state_machine(
         stateMachineArn=resources.state_machine_arn
     )["definition"]
