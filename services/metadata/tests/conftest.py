@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import io
 import json
 import os
 import struct
@@ -18,7 +17,13 @@ from PIL import Image
 
 from qip_metadata import handler as metadata_handler
 from qip_shared.testing import moto as stage_fixtures
-from qip_shared.testing.images import manifest  # noqa: F401
+from qip_shared.testing.images import (
+    animation,
+    encode,
+    manifest,  # noqa: F401  (a fixture)
+    solid_colour,
+    solid_image,
+)
 from qip_shared.testing.moto import MotoAccount
 
 # The moto account, handler and corpus fixtures every stage shares (see `stage_handler`).
@@ -38,51 +43,17 @@ MB = 1024 * 1024
 # --- images -------------------------------------------------------------------------------
 
 
-def encode(image: Image.Image, fmt: str, **params: Any) -> bytes:
-    """Encode a Pillow image to bytes."""
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **params)
-    return buffer.getvalue()
-
-
 @pytest.fixture(scope="session")
 def make_image() -> Callable[..., bytes]:
     """Build a small image: `make_image("PNG", (w, h), mode="RGB", noise=False)`."""
-
-    def make(fmt: str, size: tuple[int, int], mode: str = "RGB", *, noise: bool = False) -> bytes:
-        if noise:
-            raw = Image.frombytes(
-                "RGB", size, os.urandom(size[0] * size[1] * 3)
-            )  # incompressible pixels
-            image = raw.convert(mode)
-        else:
-            image = Image.new(mode, size, _colour(mode))
-        if fmt == "JPEG" and image.mode not in ("RGB", "L", "CMYK"):
-            image = image.convert("RGB")
-        if fmt == "GIF" and image.mode not in ("P", "L"):
-            image = image.convert("P")
-        return encode(image, fmt)
-
-    return make
-
-
-def _colour(mode: str) -> Any:
-    bands = len(Image.new(mode, (1, 1)).getbands())
-    return 90 if bands == 1 else tuple([90, 140, 200, 128][:bands])  # alpha: half transparent
+    # Half-transparent alpha, unlike validate's opaque images.
+    return functools.partial(solid_image, alpha=128)
 
 
 @pytest.fixture(scope="session")
 def make_animation() -> Callable[..., bytes]:
     """A real animated GIF or WebP with `frames` distinct frames of `size`."""
-
-    def make(fmt: str, size: tuple[int, int], frames: int) -> bytes:
-        images = [
-            Image.new("RGB", size, ((i * 37) % 256, (i * 91) % 256, (i * 53) % 256))
-            for i in range(frames)
-        ]
-        return encode(images[0], fmt, save_all=True, append_images=images[1:], duration=40)
-
-    return make
+    return animation
 
 
 # --- EXIF ------------------------------------------------------------------------------------
@@ -151,7 +122,7 @@ def with_exif() -> Callable[..., bytes]:
     """Encode a small image carrying an EXIF block: `with_exif(fmt, size, exif, mode="RGB")`."""
 
     def make(fmt: str, size: tuple[int, int], exif: bytes, mode: str = "RGB") -> bytes:
-        return encode(Image.new(mode, size, _colour(mode)), fmt, exif=exif)
+        return encode(Image.new(mode, size, solid_colour(mode, alpha=128)), fmt, exif=exif)
 
     return make
 

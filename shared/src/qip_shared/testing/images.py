@@ -1,13 +1,15 @@
-"""Image builders and JPEG checks for the output stages' tests (resize, thumbnail).
+"""Image builders and JPEG checks for the stages' tests.
 
-Needs Pillow (the `imaging` extra). A conftest exposes the fixtures by importing them:
-`from qip_shared.testing.images import images, manifest`.
+Needs Pillow (the `imaging` extra). A conftest exposes the fixtures by importing them, e.g.
+`from qip_shared.testing.images import images, manifest`; `solid_image` and `animation` build
+the small images validate's and metadata's `make_image` / `make_animation` fixtures return.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import struct
 from pathlib import Path
 from typing import Any
@@ -98,6 +100,41 @@ def assert_clean_jpeg(data: bytes) -> Image.Image:
     assert not image.getexif()
     assert "icc_profile" not in image.info
     return image
+
+
+def solid_colour(mode: str, alpha: int = 255) -> Any:
+    """A fill colour for `mode` (one value for single-band modes, RGB(A)/CMYK tuples otherwise)."""
+    bands = len(Image.new(mode, (1, 1)).getbands())
+    return 90 if bands == 1 else tuple([90, 140, 200, alpha][:bands])
+
+
+def solid_image(
+    fmt: str,
+    size: tuple[int, int],
+    mode: str = "RGB",
+    *,
+    noise: bool = False,
+    alpha: int = 255,
+) -> bytes:
+    """A small `fmt` image of one colour (or of random, incompressible pixels with `noise`)."""
+    if noise:
+        image = Image.frombytes("RGB", size, os.urandom(size[0] * size[1] * 3)).convert(mode)
+    else:
+        image = Image.new(mode, size, solid_colour(mode, alpha))
+    if fmt == "JPEG" and image.mode not in ("RGB", "L", "CMYK"):
+        image = image.convert("RGB")
+    if fmt == "GIF" and image.mode not in ("P", "L"):
+        image = image.convert("P")
+    return encode(image, fmt)
+
+
+def animation(fmt: str, size: tuple[int, int], frames: int) -> bytes:
+    """A real animated GIF or WebP with `frames` distinct frames of `size`."""
+    pictures = [
+        Image.new("RGB", size, ((i * 37) % 256, (i * 91) % 256, (i * 53) % 256))
+        for i in range(frames)
+    ]
+    return encode(pictures[0], fmt, save_all=True, append_images=pictures[1:], duration=40)
 
 
 class Images:
