@@ -24,7 +24,6 @@ from qip_shared.testing.images import (
     solid_colour,
     solid_image,
 )
-from qip_shared.testing.moto import MotoAccount
 
 # The moto account, handler and corpus fixtures every stage shares (see `stage_handler`).
 aws, use_settings, upload, lambda_logs = (
@@ -177,9 +176,3 @@ def stage_handler() -> ModuleType:
 def moto_options() -> dict[str, Any]:
     """The moto accounts of these tests put events on a bus of their own."""
     return {"event_bus": EVENT_BUS}
-
-
-@pytest.fixture(scope="session")
-def account_class() -> Callable[[], MotoAccount]:
-    """Builds a moto account like `aws`'s (for module-scoped accounts)."""
-    return functools.partial(MotoAccount, event_bus=EVENT_BUS)

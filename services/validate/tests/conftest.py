@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import struct
@@ -17,12 +16,12 @@ from PIL import Image
 
 from qip_shared.testing import moto as stage_fixtures
 from qip_shared.testing.images import animation, manifest, solid_image  # noqa: F401
-from qip_shared.testing.moto import MotoAccount
 from qip_validate import handler as validate_handler
 
 # The moto account, handler and corpus fixtures every stage shares (see `stage_handler`).
-aws, use_settings, upload, lambda_logs = (
+aws, account_class, use_settings, upload, lambda_logs = (
     stage_fixtures.aws,
+    stage_fixtures.account_class,
     stage_fixtures.use_settings,
     stage_fixtures.upload,
     stage_fixtures.lambda_logs,
@@ -145,9 +144,3 @@ def stage_handler() -> ModuleType:
 def moto_options() -> dict[str, Any]:
     """The moto accounts of these tests put events on a bus of their own."""
     return {"event_bus": EVENT_BUS}
-
-
-@pytest.fixture(scope="session")
-def account_class() -> Callable[[], MotoAccount]:
-    """Builds a moto account like `aws`'s (for module-scoped accounts)."""
-    return functools.partial(MotoAccount, event_bus=EVENT_BUS)

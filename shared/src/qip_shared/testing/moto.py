@@ -17,6 +17,7 @@ override `moto_options` (session scope) to name an event bus or an archive bucke
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -250,6 +251,12 @@ def read_json_lines(text: str) -> list[dict[str, Any]]:
 def moto_options() -> dict[str, Any]:
     """Options of the `MotoAccount` the fixtures create (override in a conftest)."""
     return {}
+
+
+@pytest.fixture(scope="session")
+def account_class(moto_options: dict[str, Any]) -> Callable[[], MotoAccount]:
+    """Builds a moto account like `aws`'s (for module-scoped accounts; inside `mock_aws`)."""
+    return functools.partial(MotoAccount, **moto_options)
 
 
 @pytest.fixture
