@@ -158,8 +158,10 @@ class Stage(Generic[AdaptersT]):
         self.stage = stage
         self.logger = Logger(service=service)
         self.tracer = Tracer(service=service)
+        # Powertools keeps metric state per process, not per instance: a default dimension set
+        # here would be overwritten when several stages share a process (the local runtime), so
+        # the stage dimension is added on each invocation instead.
         self.metrics = Metrics(namespace=METRICS_NAMESPACE, service=service)
-        self.metrics.set_default_dimensions(stage=stage.value)
         self.dependencies: Dependencies[AdaptersT] = Dependencies(build)
 
     def inject(self, adapters: AdaptersT | None) -> None:
@@ -178,6 +180,7 @@ class Stage(Generic[AdaptersT]):
         @self.metrics.log_metrics
         def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             started = time.monotonic()
+            self.metrics.add_dimension(name="stage", value=self.stage.value)
             execution_arn = event.get("executionArn") if isinstance(event, dict) else None
             try:
                 state = parse_state(event)
