@@ -52,6 +52,11 @@ stage: Stage[StageAdapters] = Stage(
     service="qip-test", stage=StageName.RESIZE, build=StageAdapters.from_env
 )
 behaviour: dict[str, Callable[[PipelineState], Any]] = {}
+# A second stage in the same process, built after the first (as in the local runtime, where all
+# five share one process): its metrics must not relabel the first stage's.
+other_stage: Stage[StageAdapters] = Stage(
+    service="qip-other", stage=StageName.THUMBNAIL, build=StageAdapters.from_env
+)
 
 
 def _work(state: PipelineState) -> StageDone[ResizeOutput]:
@@ -132,6 +137,7 @@ def test_success_records_completion_and_announces_it(
     [emf] = [line for line in lines if "_aws" in line]
     names = {m["Name"] for m in emf["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
     assert "StageExecutionTime" in names
+    # The stage dimension is this stage's even though `other_stage` was built later.
     assert emf["stage"] == "resize"
 
 
