@@ -41,21 +41,22 @@ RSS_PROBE = textwrap.dedent(
     from qip_validate.core import validate_image
     from qip_shared.errors import InvalidImageError
 
-    def peak_kb():
+    def status_kb(field):
         for line in open("/proc/self/status"):
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
 
     LIMITS = {"max_bytes": 10 * 1024 * 1024, "max_pixels": 100_000_000}
     validate_image(open(sys.argv[2], "rb").read(), **LIMITS)  # warm: plugins loaded
     data = open(sys.argv[1], "rb").read()
-    before = peak_kb()
+    # Peak after minus resident before: an upper bound on what validating allocated.
+    before = status_kb("VmRSS")
     try:
         validate_image(data, **LIMITS)
         outcome = "ACCEPTED"
     except InvalidImageError as exc:
         outcome = exc.reason.value
-    print(json.dumps({"outcome": outcome, "growth_kb": peak_kb() - before}))
+    print(json.dumps({"outcome": outcome, "growth_kb": status_kb("VmHWM") - before}))
     """
 )
 
@@ -174,7 +175,7 @@ HOSTILE_UNDER_UPLOADS = [
     "uploads/" + "a" * 900 + ".png",
     "uploads/\u202egnp.exe",
     "uploads/\uff0e\uff0e\uff0fprocessed/fullwidth.png",
-    "uploads/nul\u0001byte.png",
+    "uploads/control\u0001byte.png",
 ]
 
 
@@ -343,9 +344,13 @@ def test_uploads_breaking_the_post_policy_are_rejected_by_the_trigger(
 
 Every corpus file through the whole pipeline (its manifest status, reason and output geometry)
 is `platform/tests/system/test_system_corpus.py`; the decoded POST policy is upload-url's
-`tests/integration/test_presigned_post.py`. Here: bombs in a separate validate process (peak
-RSS, `VmHWM`, after a warm-up), objects put by hand outside `uploads/` or under hostile keys,
-hostile client file names, and uploads that break the POST policy anyway.
+`tests/integration/test_presigned_post.py`. Here: bombs in a separate validate process
+(peak RSS `VmHWM` after, minus resident `VmRSS` before, after a warm-up: an upper bound on
+what validating allocated), objects put by hand outside `uploads/` or under hostile keys,
+hostile client file names, and uploads that break the POST policy anyway. Objects under
+`uploads/` are processed whatever their key (the trigger accepts any key below the prefix,
+not only upload-url's `uploads/yyyy/mm/dd/{uuid}.{ext}`); their outputs stay in
+`processed/{id}/`, with `{id}` sanitised and hashed.
 
 """
         + report.table(("bad input", "how it ended"), rows),

@@ -39,7 +39,7 @@ class Crash:
         if key is not None and self.targets.get(key) == function:
             with self.lock:
                 self.calls[key] += 1
-            raise RuntimeError(f"injected crash of {function}")
+            raise RuntimeError("injected crash")  # says nothing of where: the record must
 
 
 class CrashAfter:
@@ -204,12 +204,17 @@ def test_a_stage_failing_in_its_own_code_records_itself_failed(
     assert info.error_message
 
 
-def test_a_crashed_stage_is_named_in_the_error_message(outcome: dict[str, Any]) -> None:
-    # A crash before the stage's own code runs leaves no stage entry; the error still says
-    # which function failed (the record's errorMessage holds the Lambda error as caught).
+@pytest.mark.xfail(
+    strict=True,
+    reason="gap: when a function crashes before its own code runs, the record says errorType "
+    "and errorMessage but not which stage failed (HandleError does not record it; only the "
+    "execution history names the function)",
+)
+def test_a_crashed_stage_is_named_in_the_record(outcome: dict[str, Any]) -> None:
     for key, stage in outcome["crashed"].items():
         record = outcome["records"][key]
-        assert STAGE_FUNCTIONS[stage] in (record.error_message or ""), record.error_message
+        named = record.stages.get(stage) is not None or stage.value in (record.error_message or "")
+        assert named, (stage, record.error_message)
 
 
 def test_every_failed_image_is_notified_once(outcome: dict[str, Any]) -> None:
@@ -300,8 +305,8 @@ def test_redrive_replays_every_dead_letter_to_completed(
                 f"{len(denied)} of {len(denied)}",
             ),
             (
-                "failing function named in `errorMessage` (crash)",
-                f"{len(crashed)} of {len(crashed)}",
+                "failing stage named in the record after a crash before the stage's code",
+                f"0 of {len(crashed)}: **gap**, only the execution history names the function",
             ),
             ("PROCESSING_FAILED notifications", "one per failed image"),
             (
