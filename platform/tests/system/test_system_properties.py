@@ -231,7 +231,18 @@ def test_retryable_failures_are_retried_with_backoff(
         # Property 5: Retry logic with exponential backoff
         history = history_of(system, record)
         assert failures_of(history, function) == ["RetryableError"] * failures
-        assert clock.requested[before:] == [2.0, 4.0, 8.0][:failures]
+        other_failures = [
+            (
+                e["type"],
+                e.get("taskFailedEventDetails") or e.get("lambdaFunctionFailedEventDetails"),
+            )
+            for e in history
+            if e["type"] in ("TaskFailed", "LambdaFunctionFailed")
+        ]
+        # The designed backoff of this function's retries; a rare one-off retry of another
+        # task (1 s or 1.5 s: TaskFailed / integration retriers) is not part of the property.
+        backoff = [interval for interval in clock.requested[before:] if interval >= 2.0]
+        assert backoff == [2.0, 4.0, 8.0][:failures], other_failures
         if failures <= 3:
             assert record.status is ImageStatus.COMPLETED
         else:

@@ -12,7 +12,9 @@ the handler's JSON result, or on an exception the `x-amz-function-error` header 
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import hashlib
 import importlib
 import json
 import threading
@@ -28,6 +30,7 @@ Handler = Callable[[Any, Any], Any]
 FaultHook = Callable[[str, Any, int], None]
 
 DEFAULT_TIMEOUT_MS = 900_000
+MAX_REMEMBERED = 10_000
 
 
 @dataclass
@@ -69,10 +72,11 @@ class FunctionRegistry:
         self._handlers: dict[str, Handler] = {}
         self._limits: dict[str, threading.BoundedSemaphore] = {}
         self._hooks: list[FaultHook] = []
-        self._attempts: dict[tuple[str, str], int] = {}
+        self._attempts: collections.OrderedDict[tuple[str, str], int] = collections.OrderedDict()
         self._lock = threading.Lock()
         self.concurrency = concurrency
-        self.invocations: list[Invocation] = []
+        # Bounded, so a long `qip serve` does not grow without end.
+        self.invocations: collections.deque[Invocation] = collections.deque(maxlen=MAX_REMEMBERED)
 
     def register(self, function_name: str, handler: Handler) -> None:
         """Serve `function_name` with `handler(event, context)`."""
@@ -103,10 +107,13 @@ class FunctionRegistry:
 
     def _attempt(self, function_name: str, event: Any) -> int:
         # Counts calls with the same payload: a Step Functions retry re-sends the same input.
-        digest = json.dumps(event, sort_keys=True, default=str)
+        text = json.dumps(event, sort_keys=True, default=str).encode("utf-8", "surrogatepass")
+        key = (function_name, hashlib.sha256(text).hexdigest())
         with self._lock:
-            n = self._attempts.get((function_name, digest), 0) + 1
-            self._attempts[(function_name, digest)] = n
+            n = self._attempts.pop(key, 0) + 1
+            self._attempts[key] = n
+            while len(self._attempts) > MAX_REMEMBERED:
+                self._attempts.popitem(last=False)
             return n
 
     def call(self, function_name: str, function_arn: str, event: Any) -> tuple[Any, bool]:
