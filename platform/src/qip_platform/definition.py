@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from qip_shared.enums import ImageStatus, NotificationType, StageName
+from qip_shared.enums import EVENT_SOURCE, EventDetailType, ImageStatus, NotificationType, StageName
 from qip_shared.errors import INVALID_IMAGE_ERROR, PERMANENT_ERROR, RETRYABLE_ERROR
 from qip_shared.pipeline import (
     RESULT_PATH_ARCHIVE,
@@ -36,6 +36,7 @@ FUNCTION_PLACEHOLDERS: Mapping[StageName, str] = {
 }
 TOPIC_PLACEHOLDER = "TopicArn"
 TABLE_PLACEHOLDER = "TableName"
+EVENT_BUS_PLACEHOLDER = "EventBusName"
 
 STATE_NAMES: Mapping[StageName, str] = {
     StageName.VALIDATION: "ValidateImage",
@@ -47,6 +48,8 @@ STATE_NAMES: Mapping[StageName, str] = {
 PARALLEL_STATE = "ParallelProcessing"
 MARK_COMPLETED_STATE = "MarkCompleted"
 PUBLISH_SUCCESS_STATE = "PublishSuccess"
+ANNOUNCE_SUCCESS_STATE = "AnnounceCompleted"
+ANNOUNCE_FAILURE_STATE = "AnnounceFailed"
 HANDLE_ERROR_STATE = "HandleError"
 PUBLISH_FAILURE_STATE = "PublishFailure"
 FAILED_STATE = "ProcessingFailed"
@@ -150,6 +153,34 @@ def _publish(event_type: NotificationType, status: ImageStatus, **paths: str) ->
     }
 
 
+def _announce(detail_type: EventDetailType, status: ImageStatus, **paths: str) -> dict[str, Any]:
+    """An EventBridge putEvents task: the pipeline's own ProcessingEvent (Requirement 4.1)."""
+    detail: dict[str, Any] = {
+        "imageKey.$": "$.imageKey",
+        "bucket.$": "$.bucket",
+        "timestamp.$": "$$.State.EnteredTime",
+        "status": status.value,
+        "executionArn.$": "$$.Execution.Id",
+    }
+    detail.update({f"{key}.$": path for key, path in paths.items()})
+    return {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::events:putEvents",
+        "Parameters": {
+            "Entries": [
+                {
+                    "Source": EVENT_SOURCE,
+                    "DetailType": detail_type.value,
+                    "EventBusName": f"${{{EVENT_BUS_PLACEHOLDER}}}",
+                    "Detail": detail,
+                }
+            ]
+        },
+        "ResultPath": None,
+        "Retry": INTEGRATION_RETRY,
+    }
+
+
 def _mark(target: ImageStatus, extra_sets: Mapping[str, str]) -> dict[str, Any]:
     """A DynamoDB updateItem task moving the record to `target`, guarded by the transitions."""
     condition = status_condition(target)
@@ -242,7 +273,10 @@ def build_definition(stages: Sequence[str | StageName] = ALL_STAGES) -> dict[str
         NotificationType.PROCESSING_COMPLETED, ImageStatus.COMPLETED, **success_paths
     )
     success["Parameters"]["Message"]["stages"] = [s.value for s in selection]
-    states[PUBLISH_SUCCESS_STATE] = success | {"End": True}
+    states[PUBLISH_SUCCESS_STATE] = success | {"Next": ANNOUNCE_SUCCESS_STATE}
+    states[ANNOUNCE_SUCCESS_STATE] = _announce(
+        EventDetailType.PROCESSING_COMPLETED, ImageStatus.COMPLETED, **success_paths
+    ) | {"End": True}
 
     states[HANDLE_ERROR_STATE] = _mark(
         ImageStatus.FAILED,
@@ -259,6 +293,12 @@ def build_definition(stages: Sequence[str | StageName] = ALL_STAGES) -> dict[str
     }
     states[PUBLISH_FAILURE_STATE] = _publish(
         NotificationType.PROCESSING_FAILED,
+        ImageStatus.FAILED,
+        errorType=f"$.{RESULT_PATH_ERROR}.Error",
+        errorMessage=f"$.{RESULT_PATH_ERROR}.Cause",
+    ) | {"Next": ANNOUNCE_FAILURE_STATE}
+    states[ANNOUNCE_FAILURE_STATE] = _announce(
+        EventDetailType.PROCESSING_FAILED,
         ImageStatus.FAILED,
         errorType=f"$.{RESULT_PATH_ERROR}.Error",
         errorMessage=f"$.{RESULT_PATH_ERROR}.Cause",

@@ -48,6 +48,7 @@ from qip_platform import names
 from qip_platform.bundle import bundle_service
 from qip_platform.definition import (
     ALL_STAGES,
+    EVENT_BUS_PLACEHOLDER,
     FUNCTION_PLACEHOLDERS,
     TABLE_PLACEHOLDER,
     TOPIC_PLACEHOLDER,
@@ -408,6 +409,7 @@ class QipStack(Stack):
         }
         substitutions[TOPIC_PLACEHOLDER] = self.topic.topic_arn
         substitutions[TABLE_PLACEHOLDER] = self.table.table_name
+        substitutions[EVENT_BUS_PLACEHOLDER] = self.event_bus.event_bus_name
         self.pipeline_log_group = logs.LogGroup(
             self,
             "PipelineLogGroup",
@@ -446,6 +448,13 @@ class QipStack(Stack):
         self.state_machine.add_to_role_policy(
             iam.PolicyStatement(
                 sid="MarkRecord", actions=["dynamodb:UpdateItem"], resources=[self.table.table_arn]
+            )
+        )
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="AnnounceOutcome",
+                actions=["events:PutEvents"],
+                resources=[self.event_bus.event_bus_arn],
             )
         )
 

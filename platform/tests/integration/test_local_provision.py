@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from qip_platform.definition import (
+    EVENT_BUS_PLACEHOLDER,
     FUNCTION_PLACEHOLDERS,
     TABLE_PLACEHOLDER,
     TOPIC_PLACEHOLDER,
@@ -74,7 +75,12 @@ def test_state_machine_text_is_the_platforms_definition(runtime: LocalRuntime) -
     }
     expected = substitute(
         definition_json(),
-        {**arns, TOPIC_PLACEHOLDER: resources.topic_arn, TABLE_PLACEHOLDER: resources.table},
+        {
+            **arns,
+            TOPIC_PLACEHOLDER: resources.topic_arn,
+            TABLE_PLACEHOLDER: resources.table,
+            EVENT_BUS_PLACEHOLDER: "default",
+        },
     )
     given = runtime.client("stepfunctions").describe_state_machine(
         stateMachineArn=resources.state_machine_arn

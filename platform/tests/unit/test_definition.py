@@ -90,7 +90,8 @@ def test_optional_stages_drop_out_cleanly(selection):
     tasks = {LAMBDA_STAGES[name] for name in states if name in LAMBDA_STAGES}
     assert tasks == set(selection)
     assert d.placeholders(text) == (
-        {d.FUNCTION_PLACEHOLDERS[s] for s in selection} | {d.TOPIC_PLACEHOLDER, d.TABLE_PLACEHOLDER}
+        {d.FUNCTION_PLACEHOLDERS[s] for s in selection}
+        | {d.TOPIC_PLACEHOLDER, d.TABLE_PLACEHOLDER, d.EVENT_BUS_PLACEHOLDER}
     )
     outputs = {StageName.RESIZE, StageName.THUMBNAIL} & set(selection)
     assert (d.PARALLEL_STATE in states) == bool(outputs)
@@ -146,8 +147,30 @@ def test_errors_end_rejected_or_in_handle_error(selection):
                 "ResultPath": "$.error",
             }
     assert states[d.HANDLE_ERROR_STATE]["Next"] == d.PUBLISH_FAILURE_STATE
-    assert states[d.PUBLISH_FAILURE_STATE]["Next"] == d.FAILED_STATE
+    assert states[d.PUBLISH_FAILURE_STATE]["Next"] == d.ANNOUNCE_FAILURE_STATE
+    assert states[d.ANNOUNCE_FAILURE_STATE]["Next"] == d.FAILED_STATE
     assert states[d.FAILED_STATE]["Type"] == "Fail"
+
+
+# Requirement 4.1 / issue 8: the pipeline's outcome is also a ProcessingEvent on EventBridge
+# (ProcessingCompleted after PublishSuccess, ProcessingFailed after PublishFailure).
+@pytest.mark.parametrize("selection", SELECTIONS, ids=lambda s: "+".join(x.value for x in s))
+def test_outcomes_are_put_on_the_event_bus(selection):
+    states = _all_states(json.loads(d.definition_json(selection)))
+    assert states[d.PUBLISH_SUCCESS_STATE]["Next"] == d.ANNOUNCE_SUCCESS_STATE
+    for name, detail_type, status in (
+        (d.ANNOUNCE_SUCCESS_STATE, "ProcessingCompleted", "COMPLETED"),
+        (d.ANNOUNCE_FAILURE_STATE, "ProcessingFailed", "FAILED"),
+    ):
+        state = states[name]
+        assert state["Resource"] == "arn:aws:states:::events:putEvents"
+        [entry] = state["Parameters"]["Entries"]
+        assert entry["Source"] == "image-processor"
+        assert entry["DetailType"] == detail_type
+        assert entry["EventBusName"] == "${EventBusName}"
+        assert entry["Detail"]["status"] == status
+        assert entry["Detail"]["imageKey.$"] == "$.imageKey"
+    assert states[d.ANNOUNCE_SUCCESS_STATE]["End"] is True
 
 
 # Issue 5 ("Optional stages drop out cleanly"; unknown or impossible selections fail clearly):

@@ -11,6 +11,7 @@ from typing import Any
 
 from qip_platform.definition import (
     ALL_STAGES,
+    EVENT_BUS_PLACEHOLDER,
     FUNCTION_PLACEHOLDERS,
     TABLE_PLACEHOLDER,
     TOPIC_PLACEHOLDER,
@@ -104,7 +105,11 @@ def _queue_arn(sqs: Any, url: str) -> str:
 
 
 def state_machine_definition(
-    stages: Sequence[str | StageName], function_arns: Mapping[str, str], topic: str, table: str
+    stages: Sequence[str | StageName],
+    function_arns: Mapping[str, str],
+    topic: str,
+    table: str,
+    event_bus: str = "default",
 ) -> str:
     """The ASL given to moto: the platform's definition with the local ARNs substituted."""
     values = {
@@ -113,6 +118,7 @@ def state_machine_definition(
     }
     values[TOPIC_PLACEHOLDER] = topic
     values[TABLE_PLACEHOLDER] = table
+    values[EVENT_BUS_PLACEHOLDER] = event_bus
     return substitute(definition_json(stages), values)
 
 
