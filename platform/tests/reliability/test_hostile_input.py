@@ -124,6 +124,11 @@ def bombs(corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     for name, data in generated.items():
         (folder / name).write_bytes(data)
         files[name] = folder / name
+    # A control: an honest 12 MP image, whose decode the probe must see (~36 MB).
+    control = io.BytesIO()
+    Image.new("RGB", (4000, 3000), (90, 90, 90)).save(control, "PNG")
+    (folder / "control.png").write_bytes(control.getvalue())
+    files["_control"] = folder / "control.png"
     warm = io.BytesIO()
     Image.new("RGB", (8, 8)).save(warm, "PNG")
     (folder / "warm.png").write_bytes(warm.getvalue())
@@ -136,7 +141,7 @@ def test_bombs_are_refused_with_validate_peak_rss_growing_under_50_mb(
 ) -> None:
     results = {}
     for name, path in bombs.items():
-        if name.startswith("_"):
+        if name == "_warm":
             continue
         answer = subprocess.run(
             [sys.executable, "-c", RSS_PROBE, str(path), str(bombs["_warm"])],
@@ -146,6 +151,9 @@ def test_bombs_are_refused_with_validate_peak_rss_growing_under_50_mb(
             check=True,
         )
         results[name] = json.loads(answer.stdout.strip().splitlines()[-1])
+    control = results.pop("_control")
+    assert control["outcome"] == "ACCEPTED"
+    assert control["growth_kb"] * 1024 > 20 * MB, control  # the probe does see a decode
     for name, result in results.items():
         assert result["outcome"] == RejectionReason.TOO_MANY_PIXELS.value, (name, result)
         assert result["growth_kb"] * 1024 < 50 * MB, (name, result)
@@ -153,6 +161,12 @@ def test_bombs_are_refused_with_validate_peak_rss_growing_under_50_mb(
         (name, f"REJECTED {r['outcome']}, peak RSS +{r['growth_kb'] / 1024:.1f} MB")
         for name, r in sorted(results.items())
     ]
+    FINDINGS["bombs"].append(
+        (
+            "control: an honest 4000x3000 PNG, same probe",
+            f"ACCEPTED, peak RSS +{control['growth_kb'] / 1024:.1f} MB (the probe sees a decode)",
+        )
+    )
 
 
 # -- keys that try to escape ----------------------------------------------------------------
