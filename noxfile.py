@@ -30,7 +30,12 @@ PACKAGES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "platform": ("qip-platform", "platform", ()),
 }
 # Whole-system suites live in the platform package but run in sessions of their own.
-PLATFORM_UNIT_DIRS = ("platform/tests/unit", "platform/tests/integration", "platform/tests/infra")
+PLATFORM_UNIT_DIRS = (
+    "platform/tests/unit",
+    "platform/tests/integration",
+    "platform/tests/infra",
+    "platform/tests/security",
+)
 SYSTEM_DIR = "platform/tests/system"
 DASHBOARD_DIR = "platform/tests/dashboard"
 BENCH_CACHE = Path.home() / ".cache" / "qip-bench"
