@@ -235,11 +235,6 @@ def test_every_failed_image_is_notified_once(outcome: dict[str, Any]) -> None:
         assert by_key[key].get("errorMessage")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: the definition's HandleError path writes DynamoDB and publishes SNS only; "
-    "no ProcessingFailed event is put on EventBridge",
-)
 def test_every_failed_image_emits_a_processing_failed_event(outcome: dict[str, Any]) -> None:
     expected = [*outcome["crashed"], *outcome["denied"]]
     emitted = Counter(
@@ -311,7 +306,7 @@ def test_redrive_replays_every_dead_letter_to_completed(
             ("PROCESSING_FAILED notifications", "one per failed image"),
             (
                 "ProcessingFailed events on EventBridge (state machine path)",
-                "**none: gap** (HandleError only writes DynamoDB and publishes SNS)",
+                "one per failed image",
             ),
             (f"messages dead-lettered after exactly {MAX_RECEIVES} receives", len(dead)),
             ("dead letters redriven", f"{outcome['moved']} of {len(dead)}"),

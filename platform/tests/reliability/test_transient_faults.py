@@ -96,7 +96,13 @@ def test_random_transient_faults_lose_and_duplicate_nothing(
     for service, answers in AWS_FAULTS.items():
         for code, status in answers:
             system.injector.add(
-                kit.ScopedFault(service, code=code, status=status, rate=RATE / 2, functions=CALLERS)
+                kit.ScopedFault(
+                    service,
+                    code=code,
+                    status=status,
+                    rate=RATE / 2,
+                    functions=CALLERS - {"states"} if service == "eventbridge" else CALLERS,
+                )
             )
     payloads = [
         (
@@ -126,7 +132,17 @@ def test_random_transient_faults_lose_and_duplicate_nothing(
     # One execution per image, all succeeded; the redelivered ones did not start another.
     per_key = Counter(records[k].execution_arn for k in keys)
     assert len(ledger.executions) == images == len(per_key)
-    assert {e["status"] for e in ledger.executions} == {"SUCCEEDED"}
+    sfn = system.aws("stepfunctions")
+    failed_runs = [
+        {
+            k: v
+            for k, v in sfn.describe_execution(executionArn=e["executionArn"]).items()
+            if k in ("error", "cause")
+        }
+        for e in ledger.executions
+        if e["status"] != "SUCCEEDED"
+    ]
+    assert failed_runs == []
     extra_executions = len(ledger.executions) - images
 
     # Retries are visible in the execution histories, at least every injected stage fault.
@@ -223,7 +239,10 @@ the presigned POST, 8 at a time, while every AWS call the functions and the stat
 to S3, DynamoDB, SNS and EventBridge fails at {RATE:.0%} (throttling or 5xx, seed {SEED}), each
 stage invocation raises `RetryableError` at {RATE:.0%} (at most 3 times in a row, so the 4th
 attempt the definition allows passes), and the trigger fails at {RATE:.0%} before, or after,
-starting the execution.
+starting the execution. EventBridge faults spare the state machine's own
+`AnnounceCompleted`/`AnnounceFailed` tasks: moto reports a failed `events:putEvents`
+integration as `States.Runtime`, which no Retry matches, so the execution would fail after
+the record is COMPLETED (on AWS the task's Retry applies; it has no Catch after retries).
 
 {figures}
 
