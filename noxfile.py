@@ -38,6 +38,8 @@ PLATFORM_UNIT_DIRS = (
 )
 SYSTEM_DIR = "platform/tests/system"
 DASHBOARD_DIR = "platform/tests/dashboard"
+RELIABILITY_DIR = "platform/tests/reliability"
+FUZZ_DIR = "services/validate/tests/fuzz"
 BENCH_CACHE = Path.home() / ".cache" / "qip-bench"
 
 
@@ -124,6 +126,25 @@ def test_system(session: nox.Session) -> None:
     _pytest(session, SYSTEM_DIR)
 
 
+@nox.session(name="test-reliability", reuse_venv=True)
+def test_reliability(session: nox.Session) -> None:
+    """Faults, duplicates, hostile input and privacy on the local system, at 200 images.
+
+    Rewrites docs/reliability.md with the run's figures (`QIP_RELIABILITY_REPORT=-` skips it).
+    """
+    _sync(session, "--package", "qip-platform")
+    session.env.setdefault("QIP_RELIABILITY_IMAGES", "200")
+    _pytest(session, RELIABILITY_DIR, "platform/tests/security")
+
+
+@nox.session(reuse_venv=True)
+def fuzz(session: nox.Session) -> None:
+    """Mutated corpus files through validate's core for a bounded time (QIP_FUZZ_SECONDS)."""
+    _sync(session, "--package", "qip-validate")
+    session.env.setdefault("QIP_FUZZ_SECONDS", "120")
+    _pytest(session, FUZZ_DIR, "-s")
+
+
 @nox.session(name="test-dashboard", reuse_venv=True)
 def test_dashboard(session: nox.Session) -> None:
     """The live dashboard: app tests, and browser tests in Debian's headless Chromium.
@@ -176,7 +197,14 @@ def all_(session: nox.Session) -> None:
             session.run("pytest", *dirs, *session.posargs)
         except nox.command.CommandFailed:
             failed.append(name)
-    for name, directory in (("system", SYSTEM_DIR), ("dashboard", DASHBOARD_DIR)):
+    # Reliability runs at its default size here (40 images, report untouched); the validate
+    # suite above already ran the fuzz target for its default few seconds.
+    suites = (
+        ("system", SYSTEM_DIR),
+        ("reliability", RELIABILITY_DIR),
+        ("dashboard", DASHBOARD_DIR),
+    )
+    for name, directory in suites:
         if not (ROOT / directory).exists():
             continue
         session.log(f"==> {name}")
