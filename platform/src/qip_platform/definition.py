@@ -54,6 +54,7 @@ HANDLE_ERROR_STATE = "HandleError"
 PUBLISH_FAILURE_STATE = "PublishFailure"
 FAILED_STATE = "ProcessingFailed"
 REJECTED_STATE = "Rejected"
+COMPLETED_STATE = "Completed"
 
 # Retries exactly as the design says; a rejection or a permanent error is never retried.
 NO_RETRY = {"ErrorEquals": [INVALID_IMAGE_ERROR, PERMANENT_ERROR], "MaxAttempts": 0}
@@ -181,6 +182,11 @@ def _announce(detail_type: EventDetailType, status: ImageStatus, **paths: str) -
     }
 
 
+def _skip_to(next_state: str) -> dict[str, Any]:
+    """A Catch that moves on to `next_state`, keeping the execution state as it was."""
+    return {"ErrorEquals": ["States.ALL"], "Next": next_state, "ResultPath": None}
+
+
 def _mark(target: ImageStatus, extra_sets: Mapping[str, str]) -> dict[str, Any]:
     """A DynamoDB updateItem task moving the record to `target`, guarded by the transitions."""
     condition = status_condition(target)
@@ -273,10 +279,16 @@ def build_definition(stages: Sequence[str | StageName] = ALL_STAGES) -> dict[str
         NotificationType.PROCESSING_COMPLETED, ImageStatus.COMPLETED, **success_paths
     )
     success["Parameters"]["Message"]["stages"] = [s.value for s in selection]
-    states[PUBLISH_SUCCESS_STATE] = success | {"Next": ANNOUNCE_SUCCESS_STATE}
+    # The record is final before the announcements: a notification or event that still fails
+    # after its retries must not turn a COMPLETED image's execution into a failure.
+    states[PUBLISH_SUCCESS_STATE] = success | {
+        "Next": ANNOUNCE_SUCCESS_STATE,
+        "Catch": [_skip_to(ANNOUNCE_SUCCESS_STATE)],
+    }
     states[ANNOUNCE_SUCCESS_STATE] = _announce(
         EventDetailType.PROCESSING_COMPLETED, ImageStatus.COMPLETED, **success_paths
-    ) | {"End": True}
+    ) | {"Next": COMPLETED_STATE, "Catch": [_skip_to(COMPLETED_STATE)]}
+    states[COMPLETED_STATE] = {"Type": "Succeed"}
 
     states[HANDLE_ERROR_STATE] = _mark(
         ImageStatus.FAILED,
@@ -296,13 +308,13 @@ def build_definition(stages: Sequence[str | StageName] = ALL_STAGES) -> dict[str
         ImageStatus.FAILED,
         errorType=f"$.{RESULT_PATH_ERROR}.Error",
         errorMessage=f"$.{RESULT_PATH_ERROR}.Cause",
-    ) | {"Next": ANNOUNCE_FAILURE_STATE}
+    ) | {"Next": ANNOUNCE_FAILURE_STATE, "Catch": [_skip_to(ANNOUNCE_FAILURE_STATE)]}
     states[ANNOUNCE_FAILURE_STATE] = _announce(
         EventDetailType.PROCESSING_FAILED,
         ImageStatus.FAILED,
         errorType=f"$.{RESULT_PATH_ERROR}.Error",
         errorMessage=f"$.{RESULT_PATH_ERROR}.Cause",
-    ) | {"Next": FAILED_STATE}
+    ) | {"Next": FAILED_STATE, "Catch": [_skip_to(FAILED_STATE)]}
     states[FAILED_STATE] = {
         "Type": "Fail",
         "Error": "ProcessingFailed",

@@ -170,7 +170,18 @@ def test_outcomes_are_put_on_the_event_bus(selection):
         assert entry["EventBusName"] == "${EventBusName}"
         assert entry["Detail"]["status"] == status
         assert entry["Detail"]["imageKey.$"] == "$.imageKey"
-    assert states[d.ANNOUNCE_SUCCESS_STATE]["End"] is True
+    # Announcements are best effort once the record is final: their failure never fails the run.
+    assert states[d.ANNOUNCE_SUCCESS_STATE]["Next"] == d.COMPLETED_STATE
+    assert states[d.COMPLETED_STATE]["Type"] == "Succeed"
+    for name, after in (
+        (d.PUBLISH_SUCCESS_STATE, d.ANNOUNCE_SUCCESS_STATE),
+        (d.ANNOUNCE_SUCCESS_STATE, d.COMPLETED_STATE),
+        (d.PUBLISH_FAILURE_STATE, d.ANNOUNCE_FAILURE_STATE),
+        (d.ANNOUNCE_FAILURE_STATE, d.FAILED_STATE),
+    ):
+        assert states[name]["Catch"] == [
+            {"ErrorEquals": ["States.ALL"], "Next": after, "ResultPath": None}
+        ]
 
 
 # Issue 5 ("Optional stages drop out cleanly"; unknown or impossible selections fail clearly):
