@@ -252,7 +252,8 @@ def test_detail_of_a_completed_image_has_timeline_and_graph_at_the_end(
         assert f'<time datetime="{info.completed_at}">' in html
     states = graph_states(html)
     assert graph_states(html, "narrow") == states  # the phone's drawing says the same
-    assert states["PublishSuccess"] == "final"
+    assert states["Completed"] == "final"
+    assert states["PublishSuccess"] == states["AnnounceCompleted"] == "succeeded"
     assert {
         states[n]
         for n in (
@@ -333,4 +334,4 @@ def test_while_running_the_graph_highlights_the_running_states(runtime, web, loc
     assert local.wait_for([key], timeout=60)[key].status is ImageStatus.COMPLETED
     after = graph_states(web.get("/fragments/image", params={"key": key}).text)
     assert after["ResizeImage"] == "succeeded"
-    assert after["PublishSuccess"] == "final"
+    assert after["Completed"] == "final"

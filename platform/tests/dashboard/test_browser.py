@@ -154,7 +154,7 @@ def test_open_a_timeline_with_the_keyboard(page, shots) -> None:
         assert re.fullmatch(r"\d+\.\d\d s", cells.nth(3).inner_text())
     final = detail.locator('svg.workflow--wide g[data-status="final"]')
     sync_api.expect(final).to_have_count(1)
-    assert final.get_attribute("data-state") == "PublishSuccess"
+    assert final.get_attribute("data-state") == "Completed"
     assert (
         detail.locator('svg.workflow--wide g[data-state="ArchiveImage"]').get_attribute(
             "data-status"

@@ -219,7 +219,7 @@ def test_record_fallback_follows_stages_and_status() -> None:
         executionArn="arn:aws:states:us-east-1:123456789012:execution:qip-pipeline:x",
     )
     progress = progress_from_record(rec, DEFINITION)
-    assert progress.current == ["PublishSuccess"]
+    assert progress.current == ["Completed"]
     assert progress.states["ParallelProcessing"] == "succeeded"
     assert progress.states["Rejected"] == "pending"
 

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from pathlib import PurePosixPath
 from typing import Any
 
+from qip_platform import definition as definition_states
 from qip_platform.definition import STATE_NAMES
 from qip_platform.local.client import error_text
 from qip_shared.enums import ImageStatus, StageName, StageStatus
@@ -317,9 +318,9 @@ def progress_from_record(record: ImageRecord, definition: Mapping[str, Any]) -> 
                 states[parent] = "running"
     finished = record.status.is_terminal and record.execution_arn is not None
     end_state = {
-        ImageStatus.COMPLETED: "PublishSuccess",
-        ImageStatus.REJECTED: "Rejected",
-        ImageStatus.FAILED: "ProcessingFailed",
+        ImageStatus.COMPLETED: definition_states.COMPLETED_STATE,
+        ImageStatus.REJECTED: definition_states.REJECTED_STATE,
+        ImageStatus.FAILED: definition_states.FAILED_STATE,
     }.get(record.status)
     if finished and end_state in states:
         assert end_state is not None
@@ -327,11 +328,20 @@ def progress_from_record(record: ImageRecord, definition: Mapping[str, Any]) -> 
             if value == "running":
                 states[name] = "error" if record.status is not ImageStatus.COMPLETED else value
         if record.status is ImageStatus.COMPLETED:
-            for name in ("MarkCompleted", "ArchiveImage"):
+            for name in (
+                definition_states.MARK_COMPLETED_STATE,
+                definition_states.STATE_NAMES[StageName.ARCHIVE],
+                definition_states.PUBLISH_SUCCESS_STATE,
+                definition_states.ANNOUNCE_SUCCESS_STATE,
+            ):
                 if name in states:
                     states[name] = "succeeded"
         if record.status is ImageStatus.FAILED:
-            for name in ("HandleError", "PublishFailure"):
+            for name in (
+                definition_states.HANDLE_ERROR_STATE,
+                definition_states.PUBLISH_FAILURE_STATE,
+                definition_states.ANNOUNCE_FAILURE_STATE,
+            ):
                 states[name] = "succeeded"
         states[end_state] = "final"
     return Progress(states=states, finished=finished, source="record")
