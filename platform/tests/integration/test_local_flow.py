@@ -128,3 +128,15 @@ def test_delete_removes_objects_and_record(client: LocalClient) -> None:
         names = [v["Key"] for v in listed.get("Versions", []) + listed.get("DeleteMarkers", [])]
         image_id = key.rsplit("/", 1)[-1].split(".")[0]
         assert not [n for n in names if image_id in n]
+
+
+def test_records_reads_many_keys_in_batches(client: LocalClient) -> None:
+    key = client.upload_bytes(encode((64, 48), "PNG"), file_name="small.png")
+    settled = client.wait_for([key], timeout=60)[key]
+    assert settled is not None
+    # More keys than one BatchGetItem takes (100), most of them unknown.
+    missing = [f"uploads/none/{i}.png" for i in range(150)]
+    found = client.records([*missing[:75], key, *missing[75:]])
+    assert len(found) == 151
+    assert found[key] == client.record(key)
+    assert all(found[k] is None for k in missing)

@@ -249,6 +249,27 @@ class LocalClient:
         item = self.record_item(image_key)
         return ImageRecord.from_item(item) if item is not None else None
 
+    def records(self, image_keys: Sequence[str]) -> dict[str, ImageRecord | None]:
+        """Several records at once (BatchGetItem, 100 keys a call, consistent reads)."""
+        found: dict[str, ImageRecord | None] = dict.fromkeys(image_keys)
+        ddb = self.client("dynamodb")
+        table = self.resources.table
+        keys = list(dict.fromkeys(image_keys))
+        for start in range(0, len(keys), 100):
+            request: dict[str, Any] = {
+                table: {
+                    "Keys": [{"imageKey": {"S": k}} for k in keys[start : start + 100]],
+                    "ConsistentRead": True,
+                }
+            }
+            while request:
+                answer = ddb.batch_get_item(RequestItems=request)
+                for item in answer.get("Responses", {}).get(table, []):
+                    record = ImageRecord.from_item(item)
+                    found[record.image_key] = record
+                request = answer.get("UnprocessedKeys") or {}
+        return found
+
     def execution_status(self, record: ImageRecord) -> str | None:
         """Status of the record's execution (RUNNING, SUCCEEDED, ...), or None."""
         arn = record.execution_arn
@@ -281,8 +302,10 @@ class LocalClient:
         latest: dict[str, ImageRecord | None] = dict.fromkeys(image_keys)
         pending = set(image_keys)
         while pending:
+            # One batched read a round, however many images are pending.
+            current = self.records(sorted(pending))
             for key in sorted(pending):
-                record = self.record(key)
+                record = current[key]
                 # moto applies an update's SET clauses one by one: a read can see half of
                 # one, so a record counts as settled only when two reads in a row agree.
                 stable = record is not None and record == latest[key]

@@ -38,6 +38,9 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> di
     return {"Records": records}
 
 
+MAX_IDLE_SLEEP = 0.25  # seconds: the most an upload waits for an idle poller to look again
+
+
 class SqsPoller:
     """Polls one queue from a few threads and feeds batches to one function."""
 
@@ -87,14 +90,20 @@ class SqsPoller:
         self._threads.clear()
 
     def _run(self) -> None:
+        # An idle poller backs off (doubling up to MAX_IDLE_SLEEP): empty receives are full
+        # requests to the fake AWS, competing with the handlers for the same interpreter.
+        idle = self.idle_sleep
         while not self._stop.is_set():
             try:
                 worked = self.poll_once()
             except Exception:  # the poller must survive a bad moment of the fake AWS
                 logger.exception("sqs poller iteration failed")
                 worked = False
-            if not worked:
-                self._stop.wait(self.idle_sleep)
+            if worked:
+                idle = self.idle_sleep
+            else:
+                self._stop.wait(idle)
+                idle = min(idle * 2, max(MAX_IDLE_SLEEP, self.idle_sleep))
 
     def poll_once(self) -> bool:
         """Receive one batch and deliver it; False when the queue had nothing."""
