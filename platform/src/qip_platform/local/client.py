@@ -24,6 +24,7 @@ from qip_shared.enums import CONTENT_TYPES, ImageStatus, RejectionReason, StageN
 from qip_shared.keys import archive_prefix, processed_prefix
 from qip_shared.keys import resized_key as default_resized_key
 from qip_shared.keys import thumbnail_key as default_thumbnail_key
+from qip_shared.messages import reprocess_attributes
 from qip_shared.record import ImageRecord
 
 OCTET_STREAM = "application/octet-stream"
@@ -466,7 +467,12 @@ class LocalClient:
         return list(seen.values())
 
     def dlq_redrive(self) -> int:
-        """Move every DLQ message back to the processing queue; returns how many moved."""
+        """Move every DLQ message back to the processing queue; returns how many moved.
+
+        The body is unchanged; each replayed message is marked as an explicit reprocess request
+        (`qip_shared.messages`), so the trigger may revive an image it failed because its
+        pipeline never started.
+        """
         sqs = self.client("sqs")
         moved = 0
         while True:
@@ -480,13 +486,14 @@ class LocalClient:
             if not messages:
                 return moved
             for message in messages:
-                kwargs: dict[str, Any] = {
-                    "QueueUrl": self.resources.queue_url,
-                    "MessageBody": message["Body"],
-                }
-                if message.get("MessageAttributes"):
-                    kwargs["MessageAttributes"] = message["MessageAttributes"]
-                sqs.send_message(**kwargs)
+                sqs.send_message(
+                    QueueUrl=self.resources.queue_url,
+                    MessageBody=message["Body"],
+                    MessageAttributes={
+                        **message.get("MessageAttributes", {}),
+                        **reprocess_attributes(),
+                    },
+                )
                 sqs.delete_message(
                     QueueUrl=self.resources.dlq_url, ReceiptHandle=message["ReceiptHandle"]
                 )

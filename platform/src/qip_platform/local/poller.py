@@ -18,6 +18,20 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 
+def lambda_message_attributes(attributes: dict[str, Any] | None) -> dict[str, Any]:
+    """SQS `MessageAttributes` (API shape) as Lambda spells them in an SQS record."""
+    return {
+        name: {
+            **({"stringValue": value["StringValue"]} if "StringValue" in value else {}),
+            **({"binaryValue": value["BinaryValue"]} if "BinaryValue" in value else {}),
+            "stringListValues": value.get("StringListValues", []),
+            "binaryListValues": value.get("BinaryListValues", []),
+            "dataType": value.get("DataType"),
+        }
+        for name, value in (attributes or {}).items()
+    }
+
+
 def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
     """The event Lambda gives an SQS-triggered function for a batch of messages."""
     records = []
@@ -28,7 +42,7 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> di
                 "receiptHandle": message["ReceiptHandle"],
                 "body": message["Body"],
                 "attributes": message.get("Attributes", {}),
-                "messageAttributes": message.get("MessageAttributes", {}),
+                "messageAttributes": lambda_message_attributes(message.get("MessageAttributes")),
                 "md5OfBody": message.get("MD5OfBody", ""),
                 "eventSource": "aws:sqs",
                 "eventSourceARN": queue_arn,
