@@ -8,6 +8,11 @@ Exactly-once start (the design's Express workflow does not dedupe StartExecution
   flight, take over a claim older than the lease with a compare-and-swap on `claimedAt`;
 - the execution name is deterministic (`qip_shared.keys.execution_name`), so a Standard workflow
   also refuses a second start (`ExecutionAlreadyExists` counts as success).
+
+Explicit reprocess (`qip dlq redrive` marks the replayed message, `qip_shared.messages`): a record
+the trigger itself marked FAILED because the pipeline never started (no `executionArn`, no stage
+ran) is claimed again FAILED → PROCESSING by the same kind of conditional write, then started as
+usual. Any other record behaves as without the mark.
 """
 
 from __future__ import annotations
@@ -271,20 +276,34 @@ class Action(StrEnum):
     STOP_STARTED = "STOP_STARTED"  # the execution is recorded or evidently running
     WAIT = "WAIT"  # a recent claim is in flight: retry later
     TAKE_OVER = "TAKE_OVER"  # a stale (or unowned) claim: take it over and start
+    REPROCESS = "REPROCESS"  # FAILED before the pipeline started, reprocess asked: claim, start
 
 
-def next_action(record: ImageRecord | None, now: datetime, lease: timedelta) -> Action:
-    """Decide what a delivery should do with the record it found."""
+def never_started(record: ImageRecord) -> bool:
+    """No execution recorded and no stage ran: the pipeline never got this record."""
+    return not record.execution_arn and not record.stages.model_dump(exclude_none=True)
+
+
+def next_action(
+    record: ImageRecord | None, now: datetime, lease: timedelta, *, reprocess: bool = False
+) -> Action:
+    """Decide what a delivery should do with the record it found.
+
+    `reprocess`: the message is an explicit reprocess request (a redriven dead letter); it only
+    changes the answer for a FAILED record whose pipeline never started.
+    """
     if record is None:
         return Action.CREATE
     if record.status is ImageStatus.UPLOADED:
         return Action.SCREEN_AND_CLAIM
+    if record.status is ImageStatus.FAILED and reprocess and never_started(record):
+        return Action.REPROCESS
     if record.status is not ImageStatus.PROCESSING:
         return Action.STOP_FINISHED
     if record.execution_arn:
         return Action.STOP_STARTED
     # A stage wrote to the record: an execution runs although its ARN was never recorded.
-    if record.stages.model_dump(exclude_none=True):
+    if not never_started(record):
         return Action.STOP_STARTED
     if record.claimed_at is None:
         return Action.TAKE_OVER
@@ -313,6 +332,55 @@ def claim_request(table_name: str, image_key: str, *, claimed_at: str, name: str
         updated_at=claimed_at,
         fields={"claimedAt": claimed_at, "executionName": name},
     )
+
+
+# Attributes of the failure a reprocess claim clears.
+FAILURE_FIELDS = ("errorMessage", "errorType")
+
+
+def _with_removed(request: dict[str, Any], attributes: tuple[str, ...]) -> dict[str, Any]:
+    """`request` (a SET update) that also REMOVEs top-level `attributes`."""
+    names = dict(request["ExpressionAttributeNames"])
+    placeholders = []
+    for i, attribute in enumerate(attributes):
+        placeholder = f"#rm{i}"
+        names[placeholder] = attribute
+        placeholders.append(placeholder)
+    return {
+        **request,
+        "UpdateExpression": f"{request['UpdateExpression']} REMOVE {', '.join(placeholders)}",
+        "ExpressionAttributeNames": names,
+    }
+
+
+def reprocess_claim_request(
+    table_name: str, image_key: str, *, claimed_at: str, name: str
+) -> dict[str, Any]:
+    """FAILED → PROCESSING (explicit reprocess) like `claim_request`, clearing the old error.
+
+    Only for a record whose pipeline never started (no `executionArn`, no stage), and only one
+    delivery wins: the condition requires FAILED, which the winner's write ends.
+    """
+    request = status_update_request(
+        table_name,
+        image_key,
+        ImageStatus.PROCESSING,
+        updated_at=claimed_at,
+        fields={"claimedAt": claimed_at, "executionName": name},
+        reprocess=True,
+        extra_condition=Condition(
+            "#rstatus = :rfailed AND attribute_not_exists(#rarn) "
+            "AND attribute_not_exists(#rstages.#rvalidation)",
+            {
+                "#rstatus": "status",
+                "#rarn": "executionArn",
+                "#rstages": "stages",
+                "#rvalidation": "validation",
+            },
+            {":rfailed": {"S": ImageStatus.FAILED.value}},
+        ),
+    )
+    return _with_removed(request, FAILURE_FIELDS)
 
 
 def _unclaimed_condition(previous_claim: str | None) -> Condition:

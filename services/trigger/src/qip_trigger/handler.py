@@ -9,6 +9,8 @@ moto's SQS event-source mapping ignores `batchItemFailures`.
 Per record: ignore keys outside `uploads/` → create the record UPLOADED (or read the existing one)
 → reject obvious non-images (REJECTED, no execution) → claim UPLOADED → PROCESSING → start the
 execution under its deterministic name → record `executionArn` → publish ProcessingStarted.
+A message marked as a reprocess request (`qip_shared.messages`, set by `qip dlq redrive`) also
+claims FAILED → PROCESSING an image the trigger failed because its pipeline never started.
 `qip_trigger.core` explains how duplicate and concurrent deliveries start exactly one execution.
 """
 
@@ -33,6 +35,7 @@ from qip_shared.enums import EventDetailType, ImageStatus, NotificationType
 from qip_shared.errors import QipError, RetryableError
 from qip_shared.events import Notification, ProcessingEvent, ProcessingEventDetail
 from qip_shared.keys import execution_name
+from qip_shared.messages import is_reprocess_request
 from qip_shared.record import ImageRecord
 from qip_shared.requests import create_record_request
 from qip_shared.stage import Dependencies, LocalContext
@@ -57,6 +60,7 @@ from qip_trigger.core import (
     record_execution_request,
     reject_request,
     release_request,
+    reprocess_claim_request,
     screen_content,
     screen_declared,
     takeover_request,
@@ -122,8 +126,9 @@ def _handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def record_handler(record: SQSRecord) -> str:
     """Handle one SQS message; raising marks it a batch item failure."""
     receive_count = int(record.attributes.approximate_receive_count or 1)
+    reprocess = is_reprocess_request(record.raw_event.get("messageAttributes"))
     try:
-        outcome = ingest(record.body, receive_count, dependencies())
+        outcome = ingest(record.body, receive_count, dependencies(), reprocess=reprocess)
     except Exception as exc:
         logger.exception(
             "upload not handled; the message returns to the queue",
@@ -141,8 +146,13 @@ def record_handler(record: SQSRecord) -> str:
     return outcome.value
 
 
-def ingest(body: str, receive_count: int, adapters: Adapters) -> Outcome:
-    """Handle one upload event end to end (the whole per-message flow, adapters injected)."""
+def ingest(
+    body: str, receive_count: int, adapters: Adapters, *, reprocess: bool = False
+) -> Outcome:
+    """Handle one upload event end to end (the whole per-message flow, adapters injected).
+
+    `reprocess`: the message is an explicit reprocess request (see `core.next_action`).
+    """
     try:
         upload = parse_sqs_body(body)
     except MalformedEventError as exc:
@@ -189,7 +199,7 @@ def ingest(body: str, receive_count: int, adapters: Adapters) -> Outcome:
         metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
 
     for _ in range(MAX_DECISIONS):
-        action = next_action(current, now, adapters.trigger.claim_lease)
+        action = next_action(current, now, adapters.trigger.claim_lease, reprocess=reprocess)
         logger.debug("decided", extra={"action": action.value})
         if action is Action.CREATE:
             raise RetryableError("record disappeared while handling its upload")
@@ -212,6 +222,16 @@ def ingest(body: str, receive_count: int, adapters: Adapters) -> Outcome:
                 claimed = adapters.update_record(
                     claim_request(table, head.key, claimed_at=stamp, name=name)
                 )
+            elif action is Action.REPROCESS:
+                logger.info(
+                    "reprocess: claiming an image whose pipeline never started",
+                    extra={"errorType": current.error_type},
+                )
+                name = current.execution_name or execution_name(head.key, upload.object_version)
+                claimed = adapters.update_record(
+                    reprocess_claim_request(table, head.key, claimed_at=stamp, name=name)
+                )
+                metrics.add_metric(name="Reprocessed", unit=MetricUnit.Count, value=1)
             else:  # Action.TAKE_OVER
                 logger.warning("taking over a stale claim", extra={"claimedAt": current.claimed_at})
                 claimed = adapters.update_record(

@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 
 from qip_shared.enums import ImageStatus, RejectionReason
 from qip_shared.keys import execution_name
+from qip_shared.messages import REPROCESS_ATTRIBUTE
 from qip_shared.record import ImageRecord
 from qip_shared.timeutil import format_timestamp
 from qip_trigger import handler as trigger_handler
@@ -475,3 +476,163 @@ def test_event_of_an_overwritten_object_defers_to_the_newer_event(
     assert record is not None
     assert record.etag == newer["ETag"].strip('"')
     assert adapters.start_counter.calls == 1
+
+
+# Issue 8: `qip dlq redrive` marks a replayed message as an explicit reprocess request.
+def _marked(event: dict[str, Any], message_id: str = "m-0") -> dict[str, Any]:
+    """`event` (one record) carrying the reprocess mark, as Lambda spells message attributes."""
+    (record,) = event["Records"]
+    record["messageId"] = message_id
+    record["messageAttributes"] = {
+        REPROCESS_ATTRIBUTE: {
+            "stringValue": "true",
+            "stringListValues": [],
+            "binaryListValues": [],
+            "dataType": "String",
+        }
+    }
+    return event
+
+
+def _failed_by_the_trigger(
+    aws: Any, trigger: Callable[..., Any], make_sqs_event: Callable[..., dict[str, Any]]
+) -> str:
+    """Upload, then fail every start until the last delivery marks the image FAILED."""
+    trigger(state_machine_arn=aws.state_machine_arn.replace("qip-pipeline", "gone"))
+    aws.upload(KEY, JPEG)
+    (message,) = aws.receive()
+    body: str = message["Body"]
+    with pytest.raises(BatchProcessingError):
+        trigger_handler.handler(make_sqs_event(body, receive_count=3), None)
+    record = aws.record(KEY)
+    assert record is not None
+    assert record.status is ImageStatus.FAILED
+    assert record.execution_arn is None
+    aws.notifications()
+    return body
+
+
+def test_reprocess_request_restarts_an_image_whose_start_failed(
+    aws: Any, trigger: Callable[..., Any], make_sqs_event: Callable[..., dict[str, Any]]
+) -> None:
+    body = _failed_by_the_trigger(aws, trigger, make_sqs_event)
+    failed = aws.record(KEY)
+    fixed = trigger()
+
+    assert trigger_handler.handler(_marked(make_sqs_event(body)), None) == {"batchItemFailures": []}
+
+    record = aws.record(KEY)
+    assert record is not None
+    assert record.status is ImageStatus.PROCESSING
+    assert record.error_message is None
+    assert record.error_type is None
+    assert record.claimed_at is not None
+    assert record.claimed_at != failed.claimed_at
+    assert record.execution_name == failed.execution_name
+    (execution,) = aws.executions()
+    assert execution["name"] == record.execution_name
+    assert record.execution_arn == execution["executionArn"]
+    assert fixed.start_counter.calls == 1
+    (notification,) = aws.notifications()
+    assert notification["eventType"] == "PROCESSING_STARTED"
+
+
+def test_without_the_reprocess_mark_a_failed_image_stays_failed(
+    aws: Any, trigger: Callable[..., Any], make_sqs_event: Callable[..., dict[str, Any]]
+) -> None:
+    body = _failed_by_the_trigger(aws, trigger, make_sqs_event)
+    failed = aws.record(KEY)
+    fixed = trigger()
+
+    assert trigger_handler.handler(make_sqs_event(body), None) == {"batchItemFailures": []}
+
+    assert aws.record(KEY) == failed
+    assert fixed.start_counter.calls == 0
+    assert aws.executions() == []
+    assert aws.notifications() == []
+
+
+def test_reprocess_request_leaves_an_image_whose_pipeline_ran_failed(
+    aws: Any, trigger: Callable[..., Any], make_sqs_event: Callable[..., dict[str, Any]]
+) -> None:
+    adapters = trigger()
+    aws.upload(KEY, JPEG)
+    (message,) = aws.receive()
+    trigger_handler.handler(make_sqs_event(message["Body"]), None)
+    started = aws.record(KEY)
+    assert started is not None
+    assert started.execution_arn is not None
+    # The pipeline ran and failed the image (HandleError's write).
+    aws.dynamodb.update_item(
+        TableName="qip-images",
+        Key={"imageKey": {"S": KEY}},
+        UpdateExpression="SET #s = :failed, errorMessage = :m, errorType = :t",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={
+            ":failed": {"S": "FAILED"},
+            ":m": {"S": "resize crashed"},
+            ":t": {"S": "RuntimeError"},
+        },
+    )
+    failed = aws.record(KEY)
+    aws.notifications()
+
+    response = trigger_handler.handler(_marked(make_sqs_event(message["Body"])), None)
+
+    assert response == {"batchItemFailures": []}
+    assert aws.record(KEY) == failed
+    assert adapters.start_counter.calls == 1  # the first delivery's start only
+    assert len(aws.executions()) == 1
+    assert aws.notifications() == []
+
+
+def test_duplicate_reprocess_deliveries_start_one_execution(
+    aws: Any, trigger: Callable[..., Any], make_sqs_event: Callable[..., dict[str, Any]]
+) -> None:
+    body = _failed_by_the_trigger(aws, trigger, make_sqs_event)
+    fixed = trigger()
+
+    first = trigger_handler.handler(_marked(make_sqs_event(body), "m-a"), None)
+    after_first = aws.record(KEY)
+    second = trigger_handler.handler(_marked(make_sqs_event(body), "m-b"), None)
+
+    assert first == second == {"batchItemFailures": []}
+    assert fixed.start_counter.calls == 1
+    assert len(aws.executions()) == 1
+    assert aws.record(KEY) == after_first
+    assert after_first is not None
+    assert after_first.status is ImageStatus.PROCESSING
+
+
+def test_concurrent_reprocess_deliveries_start_one_execution(
+    aws: Any,
+    trigger: Callable[..., Any],
+    make_sqs_event: Callable[..., dict[str, Any]],
+) -> None:
+    body = _failed_by_the_trigger(aws, trigger, make_sqs_event)
+    fixed = trigger(serialize_dynamodb=True)
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def deliver(i: int) -> None:
+        barrier.wait()
+        try:
+            trigger_handler.handler(_marked(make_sqs_event(body), f"m-{i}"), None)
+        except BatchProcessingError:
+            pass  # a loser may be told to wait (the claim is in flight)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=deliver, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert fixed.start_counter.calls == 1
+    (execution,) = aws.executions()
+    record = aws.record(KEY)
+    assert record is not None
+    assert record.status is ImageStatus.PROCESSING
+    assert record.execution_arn == execution["executionArn"]

@@ -32,6 +32,7 @@ from qip_trigger.core import (
     record_execution_request,
     reject_request,
     release_request,
+    reprocess_claim_request,
     screen,
     sniff_format,
     takeover_request,
@@ -270,6 +271,62 @@ def test_next_action_table(record: ImageRecord | None, action: Action) -> None:
     assert next_action(record, NOW, LEASE) is action
 
 
+_RAN = Stages(
+    validation=StageInfo(status=StageStatus.COMPLETED, timestamp="2026-11-26T06:00:01.000Z")
+)
+
+
+@pytest.mark.parametrize(
+    ("record", "action"),
+    [
+        # The only FAILED the trigger writes itself: the pipeline never started.
+        (
+            _record(
+                ImageStatus.FAILED,
+                claimed_at="2026-11-26T06:00:00.000Z",
+                error_type="PermanentError",
+                error_message="pipeline could not be started: denied",
+            ),
+            Action.REPROCESS,
+        ),
+        (_record(ImageStatus.FAILED), Action.REPROCESS),
+        # FAILED by the pipeline (or after it ran): stays FAILED.
+        (_record(ImageStatus.FAILED, execution_arn="arn:x"), Action.STOP_FINISHED),
+        (_record(ImageStatus.FAILED, stages=_RAN), Action.STOP_FINISHED),
+        (_record(ImageStatus.COMPLETED), Action.STOP_FINISHED),
+        (_record(ImageStatus.REJECTED), Action.STOP_FINISHED),
+        (None, Action.CREATE),
+        (_record(ImageStatus.UPLOADED), Action.SCREEN_AND_CLAIM),
+        (_record(ImageStatus.PROCESSING, execution_arn="arn:x"), Action.STOP_STARTED),
+        (_record(ImageStatus.PROCESSING, claimed_at="2026-11-26T06:40:04.000Z"), Action.WAIT),
+        (_record(ImageStatus.PROCESSING), Action.TAKE_OVER),
+    ],
+)
+def test_next_action_on_a_reprocess_request(record: ImageRecord | None, action: Action) -> None:
+    assert next_action(record, NOW, LEASE, reprocess=True) is action
+
+
+def test_reprocess_claim_request() -> None:
+    stamp = "2026-11-26T06:40:05.000Z"
+    request = reprocess_claim_request("t", KEY, claimed_at=stamp, name="n")
+    _placeholders_consistent(request)
+    names = request["ExpressionAttributeNames"]
+    values = request["ExpressionAttributeValues"]
+    update = request["UpdateExpression"]
+    set_part, _, remove_part = update.partition(" REMOVE ")
+    assert set_part.startswith("SET ")
+    assert sorted(names[p.strip()] for p in remove_part.split(",")) == ["errorMessage", "errorType"]
+    written = {names[p] for p in names if p in set_part}
+    assert {"status", "updatedAt", "claimedAt", "executionName"} <= written
+    assert {"S": "PROCESSING"} in values.values()
+    assert {"S": stamp} in values.values()
+    condition = request["ConditionExpression"]
+    assert "attribute_not_exists(#rarn)" in condition
+    assert names["#rarn"] == "executionArn"
+    assert values[":rfailed"] == {"S": "FAILED"}
+    assert "#rstatus = :rfailed" in condition
+
+
 def test_execution_arn() -> None:
     machine = "arn:aws:states:us-east-1:123456789012:stateMachine:qip-pipeline"
     assert (
@@ -298,6 +355,7 @@ def test_request_builders_are_well_formed() -> None:
         record_execution_request("t", KEY, arn="arn", claimed_at=stamp, updated_at=stamp),
         reject_request("t", KEY, Rejection(RejectionReason.TOO_LARGE, "too big"), updated_at=stamp),
         fail_request("t", KEY, error_type="E", message="m", claimed_at=stamp, updated_at=stamp),
+        reprocess_claim_request("t", KEY, claimed_at=stamp, name="n"),
     ]
     for request in requests:
         assert request["Key"] == {"imageKey": {"S": KEY}}
