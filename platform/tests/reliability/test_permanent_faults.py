@@ -150,6 +150,15 @@ def outcome(system: Any, kit: Any, encode_image: Callable[..., bytes]) -> dict[s
         system.injector.clear()
     # The fault is gone: replay the dead letters, as `qip dlq redrive` does.
     moved = client.dlq_redrive()
+    # The records whose start was denied are FAILED (settled) until the trigger takes the
+    # replayed message: wait for it to move them on before waiting for them to settle.
+    kit.wait_until(
+        lambda: all(
+            (r := client.record(k)) is not None and r.status is not ImageStatus.FAILED
+            for k in trigger_denied
+        ),
+        timeout=30,
+    )
     replayed = client.wait_for(dead, timeout=120)
     after_fix = kit.take_ledger(system)
     kit.assert_nothing_lost(after_fix)
@@ -285,6 +294,11 @@ def test_redrive_replays_every_dead_letter_to_completed(
     assert all(n == 1 for n in per_image.values())
     assert len(ledger.executions) == len(per_image)
     statuses = ledger.by_status()
+    completed = sum(
+        1
+        for k in dead
+        if (r := outcome["replayed"][k]) is not None and r.status is ImageStatus.COMPLETED
+    )
     crashed, denied = outcome["crashed"], outcome["denied"]
     failed_count = len(crashed) + len(denied)
     figures = report.table(
@@ -312,8 +326,8 @@ def test_redrive_replays_every_dead_letter_to_completed(
             ("dead letters redriven", f"{outcome['moved']} of {len(dead)}"),
             (
                 "replayed to COMPLETED",
-                f"{len(dead) - len(outcome['trigger_denied'])} of {len(dead)}: the 2 whose "
-                "start was denied stay FAILED (**gap**, below)",
+                f"{completed} of {len(dead)} (the {len(outcome['trigger_denied'])} whose start "
+                "was denied included: the redrive marks them a reprocess request)",
             ),
             ("executions per image after the redrive", 1),
             ("lost", 0),
@@ -333,11 +347,14 @@ was denied. {len(outcome["fine"])} unaffected images ran alongside.
 
 {figures}
 
-Gap: when `StartExecution` fails on the last delivery, the trigger marks the image FAILED
-(with `errorMessage` "pipeline could not be started", a PROCESSING_FAILED notification and a
-ProcessingFailed event) *and* the message is dead-lettered; a redrive after the fix then finds
-a terminal record and does nothing, so that image cannot be replayed to COMPLETED without
-deleting its record first (test `test_redrive_revives_an_image_whose_start_was_denied`, xfail).
+When `StartExecution` fails on the last delivery, the trigger marks the image FAILED (with
+`errorMessage` "pipeline could not be started", a PROCESSING_FAILED notification and a
+ProcessingFailed event) *and* the message is dead-lettered. The redrive marks every replayed
+message as an explicit reprocess request (message attribute `qipReprocess`), and the trigger
+claims such a record FAILED → PROCESSING (its pipeline never started: no `executionArn`, no
+stage), clears the error and starts it once (test
+`test_redrive_revives_an_image_whose_start_was_denied`). A FAILED image whose pipeline ran
+stays FAILED on a redrive.
 
 A trigger that fails after starting the execution leaves a COMPLETED image *and* its message
 in the DLQ; the redrive then finds the execution already run and only removes the message.
@@ -345,13 +362,24 @@ in the DLQ; the redrive then finds the execution already run and only removes th
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: after 3 failed StartExecution calls the trigger records FAILED and the message "
-    "is dead-lettered too; the redrive finds a terminal record and cannot replay it",
-)
-def test_redrive_revives_an_image_whose_start_was_denied(outcome: dict[str, Any]) -> None:
+def test_redrive_revives_an_image_whose_start_was_denied(
+    outcome: dict[str, Any], system: Any
+) -> None:
+    # The redrive marks the replayed message a reprocess request; the trigger claims the record
+    # it failed itself (the pipeline never started) FAILED -> PROCESSING and starts it once.
+    executions = outcome["after_fix"].executions
     for key in outcome["trigger_denied"]:
         record = outcome["replayed"][key]
         assert record is not None
-        assert record.status is ImageStatus.COMPLETED
+        assert record.status is ImageStatus.COMPLETED, (key, record.status)
+        assert record.execution_arn
+        assert record.error_message is None
+        assert record.error_type is None
+        assert system.journal.history(key) == [
+            "UPLOADED",
+            "PROCESSING",
+            "FAILED",
+            "PROCESSING",
+            "COMPLETED",
+        ]
+        assert [e["executionArn"] for e in executions].count(record.execution_arn) == 1
