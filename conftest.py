@@ -36,12 +36,12 @@ settings.register_profile("quick", max_examples=20, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 REPO_ROOT = Path(__file__).resolve().parent
-CORPUS_DIR = Path(os.environ.get("QIP_CORPUS_DIR", REPO_ROOT.parent / "shared" / "corpus"))
+CORPUS_DIR = Path(os.environ.get("QIP_CORPUS_DIR", REPO_ROOT / "corpus"))
 
 
 @pytest.fixture(scope="session")
 def corpus_dir() -> Path:
-    """The read-only image corpus beside the repository (`../shared/corpus`)."""
+    """The image corpus in the repository (`corpus/`; `QIP_CORPUS_DIR` overrides)."""
     if not (CORPUS_DIR / "manifest.json").is_file():
         pytest.fail(f"corpus not found at {CORPUS_DIR} (set QIP_CORPUS_DIR)")
     return CORPUS_DIR

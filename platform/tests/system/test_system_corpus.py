@@ -1,4 +1,4 @@
-"""Every file of the corpus (`../shared/corpus/manifest.json`) through the whole local
+"""Every file of the corpus (`corpus/manifest.json`) through the whole local
 pipeline: its terminal status, reason code and output geometry are what the manifest says."""
 
 from __future__ import annotations

@@ -144,7 +144,7 @@ def late_exif_png() -> Callable[[bytes, bytes], bytes]:
 def corpus_manifest() -> dict[str, dict[str, Any]]:
     """The manifest, readable at collection time (for parametrize)."""
     root = Path(__file__).resolve().parents[3]
-    corpus = Path(os.environ.get("QIP_CORPUS_DIR", root.parent / "shared" / "corpus"))
+    corpus = Path(os.environ.get("QIP_CORPUS_DIR", root / "corpus"))
     path = corpus / "manifest.json"
     return json.loads(path.read_text()) if path.is_file() else {}
 

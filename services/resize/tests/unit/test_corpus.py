@@ -1,4 +1,4 @@
-"""Every COMPLETED file of the shared corpus resizes to a clean JPEG with its displayed aspect."""
+"""Every COMPLETED file of the corpus resizes to a clean JPEG with its displayed aspect."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every COMPLETED file of the shared corpus gives a clean 200x200 JPEG thumbnail."""
+"""Every COMPLETED file of the corpus gives a clean 200x200 JPEG thumbnail."""
 
 from __future__ import annotations
 
