@@ -7,6 +7,7 @@ results of the stages that ran before it. Optional stages simply leave their key
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated, Any
 
 from pydantic import Field
@@ -113,6 +114,19 @@ class RenderedVariant(Contract):
     encoder: str = Field(min_length=1)
 
 
+def primary_variant(variants: list[RenderedVariant]) -> RenderedVariant:
+    """The variant a stage's classic output names: its first JPEG, else its first variant."""
+    if not variants:
+        raise ValueError("a rendering stage writes at least one variant")
+    return next((v for v in variants if v.format is OutputFormat.JPEG), variants[0])
+
+
+def recipe_version_of(variants: list[RenderedVariant]) -> str | None:
+    """The recipe version all `variants` share; None when they disagree (or there are none)."""
+    versions = {v.recipe_version for v in variants}
+    return versions.pop() if len(versions) == 1 else None
+
+
 class ResizeOutput(Contract):
     """Resize's result: its first JPEG variant (`resizedKey`, as before) and every variant."""
 
@@ -178,6 +192,10 @@ class PipelineState(PipelineInput):
     def thumbnail(self) -> ThumbnailOutput | None:
         """The thumbnail result among the parallel branch outputs, if that branch ran."""
         return next((p for p in self.processed or [] if isinstance(p, ThumbnailOutput)), None)
+
+    def source_sha256(self, data: bytes) -> str:
+        """The upload's SHA-256 for the outputs' lineage (`data` is the upload's bytes)."""
+        return hashlib.sha256(data).hexdigest()
 
     @property
     def variants(self) -> list[RenderedVariant]:
