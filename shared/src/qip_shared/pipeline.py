@@ -23,6 +23,9 @@ RESULT_PATH_PROCESSED = "processed"
 RESULT_PATH_ARCHIVE = "archive"
 RESULT_PATH_ERROR = "error"
 
+SHA256_HEX_PATTERN = r"^[0-9a-f]{64}$"
+"""A SHA-256 digest as 64 lowercase hex characters (`hashlib.sha256(data).hexdigest()`)."""
+
 
 class PipelineInput(Contract):
     """What the trigger starts an execution with (design "StepFunctionsInput")."""
@@ -48,6 +51,9 @@ class ValidateOutput(Contract):
     width: int = Field(ge=1)
     height: int = Field(ge=1)
     frames: int = Field(default=1, ge=1)
+    # The upload's SHA-256, hashed once where validate reads the whole object; later stages
+    # reuse it (duplicates, output lineage) instead of hashing again.
+    content_sha256: str | None = Field(default=None, pattern=SHA256_HEX_PATTERN)
 
 
 class GpsCoordinates(Contract):

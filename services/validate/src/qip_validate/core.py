@@ -6,6 +6,7 @@ Checks run cheapest first: emptiness and byte size, magic bytes, the pixel cap f
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from dataclasses import dataclass
 from io import BytesIO
@@ -43,6 +44,11 @@ class ValidationResult:
     def pixels(self) -> int:
         """Total pixels across all frames."""
         return self.width * self.height * self.frames
+
+
+def content_sha256(data: bytes) -> str:
+    """The upload's SHA-256 as 64 lowercase hex characters."""
+    return hashlib.sha256(data).hexdigest()
 
 
 def sniff_format(head: bytes) -> ImageFormat:
