@@ -115,7 +115,7 @@ class RenderedVariant(Contract):
     key: str = Field(min_length=1)
     bytes: int = Field(ge=1)
     recipe_version: str = Field(min_length=1)
-    source_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    source_sha256: str = Field(pattern=SHA256_HEX_PATTERN)
     decoder: str = Field(min_length=1)
     encoder: str = Field(min_length=1)
 
@@ -200,7 +200,10 @@ class PipelineState(PipelineInput):
         return next((p for p in self.processed or [] if isinstance(p, ThumbnailOutput)), None)
 
     def source_sha256(self, data: bytes) -> str:
-        """The upload's SHA-256 for the outputs' lineage (`data` is the upload's bytes)."""
+        """The upload's SHA-256 for the outputs' lineage: validate's, hashed once; `data` (the
+        upload's bytes) is hashed only for a state from before validate carried it."""
+        if self.validation is not None and self.validation.content_sha256:
+            return self.validation.content_sha256
         return hashlib.sha256(data).hexdigest()
 
     @property

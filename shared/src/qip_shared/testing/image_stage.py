@@ -9,7 +9,6 @@ and `qip_shared.testing.images` through the service's conftest.
 from __future__ import annotations
 
 import hashlib
-
 import io
 import json
 import logging
