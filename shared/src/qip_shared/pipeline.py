@@ -7,6 +7,7 @@ results of the stages that ran before it. Optional stages simply leave their key
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated, Any
 
 from pydantic import Field
@@ -114,9 +115,22 @@ class RenderedVariant(Contract):
     key: str = Field(min_length=1)
     bytes: int = Field(ge=1)
     recipe_version: str = Field(min_length=1)
-    source_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    source_sha256: str = Field(pattern=SHA256_HEX_PATTERN)
     decoder: str = Field(min_length=1)
     encoder: str = Field(min_length=1)
+
+
+def primary_variant(variants: list[RenderedVariant]) -> RenderedVariant:
+    """The variant a stage's classic output names: its first JPEG, else its first variant."""
+    if not variants:
+        raise ValueError("a rendering stage writes at least one variant")
+    return next((v for v in variants if v.format is OutputFormat.JPEG), variants[0])
+
+
+def recipe_version_of(variants: list[RenderedVariant]) -> str | None:
+    """The recipe version all `variants` share; None when they disagree (or there are none)."""
+    versions = {v.recipe_version for v in variants}
+    return versions.pop() if len(versions) == 1 else None
 
 
 class ResizeOutput(Contract):
@@ -184,6 +198,13 @@ class PipelineState(PipelineInput):
     def thumbnail(self) -> ThumbnailOutput | None:
         """The thumbnail result among the parallel branch outputs, if that branch ran."""
         return next((p for p in self.processed or [] if isinstance(p, ThumbnailOutput)), None)
+
+    def source_sha256(self, data: bytes) -> str:
+        """The upload's SHA-256 for the outputs' lineage: validate's, hashed once; `data` (the
+        upload's bytes) is hashed only for a state from before validate carried it."""
+        if self.validation is not None and self.validation.content_sha256:
+            return self.validation.content_sha256
+        return hashlib.sha256(data).hexdigest()
 
     @property
     def variants(self) -> list[RenderedVariant]:
