@@ -12,8 +12,8 @@ stage's `Decoded` image and derives, from one small copy of it:
 - `perceptual_hash`: a 64-bit DCT pHash (the low 8x8 DCT of a 32x32 grey copy against its
   median, as the `imagehash` library computes it), 16 lowercase hex characters.
 
-`focal_crop_box` is the cover-fit crop placed around a focal point; `hash_bands` splits a pHash
-into the indexed bands the near-duplicate lookup queries.
+`focal_crop_box` is the cover-fit crop placed around a focal point. How the pHash finds near
+copies is `qip_shared.duplicates`'.
 """
 
 from __future__ import annotations
@@ -44,8 +44,6 @@ FOCAL_TRIM = 0.05
 """The energy left out on each side of the span whose middle is the focal point."""
 FLAT_GREY_STDDEV = 2.0
 """Below this spread of grey levels an image has no detail to hash: no near-duplicate bands."""
-HASH_BANDS = 4
-"""The 64-bit pHash is split into this many 16-bit bands, each an indexed attribute."""
 CENTRE = (0.5, 0.5)
 
 
@@ -78,6 +76,11 @@ def analyse(decoded: Decoded) -> RenderAnalysis:
         perceptual_hash=phash,
         has_detail=has_detail,
     )
+
+
+def focal_point_of(decoded: Decoded) -> tuple[float, float]:
+    """Only the focal point of a decoded image (for stages that need just the crop)."""
+    return focal_point(_analysis_copy(decoded).convert("L"))
 
 
 def _analysis_copy(decoded: Decoded) -> Image.Image:
@@ -198,18 +201,6 @@ def perceptual_hash(grey: Image.Image) -> tuple[str, bool]:
     for value in coefficients:
         bits = (bits << 1) | (value > median)
     return f"{bits:016x}", ImageStat.Stat(small).stddev[0] >= FLAT_GREY_STDDEV
-
-
-def hamming(first: str, second: str) -> int:
-    """How many bits two hex hashes differ in."""
-    return (int(first, 16) ^ int(second, 16)).bit_count()
-
-
-def hash_bands(perceptual: str) -> tuple[str, ...]:
-    """The pHash split into HASH_BANDS equal hex bands (two hashes within HASH_BANDS - 1 bits
-    of each other share at least one band)."""
-    width = len(perceptual) // HASH_BANDS
-    return tuple(perceptual[i * width : (i + 1) * width] for i in range(HASH_BANDS))
 
 
 # --- ThumbHash -------------------------------------------------------------------------------

@@ -11,13 +11,12 @@ import statistics
 import pytest
 from PIL import Image, ImageDraw
 
+from qip_shared.duplicates import hamming, hash_bands
 from qip_shared.imaging import Decoded, decode_upright
 from qip_shared.render import (
     analyse,
     focal_crop_box,
     focal_point,
-    hamming,
-    hash_bands,
     perceptual_hash,
     thumbhash_base64,
 )
