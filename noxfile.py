@@ -27,18 +27,16 @@ PACKAGES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "archive": ("qip-archive", "services/archive", ("cdk",)),
     "trigger": ("qip-trigger", "services/trigger", ("cdk",)),
     "upload-url": ("qip-upload-url", "services/upload-url", ("cdk",)),
-    "platform": ("qip-platform", "platform", ()),
+    "pipeline": ("qip-pipeline", "platform/pipeline", ()),
+    "local": ("qip-local", "platform/local", ()),
+    "platform": ("qip-platform", "platform/stack", ()),
 }
-# Whole-system suites live in the platform package but run in sessions of their own.
-PLATFORM_UNIT_DIRS = (
-    "platform/tests/unit",
-    "platform/tests/integration",
-    "platform/tests/infra",
-    "platform/tests/security",
-)
-SYSTEM_DIR = "platform/tests/system"
-DASHBOARD_DIR = "platform/tests/dashboard"
-RELIABILITY_DIR = "platform/tests/reliability"
+# The local package's whole-system suites run in sessions of their own.
+LOCAL_UNIT_DIRS = ("platform/local/tests/unit", "platform/local/tests/integration")
+SYSTEM_DIR = "platform/local/tests/system"
+DASHBOARD_DIR = "platform/local/tests/dashboard"
+RELIABILITY_DIR = "platform/local/tests/reliability"
+SECURITY_DIR = "platform/stack/tests/security"
 FUZZ_DIR = "services/validate/tests/fuzz"
 BENCH_CACHE = Path.home() / ".cache" / "qip-bench"
 
@@ -62,8 +60,8 @@ def _pytest(session: nox.Session, *paths: str) -> None:
 
 def _test_dirs(name: str) -> tuple[str, ...]:
     directory = PACKAGES[name][1]
-    if name == "platform":
-        return PLATFORM_UNIT_DIRS
+    if name == "local":
+        return LOCAL_UNIT_DIRS
     return (f"{directory}/tests",)
 
 
@@ -92,7 +90,9 @@ def lint(session: nox.Session) -> None:
 def _lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
-    sources = ["shared/src", *sorted(str(p) for p in ROOT.glob("services/*/src")), "platform/src"]
+    session.run("actionlint", ".github/workflows/ci.yml")
+    sources = ["shared/src", *sorted(str(p) for p in ROOT.glob("services/*/src"))]
+    sources += sorted(str(p) for p in ROOT.glob("platform/*/src"))
     session.run("mypy", *sources)
 
 
@@ -106,23 +106,25 @@ def synth(session: nox.Session) -> None:
     session.env["JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"] = "20"
     session.run("python", "-m", "qip_platform.layers", "--architecture", "arm64")
     session.run(
-        "python", "-m", "qip_platform.app", "--outdir", "platform/cdk.out", *session.posargs
+        "python", "-m", "qip_platform.app", "--outdir", "platform/stack/cdk.out", *session.posargs
     )
     # W3005 (DependsOn already implied by GetAtt) comes from CDK's own output, not from us.
-    session.run("cfn-lint", "platform/cdk.out/QipStack.template.json", "--ignore-checks", "W3005")
+    session.run(
+        "cfn-lint", "platform/stack/cdk.out/QipStack.template.json", "--ignore-checks", "W3005"
+    )
 
 
 @nox.session(venv_backend="none")
 def affected(session: nox.Session) -> None:
     """Packages changed since a git ref (default origin/main), dependents included."""
     refs = session.posargs or ["origin/main"]
-    session.run("python3", "platform/src/qip_platform/affected.py", *refs)
+    session.run("python3", "platform/stack/src/qip_platform/affected.py", *refs)
 
 
 @nox.session(name="test-system", reuse_venv=True)
 def test_system(session: nox.Session) -> None:
     """Whole-system tests: the design's properties, the corpus and the load test on moto."""
-    _sync(session, "--package", "qip-platform")
+    _sync(session, "--package", "qip-local")
     _pytest(session, SYSTEM_DIR)
 
 
@@ -134,7 +136,7 @@ def test_reliability(session: nox.Session) -> None:
     """
     _sync(session, "--package", "qip-platform")
     session.env.setdefault("QIP_RELIABILITY_IMAGES", "200")
-    _pytest(session, RELIABILITY_DIR, "platform/tests/security")
+    _pytest(session, RELIABILITY_DIR, SECURITY_DIR)
 
 
 @nox.session(reuse_venv=True)
@@ -152,7 +154,7 @@ def test_dashboard(session: nox.Session) -> None:
     The browser tests skip, saying why, when /usr/bin/chromium is missing
     (`apt-get install -y chromium`; `.ci/run` installs it).
     """
-    _sync(session, "--package", "qip-platform")
+    _sync(session, "--package", "qip-local")
     _pytest(session, DASHBOARD_DIR)
 
 

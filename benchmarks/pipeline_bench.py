@@ -172,8 +172,8 @@ def _idle_call_costs(client: Any, keys: list[str], rounds: int = 10) -> dict[str
 
 def run(files: list[str], *, timeout: float) -> dict[str, Any]:
     """Process `files` through the local pipeline; return timings and the breakdown inputs."""
-    from qip_platform.local.runtime import LocalConfig, LocalRuntime  # noqa: PLC0415
-    from qip_platform.names import ALL_SERVICES, function_name  # noqa: PLC0415
+    from qip_local.runtime import LocalConfig, LocalRuntime  # noqa: PLC0415
+    from qip_pipeline.names import ALL_SERVICES, function_name  # noqa: PLC0415
 
     _instrument_botocore()
     _instrument_cores()

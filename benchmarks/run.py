@@ -109,7 +109,7 @@ def run_pipeline(files: list[Path], work: Path) -> dict[str, Any]:
 
 
 def _handler_modules() -> dict[str, str]:
-    from qip_platform.names import ALL_SERVICES  # noqa: PLC0415
+    from qip_pipeline.names import ALL_SERVICES  # noqa: PLC0415
 
     modules = {"boto3 alone": "boto3"}
     modules.update({s: f"qip_{s.replace('-', '_')}.handler" for s in ALL_SERVICES})
@@ -141,7 +141,7 @@ def run_cost(
     stage_results: dict[str, Any], pipeline: dict[str, Any] | None, batch_case: imagegen.Case
 ) -> dict[str, Any]:
     """The cost model fed with this run's 12 MP core times and the pipeline's call counts."""
-    from qip_platform.names import ALL_SERVICES  # noqa: PLC0415
+    from qip_pipeline.names import ALL_SERVICES  # noqa: PLC0415
 
     measured = stage_results.get("jpeg-12mp") or stage_results.get("jpeg-1mp", {})
     core_seconds = {
@@ -265,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if "sizes" not in skip:
         log("deployment sizes")
-        from qip_platform.names import ALL_SERVICES  # noqa: PLC0415
+        from qip_pipeline.names import ALL_SERVICES  # noqa: PLC0415
 
         results["sizes"] = sizes.measure_sizes(ALL_SERVICES, work / "layers", "arm64")
 

@@ -12,7 +12,9 @@ Pure functions over bytes and Pillow images (no I/O, no AWS, no environment). Re
   profile, 16-bit grey and 10/12-bit HEIF/AVIF scaled rather than clipped).
   The result carries no metadata.
 - `resample` is the one resampling both outputs use: LANCZOS after an integer pre-reduction.
-- `encode_jpeg` writes a baseline sRGB JPEG with no EXIF, ICC, XMP or comment.
+- `encode_jpeg` writes a baseline sRGB JPEG with no EXIF, ICC, XMP or comment; `encode_webp`
+  and `encode_avif` write the same clean pixels as lossy WebP and AVIF; `encode` picks by format.
+- `decoder_version` / `encoder_version` name the codecs, for the outputs' lineage.
 """
 
 from __future__ import annotations
@@ -24,10 +26,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
+import PIL
 import pillow_heif
 from PIL import Image, ImageCms, features
 
 from qip_shared.enums import ImageFormat
+from qip_shared.recipe import OutputFormat
 
 Size = tuple[int, int]
 Box = tuple[float, float, float, float]
@@ -35,6 +39,11 @@ Box = tuple[float, float, float, float]
 SizeRule = Callable[[Size], Size]
 
 JPEG_QUALITY = 85
+# WebP and AVIF settings chosen by `benchmarks/encoders.py` (SSIM matched to JPEG at 85).
+WEBP_QUALITY = 82
+WEBP_METHOD = 4
+AVIF_QUALITY = 60
+AVIF_SPEED = 7
 BACKGROUND = (255, 255, 255)
 # A reducing gap of 3 is visually indistinguishable from plain LANCZOS and still much faster.
 REDUCING_GAP = 3.0
@@ -184,6 +193,8 @@ class Decoded:
     # The region of `image` showing the whole source: JPEG scaling rounds the size up, so the
     # last row and column may stand for only part of a source block.
     content: Box
+    # Pillow's name of the source's format (`JPEG`, `PNG`, ...), for the outputs' lineage.
+    source_format: str = ""
 
     def region(self, source_box: Box) -> Box:
         """Map a box in source (upright) coordinates to coordinates of `image`."""
@@ -245,6 +256,7 @@ def decode_upright(
 def _decode(image: Image.Image, min_size: Size | SizeRule) -> Decoded:
     """Draft (JPEG only), decode once, normalise the colour, then turn upright."""
     raw_size = image.size
+    image_format = image.format or ""
     content: Box = (0.0, 0.0, float(raw_size[0]), float(raw_size[1]))
     if image.format in ("JPEG", "MPO"):
         # JPEG's EXIF is parsed from APP1 at open, so the draft can account for rotation.
@@ -266,7 +278,7 @@ def _decode(image: Image.Image, min_size: Size | SizeRule) -> Decoded:
     if transpose is not None:
         content = _transpose_box(content, image.size, transpose)
         image = image.transpose(transpose)
-    return Decoded(image, upright_size(raw_size, orientation), content)
+    return Decoded(image, upright_size(raw_size, orientation), content, image_format)
 
 
 def _pre_reduce(image: Image.Image, raw_needed: Size) -> tuple[Image.Image, Box]:
@@ -379,11 +391,87 @@ def resample(image: Image.Image, size: Size, box: Box | None = None) -> Image.Im
 
 def encode_jpeg(image: Image.Image, *, quality: int = JPEG_QUALITY) -> bytes:
     """An optimised sRGB JPEG of `image` with no EXIF, ICC profile, XMP or comment."""
+    buffer = io.BytesIO()
+    _clean_rgb(image).save(buffer, format="JPEG", quality=quality, optimize=True)
+    return buffer.getvalue()
+
+
+def _clean_rgb(image: Image.Image) -> Image.Image:
+    """`image` as RGB with an empty `info` (Pillow writes a comment or ICC found there)."""
     rgb = image if image.mode == "RGB" else image.convert("RGB")
     if rgb.info:
-        # Pillow writes a comment found in `info`; strip everything on a private copy.
         rgb = rgb.copy()
         rgb.info = {}
+    return rgb
+
+
+def encode_webp(image: Image.Image, *, quality: int = WEBP_QUALITY) -> bytes:
+    """A lossy sRGB WebP of `image` with no EXIF, ICC profile or XMP."""
     buffer = io.BytesIO()
-    rgb.save(buffer, format="JPEG", quality=quality, optimize=True)
+    _clean_rgb(image).save(buffer, format="WEBP", quality=quality, method=WEBP_METHOD)
     return buffer.getvalue()
+
+
+def encode_avif(
+    image: Image.Image, *, quality: int = AVIF_QUALITY, speed: int = AVIF_SPEED
+) -> bytes:
+    """A lossy 8-bit 4:2:0 sRGB AVIF of `image` (Pillow's own plugin), with no metadata."""
+    buffer = io.BytesIO()
+    _clean_rgb(image).save(buffer, format="AVIF", quality=quality, speed=speed, subsampling="4:2:0")
+    return buffer.getvalue()
+
+
+def encode(image: Image.Image, fmt: OutputFormat) -> bytes:
+    """`image` encoded as `fmt` with the pipeline's settings."""
+    if fmt is OutputFormat.WEBP:
+        return encode_webp(image)
+    if fmt is OutputFormat.AVIF:
+        return encode_avif(image)
+    return encode_jpeg(image)
+
+
+# Pillow's format name -> the feature whose library decodes it (None: Pillow's own code).
+_DECODER_FEATURES: dict[str, str | None] = {
+    "JPEG": "libjpeg_turbo",
+    "MPO": "libjpeg_turbo",
+    "PNG": "zlib",
+    "GIF": None,
+    "WEBP": "webp",
+    "AVIF": "avif",
+}
+_ENCODER_FEATURES: dict[OutputFormat, tuple[str, str]] = {
+    OutputFormat.JPEG: ("libjpeg-turbo", "libjpeg_turbo"),
+    OutputFormat.WEBP: ("libwebp", "webp"),
+    OutputFormat.AVIF: ("libavif", "avif"),
+}
+
+
+@cache
+def decoder_version(pil_format: str) -> str:
+    """The decoder of a source format, e.g. `Pillow 13.0.0 JPEG (libjpeg_turbo 3.2.0)`."""
+    if pil_format == "HEIF":
+        return f"pillow-heif {pillow_heif.__version__} HEIF (libheif {LIBHEIF_VERSION})"
+    feature = _DECODER_FEATURES.get(pil_format)
+    library = f" ({feature} {features.version(feature)})" if feature else ""
+    return f"Pillow {PIL.__version__} {pil_format or 'unknown'}{library}"
+
+
+@cache
+def encoder_version(fmt: OutputFormat) -> str:
+    """The encoder of an output format and its settings, e.g. `Pillow 13.0.0 libavif 1.4.2 ...`."""
+    library, feature = _ENCODER_FEATURES[fmt]
+    settings = {
+        OutputFormat.JPEG: f"q{JPEG_QUALITY}",
+        OutputFormat.WEBP: f"q{WEBP_QUALITY} m{WEBP_METHOD}",
+        OutputFormat.AVIF: f"q{AVIF_QUALITY} s{AVIF_SPEED} {_av1_encoder()}",
+    }[fmt]
+    return f"Pillow {PIL.__version__} {library} {features.version(feature)} {settings}"
+
+
+def _av1_encoder() -> str:
+    """The AV1 codec libavif encodes with (e.g. `aom 3.14.1`)."""
+    from PIL import _avif  # noqa: PLC0415 - only present when Pillow has AVIF
+
+    versions: str = _avif.codec_versions()
+    encoders = [part.strip() for part in versions.split(",") if "[enc]" in part]
+    return encoders[0].replace(" [enc]:", " ") if encoders else "unknown"

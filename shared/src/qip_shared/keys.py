@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import PurePosixPath
 
 from qip_shared.enums import ImageFormat
+from qip_shared.recipe import OutputFormat
 from qip_shared.timeutil import parse_timestamp
 
 UPLOAD_PREFIX = "uploads/"
@@ -39,6 +40,17 @@ def image_id_from_key(image_key: str) -> str:
         digest = hashlib.sha256(image_key.encode("utf-8", "surrogatepass")).hexdigest()[:12]
         safe = _SAFE.sub("-", stem).strip("-")[:48] or "image"
         return f"{safe}-{digest}"
+
+
+def variant_file_name(variant: str, fmt: OutputFormat) -> str:
+    """`{variant}.{ext}`: a variant's file name, the same under processed/ and archive/."""
+    return f"{variant}.{fmt.extension}"
+
+
+def variant_key(image_key: str, variant: str, fmt: OutputFormat) -> str:
+    """`processed/{imageId}/{variant}.{ext}`: one rendered variant (the default recipe's two
+    JPEGs are `resized.jpg` and `thumbnail.jpg`)."""
+    return f"{processed_prefix(image_key)}{variant_file_name(variant, fmt)}"
 
 
 def resized_key(image_key: str) -> str:
@@ -77,6 +89,13 @@ def archive_resized_key(image_key: str, upload_timestamp: str) -> str:
 def archive_thumbnail_key(image_key: str, upload_timestamp: str) -> str:
     """Archive key of the thumbnail."""
     return f"{archive_prefix(image_key, upload_timestamp)}{THUMBNAIL_NAME}"
+
+
+def archive_variant_key(
+    image_key: str, upload_timestamp: str, variant: str, fmt: OutputFormat
+) -> str:
+    """Archive key of one rendered variant: `archive/YYYY/MM/DD/{imageId}/{variant}.{ext}`."""
+    return f"{archive_prefix(image_key, upload_timestamp)}{variant_file_name(variant, fmt)}"
 
 
 def execution_name(image_key: str, version: str | None) -> str:

@@ -7,12 +7,14 @@ results of the stages that ran before it. Optional stages simply leave their key
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+from typing import Annotated, Any
 
 from pydantic import Field
 
 from qip_shared.base import Contract
 from qip_shared.enums import ImageFormat
+from qip_shared.recipe import OutputFormat
 
 # Where each task's result is placed in the execution state (`ResultPath: "$.<key>"`).
 RESULT_PATH_VALIDATION = "validation"
@@ -20,6 +22,9 @@ RESULT_PATH_METADATA = "metadata"
 RESULT_PATH_PROCESSED = "processed"
 RESULT_PATH_ARCHIVE = "archive"
 RESULT_PATH_ERROR = "error"
+
+SHA256_HEX_PATTERN = r"^[0-9a-f]{64}$"
+"""A SHA-256 digest as 64 lowercase hex characters (`hashlib.sha256(data).hexdigest()`)."""
 
 
 class PipelineInput(Contract):
@@ -32,6 +37,8 @@ class PipelineInput(Contract):
     size: int = Field(ge=0)
     version_id: str | None = None
     etag: str | None = None
+    # Set by a backfill: the recipe version the outputs must be rendered with.
+    recipe_version: str | None = None
 
 
 class ValidateOutput(Contract):
@@ -44,6 +51,9 @@ class ValidateOutput(Contract):
     width: int = Field(ge=1)
     height: int = Field(ge=1)
     frames: int = Field(default=1, ge=1)
+    # The upload's SHA-256, hashed once where validate reads the whole object; later stages
+    # reuse it (duplicates, output lineage) instead of hashing again.
+    content_sha256: str | None = Field(default=None, pattern=SHA256_HEX_PATTERN)
 
 
 class GpsCoordinates(Contract):
@@ -95,24 +105,54 @@ class MetadataOutput(Contract):
     metadata: ImageMetadata
 
 
+class RenderedVariant(Contract):
+    """One written output and its lineage: what made it, from what, with which recipe."""
+
+    name: str = Field(min_length=1)
+    format: OutputFormat
+    width: int = Field(ge=1)
+    height: int = Field(ge=1)
+    key: str = Field(min_length=1)
+    bytes: int = Field(ge=1)
+    recipe_version: str = Field(min_length=1)
+    source_sha256: str = Field(pattern=SHA256_HEX_PATTERN)
+    decoder: str = Field(min_length=1)
+    encoder: str = Field(min_length=1)
+
+
+def primary_variant(variants: list[RenderedVariant]) -> RenderedVariant:
+    """The variant a stage's classic output names: its first JPEG, else its first variant."""
+    if not variants:
+        raise ValueError("a rendering stage writes at least one variant")
+    return next((v for v in variants if v.format is OutputFormat.JPEG), variants[0])
+
+
+def recipe_version_of(variants: list[RenderedVariant]) -> str | None:
+    """The recipe version all `variants` share; None when they disagree (or there are none)."""
+    versions = {v.recipe_version for v in variants}
+    return versions.pop() if len(versions) == 1 else None
+
+
 class ResizeOutput(Contract):
-    """Resize's result: where the resized JPEG is and its size."""
+    """Resize's result: its first JPEG variant (`resizedKey`, as before) and every variant."""
 
     image_key: str
     resized_key: str
     width: int = Field(ge=1)
     height: int = Field(ge=1)
     bytes: int = Field(ge=1)
+    variants: list[RenderedVariant] = []
 
 
 class ThumbnailOutput(Contract):
-    """Thumbnail's result: where the 200x200 JPEG is."""
+    """Thumbnail's result: its first JPEG variant (`thumbnailKey`, as before) and every variant."""
 
     image_key: str
     thumbnail_key: str
     width: int = Field(ge=1)
     height: int = Field(ge=1)
     bytes: int = Field(ge=1)
+    variants: list[RenderedVariant] = []
 
 
 class ArchiveOutput(Contract):
@@ -137,7 +177,15 @@ class PipelineState(PipelineInput):
 
     validation: ValidateOutput | None = None
     metadata: MetadataOutput | None = None
-    processed: list[ResizeOutput | ThumbnailOutput | dict[str, Any]] | None = None
+    # Left to right: a plain dict matches "more exactly" than a model parsed from JSON strings.
+    processed: (
+        list[
+            Annotated[
+                ResizeOutput | ThumbnailOutput | dict[str, Any], Field(union_mode="left_to_right")
+            ]
+        ]
+        | None
+    ) = None
     archive: ArchiveOutput | None = None
     error: TaskError | None = None
 
@@ -150,3 +198,16 @@ class PipelineState(PipelineInput):
     def thumbnail(self) -> ThumbnailOutput | None:
         """The thumbnail result among the parallel branch outputs, if that branch ran."""
         return next((p for p in self.processed or [] if isinstance(p, ThumbnailOutput)), None)
+
+    def source_sha256(self, data: bytes) -> str:
+        """The upload's SHA-256 for the outputs' lineage: validate's, hashed once; `data` (the
+        upload's bytes) is hashed only for a state from before validate carried it."""
+        if self.validation is not None and self.validation.content_sha256:
+            return self.validation.content_sha256
+        return hashlib.sha256(data).hexdigest()
+
+    @property
+    def variants(self) -> list[RenderedVariant]:
+        """Every variant the output stages rendered, resize's first."""
+        outputs = (self.resize, self.thumbnail)
+        return [v for output in outputs if output is not None for v in output.variants]

@@ -10,7 +10,7 @@ from pydantic import Field, StringConstraints
 from qip_shared.base import Contract
 from qip_shared.dynamo import AttributeValue, from_item, to_item
 from qip_shared.enums import ImageStatus, RejectionReason, StageName, StageStatus
-from qip_shared.pipeline import ImageMetadata
+from qip_shared.pipeline import SHA256_HEX_PATTERN, ImageMetadata, RenderedVariant
 from qip_shared.timeutil import TIMESTAMP_PATTERN
 
 Timestamp = Annotated[str, StringConstraints(pattern=TIMESTAMP_PATTERN)]
@@ -73,6 +73,10 @@ class ImageRecord(Contract):
     updated_at: str | None = None
     resized_key: str | None = None
     thumbnail_key: str | None = None
+    content_sha256: str | None = Field(default=None, pattern=SHA256_HEX_PATTERN)
+    # The outputs of the recipe version that rendered them (written by archive).
+    recipe_version: str | None = None
+    variants: list[RenderedVariant] | None = None
     archived_location: str | None = None
     error_message: str | None = None
     error_type: str | None = None

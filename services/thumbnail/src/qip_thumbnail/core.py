@@ -1,23 +1,20 @@
-"""Thumbnail: the centre square of the upright image at exactly 200x200, as a clean sRGB JPEG.
+"""Thumbnail: render the recipe's thumbnail variants from one small decode.
 
-Pure: bytes in, bytes and facts out. The decoding, orientation, colour and encoding rules are
-`qip_shared.imaging`'s, shared with the resize stage.
+Pure: bytes and variant specs in, encoded variants out. Cover variants are cropped by
+`qip_shared.rendering.cover_crop_box`; the decoding, orientation, colour and encoding rules are
+`qip_shared`'s, shared with the resize stage.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from qip_shared.config import THUMBNAIL_SIZE
-from qip_shared.imaging import (
-    ImageDecodeError,
-    Size,
-    centre_crop_box,
-    cover_size,
-    decode_upright,
-    encode_jpeg,
-    resample,
-)
+from qip_shared.enums import StageName
+from qip_shared.imaging import ImageDecodeError, Size
+from qip_shared.recipe import EncodedVariant, Fit, OutputFormat, VariantSpec
+from qip_shared.rendering import render_variants
 from qip_thumbnail.errors import UndecodableImageError
 
 
@@ -30,17 +27,25 @@ class ThumbnailResult:
     height: int
 
 
-def make_thumbnail(data: bytes, *, size: Size = THUMBNAIL_SIZE) -> ThumbnailResult:
-    """Centre-crop `data`'s upright first frame to `size`'s aspect and scale it to `size`."""
-    if size[0] < 1 or size[1] < 1:
-        raise ValueError(f"size must be at least 1x1, got {size}")
+def render_thumbnails(data: bytes, variants: Sequence[VariantSpec]) -> list[EncodedVariant]:
+    """Every thumbnail variant of `data`'s upright first frame, in each format, from one decode."""
     try:
-        # Decode only as large as the cover size of the crop needs (JPEG DCT scaling).
-        decoded = decode_upright(data, lambda upright: cover_size(upright, size))
+        return render_variants(data, variants)
     except ImageDecodeError as err:
         raise UndecodableImageError(str(err)) from err
-    # The crop is computed on the source's displayed geometry, then mapped onto the decoded
-    # pixels, so a decode-time scale never shifts it; crop and scale are one resampling pass.
-    crop = decoded.region(centre_crop_box(decoded.source_size, size))
-    image = resample(decoded.image, size, crop)
-    return ThumbnailResult(data=encode_jpeg(image), width=image.width, height=image.height)
+
+
+def make_thumbnail(data: bytes, *, size: Size = THUMBNAIL_SIZE) -> ThumbnailResult:
+    """Crop `data`'s upright first frame to `size`'s aspect and scale it to `size`, as a JPEG."""
+    if size[0] < 1 or size[1] < 1:
+        raise ValueError(f"size must be at least 1x1, got {size}")
+    spec = VariantSpec(
+        name="thumbnail",
+        stage=StageName.THUMBNAIL,
+        fit=Fit.COVER,
+        width=size[0],
+        height=size[1],
+        formats=(OutputFormat.JPEG,),
+    )
+    (jpeg,) = render_thumbnails(data, [spec])
+    return ThumbnailResult(data=jpeg.data, width=jpeg.width, height=jpeg.height)

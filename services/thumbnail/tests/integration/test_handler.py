@@ -21,6 +21,6 @@ class TestThumbnailHandler(ImageStageHandlerChecks):
     KEY_OF = staticmethod(thumbnail_key)
     SIZE = (200, 200)
     FUNCTION = "qip-thumbnail"
-    CORE = "make_thumbnail"
+    CORE = "render_thumbnails"
     UNDECODABLE = UndecodableImageError
     RECORD_NOT_FOUND = RecordNotFoundError

@@ -7,6 +7,7 @@ any decoder sees the bytes), then one decode at the smallest useful scale.
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from dataclasses import dataclass
 from io import BytesIO
@@ -35,6 +36,11 @@ class ValidationResult:
     def pixels(self) -> int:
         """Total pixels across all frames."""
         return self.width * self.height * self.frames
+
+
+def content_sha256(data: bytes) -> str:
+    """The upload's SHA-256 as 64 lowercase hex characters."""
+    return hashlib.sha256(data).hexdigest()
 
 
 def sniff_format(head: bytes) -> ImageFormat:

@@ -3,7 +3,9 @@
 Input: the execution state (`PipelineState`). Output: `ValidateOutput.to_json_dict()`.
 Order: stages.validation IN_PROGRESS → head_object (TOO_LARGE before any download) → the
 first bytes (magic) → the rest → `core.validate_image` → stages.validation COMPLETED (with
-width/height/format) → StageCompleted event + STAGE_COMPLETED notification.
+width/height/format; the record and the output also get the upload's `contentSha256`, hashed
+here once because this stage reads the whole object) → StageCompleted event +
+STAGE_COMPLETED notification.
 Any other failure marks stages.validation FAILED (best effort) and raises the shared class.
 A rejection writes status REJECTED (rejectionReason, errorMessage, stages.validation FAILED) in
 one conditional update, publishes ImageRejected + PROCESSING_REJECTED, counts
@@ -35,6 +37,7 @@ from qip_validate.adapters import Adapters
 from qip_validate.core import (
     ValidationResult,
     check_byte_size,
+    content_sha256,
     sniff_format,
     validate_image,
 )
@@ -73,13 +76,14 @@ def validate(
 
 def _accept(state: PipelineState, adapters: Adapters) -> StageDone[ValidateOutput]:
     """Check the object; what the COMPLETED stage and its event carry."""
-    result = _check_object(state, adapters)
+    result, sha256 = _check_object(state, adapters)
     logger.info(
         "image accepted",
         extra={"format": result.format.value, "width": result.width, "height": result.height},
     )
     return StageDone(
-        output=_output(state, result),
+        output=_output(state, result, sha256),
+        record_fields={"contentSha256": sha256},
         stage_fields={
             "width": result.width,
             "height": result.height,
@@ -94,22 +98,27 @@ def _accept(state: PipelineState, adapters: Adapters) -> StageDone[ValidateOutpu
     )
 
 
-def _check_object(state: PipelineState, adapters: Adapters) -> ValidationResult:
-    """Read only what each check needs: size from the header, magic from a first range."""
+def _check_object(state: PipelineState, adapters: Adapters) -> tuple[ValidationResult, str]:
+    """Read only what each check needs: size from the header, magic from a first range.
+
+    Also the SHA-256 of the whole object: this is the one stage that reads all of it.
+    """
     settings = adapters.settings
     bucket, key, version = state.bucket, state.image_key, state.version_id
     size = adapters.object_size(bucket, key, version)
     check_byte_size(size, max_bytes=settings.max_bytes)
     if size == 0:
-        return validate_image(b"", max_bytes=settings.max_bytes, max_pixels=settings.max_pixels)
+        # Always raises: an empty file is no image.
+        validate_image(b"", max_bytes=settings.max_bytes, max_pixels=settings.max_pixels)
     data = adapters.read_range(bucket, key, version, 0, min(size, FIRST_READ_BYTES) - 1)
     sniff_format(data)
     if len(data) < size:
         data += adapters.read_range(bucket, key, version, len(data))
-    return validate_image(data, max_bytes=settings.max_bytes, max_pixels=settings.max_pixels)
+    result = validate_image(data, max_bytes=settings.max_bytes, max_pixels=settings.max_pixels)
+    return result, content_sha256(data)
 
 
-def _output(state: PipelineState, result: ValidationResult) -> ValidateOutput:
+def _output(state: PipelineState, result: ValidationResult, sha256: str) -> ValidateOutput:
     return ValidateOutput(
         image_key=state.image_key,
         bucket=state.bucket,
@@ -118,6 +127,7 @@ def _output(state: PipelineState, result: ValidationResult) -> ValidateOutput:
         width=result.width,
         height=result.height,
         frames=result.frames,
+        content_sha256=sha256,
     )
 
 
@@ -133,7 +143,7 @@ def _already_done(state: PipelineState, adapters: Adapters) -> ValidateOutput:
     if recorded is not None and recorded.status is StageStatus.COMPLETED:
         # The check is pure and cheap: re-run it to answer, writing and publishing nothing.
         logger.info("validation already completed; answering without writing")
-        return _output(state, _check_object(state, adapters))
+        return _output(state, *_check_object(state, adapters))
     raise PermanentError(
         f"record is {record.status.value}; validation needs PROCESSING", code="RECORD_NOT_READY"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,8 @@ from qip_validate.handler import handler
 def test_valid_image_completes_the_stage(
     aws: Any, upload: Any, make_image: Any, sample_state: dict[str, Any]
 ) -> None:
-    event = upload(make_image("JPEG", (320, 200)))
+    data = make_image("JPEG", (320, 200))
+    event = upload(data)
     output = handler(event, None)
 
     assert ValidateOutput.model_validate(output) == ValidateOutput(
@@ -29,10 +31,12 @@ def test_valid_image_completes_the_stage(
         width=320,
         height=200,
         frames=1,
+        content_sha256=hashlib.sha256(data).hexdigest(),
     )
     assert output["imageKey"] == sample_state["imageKey"]  # camelCase on the wire
     record = aws.record(event["imageKey"])
     assert record.status is ImageStatus.PROCESSING  # validate never finishes a record itself
+    assert record.content_sha256 == hashlib.sha256(data).hexdigest()
     stage = record.stages.validation
     assert stage is not None
     assert stage.status is StageStatus.COMPLETED

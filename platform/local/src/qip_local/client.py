@@ -1,0 +1,550 @@
+"""A client of a running local system: upload through the real path, watch, fetch, clean up.
+
+It only talks AWS APIs (and HTTP for the presigned POST), so it works the same against the
+in-process mock and against a `qip serve` server. The API Gateway in front of upload-url is
+played by a `lambda.invoke` with an API Gateway-shaped event carrying Cognito claims.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from qip_local.provision import Resources
+from qip_shared.enums import CONTENT_TYPES, ImageStatus, RejectionReason, StageName
+from qip_shared.keys import archive_prefix, processed_prefix
+from qip_shared.keys import resized_key as default_resized_key
+from qip_shared.keys import thumbnail_key as default_thumbnail_key
+from qip_shared.messages import reprocess_attributes
+from qip_shared.record import ImageRecord
+
+OCTET_STREAM = "application/octet-stream"
+LOCAL_USER_CLAIMS = {
+    "sub": "00000000-0000-4000-8000-00000000c11e",
+    "cognito:username": "local-user",
+    "email": "local-user@example.com",
+}
+# upload-url refusals that say what the upload is, as the pipeline would have said it.
+REFUSAL_REASONS = {
+    "UNSUPPORTED_CONTENT_TYPE": RejectionReason.UNSUPPORTED_FORMAT,
+    "TOO_LARGE": RejectionReason.TOO_LARGE,
+}
+_ACCEPTED_TYPES = set(CONTENT_TYPES.values())
+
+
+class UploadRefusedError(Exception):
+    """upload-url answered an error instead of a presigned POST."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"upload-url refused ({status} {code}): {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class UploadFailedError(Exception):
+    """The presigned POST itself was not accepted by S3."""
+
+
+@dataclass(frozen=True)
+class UploadTicket:
+    """upload-url's answer: where to POST, with which form fields, and the key it chose."""
+
+    url: str
+    fields: dict[str, str]
+    image_key: str
+
+
+@dataclass
+class Outcome:
+    """How one input file ended."""
+
+    file: str
+    image_key: str | None
+    status: str
+    reason: str | None = None
+    error: str | None = None
+    durations: dict[str, float] = field(default_factory=dict)
+    outputs: dict[str, str] | None = None
+    record: dict[str, Any] | None = None
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """The `qip process --json` object (this exact shape is a public contract)."""
+        return {
+            "file": self.file,
+            "imageKey": self.image_key,
+            "status": self.status,
+            "reason": self.reason,
+            "error": self.error,
+            "durations": dict(self.durations),
+            "outputs": dict(self.outputs) if self.outputs is not None else None,
+        }
+
+
+def declared_content_type(name: str) -> str:
+    """The content type a client declares for a file name (an accepted image type or not)."""
+    guessed, _ = mimetypes.guess_type(name)
+    return guessed if guessed in _ACCEPTED_TYPES else OCTET_STREAM
+
+
+def api_gateway_event(body: dict[str, Any], claims: dict[str, str] | None = None) -> dict[str, Any]:
+    """An API Gateway REST proxy event for POST /upload-url, authorised by Cognito."""
+    request_id = str(uuid.uuid4())
+    headers = {"content-type": "application/json", "host": "localhost"}
+    return {
+        "resource": "/upload-url",
+        "path": "/upload-url",
+        "httpMethod": "POST",
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": "/upload-url",
+            "httpMethod": "POST",
+            "path": "/local/upload-url",
+            "stage": "local",
+            "requestId": request_id,
+            "accountId": "123456789012",
+            "apiId": "local",
+            "protocol": "HTTP/1.1",
+            "identity": {"sourceIp": "127.0.0.1", "userAgent": "qip-local"},
+            "authorizer": {"claims": dict(claims or LOCAL_USER_CLAIMS)},
+        },
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
+def stage_durations(record: ImageRecord) -> dict[str, float]:
+    """Seconds each stage took, from the record's stage info (stages that finished)."""
+    durations: dict[str, float] = {}
+    for stage in StageName:
+        info = record.stages.get(stage)
+        if info is not None and info.duration_ms is not None:
+            durations[stage.value] = info.duration_ms / 1000
+    return durations
+
+
+def error_text(record: ImageRecord) -> str | None:
+    """A one-line error from a FAILED record (the task's errorType and errorMessage)."""
+    if record.error_message is None and record.error_type is None:
+        return None
+    message = record.error_message or ""
+    try:
+        cause = json.loads(message)
+    except ValueError:
+        cause = None
+    if isinstance(cause, dict) and "errorMessage" in cause:
+        message = str(cause["errorMessage"])
+        error_type = str(cause.get("errorType") or record.error_type or "")
+    else:
+        error_type = record.error_type or ""
+    return f"{error_type}: {message}" if error_type else message
+
+
+def _label(path: str, taken: set[str]) -> str:
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(path).name).strip("-.") or "image"
+    label, n = stem, 2
+    while label in taken:
+        label, n = f"{stem}-{n}", n + 1
+    taken.add(label)
+    return label
+
+
+class LocalClient:
+    """Upload, wait and inspect on a running local system."""
+
+    def __init__(
+        self, session: Any, resources: Resources, *, endpoint_url: str | None = None
+    ) -> None:
+        self.session = session
+        self.resources = resources
+        self.endpoint_url = endpoint_url
+        self._clients: dict[str, Any] = {}
+
+    def client(self, service: str) -> Any:
+        """A (cached) boto3 client of the local endpoint."""
+        if service not in self._clients:
+            self._clients[service] = self.session.client(service, endpoint_url=self.endpoint_url)
+        return self._clients[service]
+
+    # -- upload ------------------------------------------------------------------------------
+    def request_upload(
+        self, *, content_type: str, size: int, file_name: str | None = None
+    ) -> UploadTicket:
+        """Ask upload-url (as API Gateway would call it) for a presigned POST."""
+        body: dict[str, Any] = {"contentType": content_type, "size": size}
+        if file_name:
+            body["fileName"] = file_name
+        response = self.client("lambda").invoke(
+            FunctionName=self.resources.function_name("upload-url"),
+            Payload=json.dumps(api_gateway_event(body)).encode("utf-8"),
+        )
+        payload = json.loads(response["Payload"].read() or b"null")
+        if response.get("FunctionError") or not isinstance(payload, dict):
+            message = payload.get("errorMessage") if isinstance(payload, dict) else payload
+            raise UploadRefusedError(502, "FUNCTION_ERROR", str(message))
+        status = int(payload.get("statusCode", 502))
+        answer = json.loads(payload.get("body") or "{}")
+        if status != 200:
+            error = answer.get("error") or {}
+            raise UploadRefusedError(
+                status, str(error.get("code", "UNKNOWN")), str(error.get("message", ""))
+            )
+        return UploadTicket(
+            url=answer["url"], fields=dict(answer["fields"]), image_key=answer["imageKey"]
+        )
+
+    def post_file(self, ticket: UploadTicket, data: bytes, file_name: str) -> None:
+        """POST the bytes to S3 with the ticket's form fields (the browser's part)."""
+        content_type = ticket.fields.get("Content-Type", OCTET_STREAM)
+        answer = requests.post(
+            ticket.url,
+            data=ticket.fields,
+            files={"file": (file_name, data, content_type)},
+            timeout=60,
+        )
+        if answer.status_code >= 300:
+            raise UploadFailedError(
+                f"S3 refused the POST: {answer.status_code} {answer.text[:200]}"
+            )
+
+    def upload_bytes(self, data: bytes, *, file_name: str, content_type: str | None = None) -> str:
+        """Upload through upload-url and the presigned POST; returns the server-chosen key."""
+        declared = content_type or declared_content_type(file_name)
+        ticket = self.request_upload(content_type=declared, size=len(data), file_name=file_name)
+        self.post_file(ticket, data, file_name)
+        return ticket.image_key
+
+    def upload_file(self, path: Path | str, *, content_type: str | None = None) -> str:
+        """Upload a file from disk; returns its image key."""
+        path = Path(path)
+        return self.upload_bytes(path.read_bytes(), file_name=path.name, content_type=content_type)
+
+    # -- observe -----------------------------------------------------------------------------
+    def record_item(self, image_key: str) -> dict[str, Any] | None:
+        """The raw DynamoDB item of an image, or None."""
+        item = self.client("dynamodb").get_item(
+            TableName=self.resources.table,
+            Key={"imageKey": {"S": image_key}},
+            ConsistentRead=True,
+        )
+        found: dict[str, Any] | None = item.get("Item")
+        return found
+
+    def record(self, image_key: str) -> ImageRecord | None:
+        """The image's record, or None when there is none (yet)."""
+        item = self.record_item(image_key)
+        return ImageRecord.from_item(item) if item is not None else None
+
+    def records(self, image_keys: Sequence[str]) -> dict[str, ImageRecord | None]:
+        """Several records at once (BatchGetItem, 100 keys a call, consistent reads)."""
+        found: dict[str, ImageRecord | None] = dict.fromkeys(image_keys)
+        ddb = self.client("dynamodb")
+        table = self.resources.table
+        keys = list(dict.fromkeys(image_keys))
+        for start in range(0, len(keys), 100):
+            request: dict[str, Any] = {
+                table: {
+                    "Keys": [{"imageKey": {"S": k}} for k in keys[start : start + 100]],
+                    "ConsistentRead": True,
+                }
+            }
+            while request:
+                answer = ddb.batch_get_item(RequestItems=request)
+                for item in answer.get("Responses", {}).get(table, []):
+                    record = ImageRecord.from_item(item)
+                    found[record.image_key] = record
+                request = answer.get("UnprocessedKeys") or {}
+        return found
+
+    def execution_status(self, record: ImageRecord) -> str | None:
+        """Status of the record's execution (RUNNING, SUCCEEDED, ...), or None."""
+        arn = record.execution_arn
+        if not arn:
+            return None
+        try:
+            status: str = self.client("stepfunctions").describe_execution(executionArn=arn)[
+                "status"
+            ]
+        except self.client("stepfunctions").exceptions.ExecutionDoesNotExist:
+            return None
+        return status
+
+    def is_settled(self, record: ImageRecord | None) -> bool:
+        """Terminal record and, if it has an execution, that execution has finished too."""
+        if record is None or not record.status.is_terminal:
+            return False
+        return self.execution_status(record) != "RUNNING"
+
+    def wait_for(
+        self,
+        image_keys: Sequence[str],
+        *,
+        timeout: float = 120.0,
+        interval: float = 0.05,
+        on_update: Callable[[str, ImageRecord | None], None] | None = None,
+    ) -> dict[str, ImageRecord | None]:
+        """Poll the records until every image is settled or the timeout passes."""
+        deadline = time.monotonic() + timeout
+        latest: dict[str, ImageRecord | None] = dict.fromkeys(image_keys)
+        pending = set(image_keys)
+        while pending:
+            # One batched read a round, however many images are pending.
+            current = self.records(sorted(pending))
+            for key in sorted(pending):
+                record = current[key]
+                # moto applies an update's SET clauses one by one: a read can see half of
+                # one, so a record counts as settled only when two reads in a row agree.
+                stable = record is not None and record == latest[key]
+                latest[key] = record
+                if on_update is not None:
+                    on_update(key, record)
+                if stable and self.is_settled(record):
+                    pending.discard(key)
+            if not pending or time.monotonic() > deadline:
+                break
+            time.sleep(interval)
+        return latest
+
+    def read_queue(self, queue_url: str, *, max_messages: int = 1000) -> list[dict[str, Any]]:
+        """Drain a tap queue (notifications or events); returns the parsed bodies."""
+        sqs = self.client("sqs")
+        bodies: list[dict[str, Any]] = []
+        while len(bodies) < max_messages:
+            got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)
+            messages = got.get("Messages", [])
+            if not messages:
+                break
+            for message in messages:
+                bodies.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return bodies
+
+    def notifications(self) -> list[dict[str, Any]]:
+        """SNS notifications published since the last call (from the local tap queue)."""
+        return self.read_queue(self.resources.notifications_queue_url)
+
+    def processing_events(self) -> list[dict[str, Any]]:
+        """EventBridge ProcessingEvents put since the last call (from the local tap queue)."""
+        return self.read_queue(self.resources.events_queue_url)
+
+    # -- outputs -----------------------------------------------------------------------------
+    def download_outputs(self, record: ImageRecord, directory: Path) -> dict[str, str] | None:
+        """Copy the resized image and thumbnail of a COMPLETED record into `directory`."""
+        if record.status is not ImageStatus.COMPLETED:
+            return None
+        s3 = self.client("s3")
+        outputs: dict[str, str] = {}
+        wanted = {
+            "resized": record.resized_key or default_resized_key(record.image_key),
+            "thumbnail": record.thumbnail_key or default_thumbnail_key(record.image_key),
+        }
+        for name, key in wanted.items():
+            try:
+                body = s3.get_object(Bucket=self.resources.upload_bucket, Key=key)["Body"].read()
+            except s3.exceptions.NoSuchKey:
+                continue
+            directory.mkdir(parents=True, exist_ok=True)
+            target = directory / f"{name}.jpg"
+            target.write_bytes(body)
+            outputs[name] = str(target)
+        return outputs or None
+
+    # -- the whole job -----------------------------------------------------------------------
+    def process(
+        self,
+        files: Sequence[str],
+        out_dir: Path | None,
+        *,
+        timeout: float = 300.0,
+        on_update: Callable[[int, ImageRecord | None], None] | None = None,
+    ) -> list[Outcome]:
+        """Upload every file, wait for all, collect outcomes (and outputs into `out_dir`)."""
+        outcomes: list[Outcome] = []
+        started: dict[int, float] = {}
+        index_of: dict[str, int] = {}
+        for i, name in enumerate(files):
+            path = Path(name)
+            data = path.read_bytes()
+            started[i] = time.perf_counter()
+            try:
+                key = self.upload_bytes(data, file_name=path.name)
+            except UploadRefusedError as refused:
+                reason = REFUSAL_REASONS.get(refused.code)
+                if reason is None and len(data) == 0:
+                    reason = RejectionReason.UNSUPPORTED_FORMAT  # an empty file is no image
+                status = ImageStatus.REJECTED if reason is not None else ImageStatus.FAILED
+                outcomes.append(
+                    Outcome(
+                        name,
+                        None,
+                        status.value,
+                        reason.value if reason else None,
+                        f"refused at upload: {refused.message}",
+                    )
+                )
+                continue
+            except (UploadFailedError, requests.RequestException) as failed:
+                outcomes.append(Outcome(name, None, ImageStatus.FAILED.value, error=str(failed)))
+                continue
+            index_of[key] = i
+            outcomes.append(Outcome(name, key, ImageStatus.UPLOADED.value))
+
+        finished: dict[str, float] = {}
+
+        def update(key: str, record: ImageRecord | None) -> None:
+            if key not in finished and self.is_settled(record):
+                finished[key] = time.perf_counter()
+            if on_update is not None:
+                on_update(index_of[key], record)
+
+        records = self.wait_for(list(index_of), timeout=timeout, on_update=update)
+        labels: set[str] = set()
+        for outcome in outcomes:
+            if outcome.image_key is None:
+                continue
+            i = index_of[outcome.image_key]
+            record = records.get(outcome.image_key)
+            outcome.seconds = finished.get(outcome.image_key, time.perf_counter()) - started[i]
+            if record is None:
+                outcome.status = "UNKNOWN"
+                outcome.error = "no record appeared before the timeout"
+                continue
+            outcome.status = record.status.value
+            if not self.is_settled(record):
+                outcome.error = f"still {record.status.value} when the wait timed out"
+            outcome.reason = record.rejection_reason.value if record.rejection_reason else None
+            if record.status is ImageStatus.FAILED:
+                outcome.error = error_text(record)
+            outcome.durations = stage_durations(record)
+            outcome.record = record.to_json_dict()
+            if out_dir is not None:
+                directory = out_dir / _label(outcome.file, labels)
+                outcome.outputs = self.download_outputs(record, directory)
+                directory.mkdir(parents=True, exist_ok=True)
+                (directory / "record.json").write_text(
+                    json.dumps(outcome.record, indent=2, sort_keys=True) + "\n"
+                )
+        return outcomes
+
+    # -- operations --------------------------------------------------------------------------
+    def dlq_messages(self, *, limit: int = 1000) -> list[dict[str, Any]]:
+        """Messages in the DLQ (left there: they are made visible again after reading)."""
+        sqs = self.client("sqs")
+        seen: dict[str, dict[str, Any]] = {}
+        handles: list[str] = []
+        while len(seen) < limit:
+            got = sqs.receive_message(
+                QueueUrl=self.resources.dlq_url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=30,
+                AttributeNames=["All"],
+            )
+            messages = got.get("Messages", [])
+            if not messages:
+                break
+            for message in messages:
+                handles.append(message["ReceiptHandle"])
+                seen.setdefault(message["MessageId"], message)
+        for handle in handles:
+            sqs.change_message_visibility(
+                QueueUrl=self.resources.dlq_url, ReceiptHandle=handle, VisibilityTimeout=0
+            )
+        return list(seen.values())
+
+    def dlq_redrive(self) -> int:
+        """Move every DLQ message back to the processing queue; returns how many moved.
+
+        The body is unchanged; each replayed message is marked as an explicit reprocess request
+        (`qip_shared.messages`), so the trigger may revive an image it failed because its
+        pipeline never started.
+        """
+        sqs = self.client("sqs")
+        moved = 0
+        while True:
+            got = sqs.receive_message(
+                QueueUrl=self.resources.dlq_url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=30,
+                MessageAttributeNames=["All"],
+            )
+            messages = got.get("Messages", [])
+            if not messages:
+                return moved
+            for message in messages:
+                sqs.send_message(
+                    QueueUrl=self.resources.queue_url,
+                    MessageBody=message["Body"],
+                    MessageAttributes={
+                        **message.get("MessageAttributes", {}),
+                        **reprocess_attributes(),
+                    },
+                )
+                sqs.delete_message(
+                    QueueUrl=self.resources.dlq_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+                moved += 1
+
+    def _delete_versions(self, bucket: str, prefix: str, exact: bool) -> list[str]:
+        s3 = self.client("s3")
+        removed: list[str] = []
+        paginator = s3.get_paginator("list_object_versions")
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+                if exact and entry["Key"] != prefix:
+                    continue
+                s3.delete_object(Bucket=bucket, Key=entry["Key"], VersionId=entry["VersionId"])
+                removed.append(f"s3://{bucket}/{entry['Key']}")
+        return sorted(set(removed))
+
+    def delete_image(self, image_key: str) -> list[str]:
+        """Remove an image's upload, processed and archived objects (all versions) and record."""
+        record = self.record(image_key)
+        removed = self._delete_versions(self.resources.upload_bucket, image_key, exact=True)
+        removed += self._delete_versions(
+            self.resources.upload_bucket, processed_prefix(image_key), exact=False
+        )
+        if record is not None:
+            removed += self._delete_versions(
+                self.resources.archive_bucket,
+                archive_prefix(image_key, record.upload_timestamp),
+                exact=False,
+            )
+            self.client("dynamodb").delete_item(
+                TableName=self.resources.table, Key={"imageKey": {"S": image_key}}
+            )
+            removed.append(f"dynamodb://{self.resources.table}/{image_key}")
+        return removed
+
+
+def expand_paths(paths: Iterable[str]) -> list[str]:
+    """Files as given, and the files of folders (sorted, hidden files skipped)."""
+    files: list[str] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files.extend(
+                str(p)
+                for p in sorted(path.rglob("*"))
+                if p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+        elif path.is_file():
+            files.append(raw)
+        else:
+            raise FileNotFoundError(f"no such file or folder: {raw}")
+    return files

@@ -1,0 +1,265 @@
+"""The dashboard's ASGI app (Starlette): server-rendered HTML, a little plain JavaScript.
+
+Routes:
+  GET  /                      the page (filters, upload area, list; `?image=KEY` opens a detail)
+  GET  /fragments/images      the list alone (polled by the page; ETag, 304 when unchanged)
+  GET  /fragments/image?key=  one image's timeline and workflow graph (polled while open)
+  GET  /thumbnails?key=       an image's thumbnail, read from the upload bucket
+  POST /api/upload-url        upload-url's answer (called as API Gateway + Cognito would call it)
+  GET  /healthz               "ok"
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import jinja2
+from markupsafe import Markup
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from qip_local.dashboard.backend import LIST_LIMIT, DashboardBackend
+from qip_local.dashboard.graph import render_svg, workflow_layout
+from qip_local.dashboard.views import (
+    FilterError,
+    Filters,
+    display_name,
+    has_thumbnail,
+    parse_filters,
+    problem_text,
+    timeline,
+)
+from qip_shared.enums import ImageStatus
+from qip_shared.timeutil import parse_timestamp
+
+HERE = Path(__file__).parent
+ALLOWED_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+# The list and the detail poll at this interval (ms); the page stops polling when hidden.
+POLL_MS = 1000
+MAX_UPLOAD_BODY = 4096
+
+
+def _clock(text: str | None) -> str:
+    """`07:14:39.690` from a record timestamp (UTC)."""
+    if not text:
+        return "—"
+    return parse_timestamp(text).strftime("%H:%M:%S.%f")[:-3]
+
+
+def _day_time(text: str | None) -> str:
+    """`2026-11-26 07:14:39` from a record timestamp (UTC)."""
+    if not text:
+        return "—"
+    return parse_timestamp(text).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _seconds(ms: int | None) -> str:
+    return "—" if ms is None else f"{ms / 1000:.2f} s"
+
+
+def _templates() -> Jinja2Templates:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(clock=_clock, day_time=_day_time, seconds=_seconds)
+    env.globals.update(
+        display_name=display_name, problem_text=problem_text, has_thumbnail=has_thumbnail
+    )
+    return Jinja2Templates(env=env)
+
+
+class SecurityHeaders:
+    """CSP and friends on every answer; the page may POST uploads to the embedded AWS only."""
+
+    def __init__(self, app: ASGIApp, *, upload_origin: str | None) -> None:
+        self.app = app
+        connect = "'self'" + (f" {upload_origin}" if upload_origin else "")
+        self.headers = [
+            (
+                b"content-security-policy",
+                (
+                    "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; "
+                    f"connect-src {connect}; form-action 'self'; frame-ancestors 'none'; "
+                    "base-uri 'none'"
+                ).encode(),
+            ),
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"no-referrer"),
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Add the headers to the response start message."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = list(message["headers"]) + self.headers
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+def _origin(url: str | None) -> str | None:
+    if not url:
+        return None
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _cached(request: Request, response: Response) -> Response:
+    """Answer 304 when the client already holds this exact body (the list poll is cheap)."""
+    tag = '"' + hashlib.sha256(bytes(response.body)).hexdigest()[:32] + '"'
+    if request.headers.get("if-none-match") == tag:
+        return Response(status_code=304, headers={"etag": tag, "cache-control": "no-cache"})
+    response.headers["etag"] = tag
+    response.headers["cache-control"] = "no-cache"
+    return response
+
+
+def create_app(backend: DashboardBackend) -> Starlette:
+    """The dashboard for one running system."""
+    templates = _templates()
+    layout = workflow_layout(backend.definition)
+    narrow_layout = workflow_layout(backend.definition, stacked=True)
+
+    def list_context(filters: Filters) -> dict[str, Any]:
+        images = backend.images(filters)
+        return {"images": images, "filters": filters, "limit": LIST_LIMIT, "filter_error": None}
+
+    def detail_context(key: str) -> dict[str, Any] | None:
+        record = backend.record(key)
+        if record is None:
+            return None
+        progress = backend.progress(record)
+        name = display_name(record)
+        # Two drawings of one graph: CSS shows the wide one, or the stacked one on a phone.
+        svg = Markup("").join(
+            render_svg(
+                drawn,
+                progress.states,
+                title=f"Workflow of {name}",
+                description=progress.describe(),
+                id_prefix=f"workflow-{shape}",
+                css_class=f"workflow--{shape}",
+            )
+            for shape, drawn in (("wide", layout), ("narrow", narrow_layout))
+        )
+        return {
+            "record": record,
+            "rows": timeline(record, backend.stages, now=datetime.now(UTC)),
+            "progress": progress,
+            "svg": svg,
+            "problem": problem_text(record),
+        }
+
+    def page_context(request: Request) -> tuple[dict[str, Any], int]:
+        status = 200
+        try:
+            filters = parse_filters(request.query_params)
+            context = list_context(filters)
+        except FilterError as exc:
+            status = 400
+            context = {"images": None, "filters": Filters(), "limit": LIST_LIMIT}
+            context["filter_error"] = str(exc)
+        context.update(
+            query=dict(request.query_params),
+            statuses=[s.value for s in ImageStatus],
+            poll_ms=POLL_MS,
+            stages=[s.value for s in backend.stages],
+        )
+        return context, status
+
+    def index(request: Request) -> Response:
+        context, status = page_context(request)
+        key = request.query_params.get("image")
+        context["detail"] = detail_context(key) if key else None
+        context["selected"] = key
+        return templates.TemplateResponse(request, "index.html", context, status_code=status)
+
+    def images_fragment(request: Request) -> Response:
+        context, status = page_context(request)
+        context["selected"] = request.query_params.get("image")
+        response = templates.TemplateResponse(request, "_images.html", context, status_code=status)
+        return _cached(request, response) if status == 200 else response
+
+    def image_fragment(request: Request) -> Response:
+        key = request.query_params.get("key", "")
+        detail = detail_context(key) if key else None
+        if detail is None:
+            return PlainTextResponse("no such image", status_code=404)
+        response = templates.TemplateResponse(request, "_detail.html", {"detail": detail})
+        return _cached(request, response)
+
+    def thumbnail(request: Request) -> Response:
+        key = request.query_params.get("key", "")
+        body = backend.thumbnail(key) if key else None
+        if body is None:
+            return PlainTextResponse("no thumbnail (yet)", status_code=404)
+        return Response(
+            body, media_type="image/jpeg", headers={"cache-control": "private, max-age=300"}
+        )
+
+    async def upload_url(request: Request) -> Response:
+        origin = request.headers.get("origin")
+        if origin and urlsplit(origin).hostname not in {"127.0.0.1", "localhost", "::1"}:
+            return _error(403, "FORBIDDEN_ORIGIN", "uploads are only issued to the dashboard")
+        raw = await request.body()
+        if len(raw) > MAX_UPLOAD_BODY:
+            return _error(413, "BODY_TOO_LARGE", "the request body is too large")
+        try:
+            body = json.loads(raw or b"null")
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return _error(400, "BAD_REQUEST", "the request body must be a JSON object")
+        answer = await run_in_threadpool(backend.request_upload, body)
+        return JSONResponse(answer.body, status_code=answer.status, headers=_NO_STORE)
+
+    def healthz(_: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    routes = [
+        Route("/", index),
+        Route("/fragments/images", images_fragment),
+        Route("/fragments/image", image_fragment),
+        Route("/thumbnails", thumbnail),
+        Route("/api/upload-url", upload_url, methods=["POST"]),
+        Route("/healthz", healthz),
+        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+    middleware = [
+        Middleware(SecurityHeaders, upload_origin=_origin(backend.endpoint_url)),
+        Middleware(TrustedHostMiddleware, allowed_hosts=list(ALLOWED_HOSTS)),
+    ]
+    app = Starlette(routes=routes, middleware=middleware)
+    app.state.backend = backend
+    return app
+
+
+_NO_STORE = {"cache-control": "no-store"}
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": code, "message": message}}, status_code=status, headers=_NO_STORE
+    )

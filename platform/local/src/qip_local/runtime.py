@@ -1,0 +1,233 @@
+"""The embedded AWS with the pipeline running in it: moto, the shim, the resources, the poller.
+
+Two modes: in-process (`mock_aws`, for tests) and server (`ThreadedMotoServer` on 127.0.0.1,
+for the CLI, so awscli and boto3 clients can look at everything while it runs). In both, the
+handlers run in this process; in server mode their clients reach the server through
+`AWS_ENDPOINT_URL`, as any other client does.
+"""
+
+# moto and the server are imported only when a mode needs them (they are slow to import).
+# ruff: noqa: PLC0415
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+
+from qip_local.poller import SqsPoller
+from qip_local.provision import Resources, provision
+from qip_local.shim import (
+    FunctionRegistry,
+    Handler,
+    ScaledTime,
+    cached_state_machine_clients,
+    lambda_shim,
+    lazy_handler,
+    load_handler,
+    scaled_retry_sleeps,
+    serialized_dynamodb,
+)
+from qip_pipeline.definition import ALL_STAGES
+from qip_pipeline.names import ALL_SERVICES, ResourceNames, function_name
+from qip_shared.enums import StageName
+
+REGION = "us-east-1"
+MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}}
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+}
+NOISY_LOGGERS = ("moto", "werkzeug", "botocore", "boto3", "urllib3")
+
+
+def quiet_loggers(level: int = logging.CRITICAL) -> None:
+    """Silence moto's and the HTTP stack's loggers (they report expected failures loudly)."""
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(level)
+
+
+@dataclass
+class LocalConfig:
+    """How to run the local system."""
+
+    prefix: str = "qip"
+    stages: Sequence[str | StageName] = ALL_STAGES
+    # 1.0 sleeps the designed retry intervals (2 s, 4 s, 8 s); tests use a small fraction.
+    retry_scale: float = 1.0
+    # Short, unlike the stack's 300 s, so a failed message comes back (and reaches the DLQ) soon.
+    visibility_timeout: int = 5
+    # Seconds before a message the trigger failed is visible again (None: the queue's timeout).
+    failed_visibility: int | None = None
+    poller_workers: int = 2
+    batch_size: int = 1
+    function_concurrency: int = 4
+    environment: Mapping[str, str] = field(default_factory=dict)
+    # service name -> handler; replaces the real `qip_<service>.handler.handler` (tests).
+    handlers: Mapping[str, Handler] = field(default_factory=dict)
+    poll_messages: bool = True
+
+
+class LocalRuntime:
+    """Starts moto (in-process or as a server), provisions the stack, runs the poller."""
+
+    def __init__(
+        self,
+        config: LocalConfig | None = None,
+        *,
+        server: bool = False,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.config = config or LocalConfig()
+        self.server_mode = server
+        self.host = host
+        self.port = port
+        self.endpoint_url: str | None = None
+        self.resources: Resources | None = None
+        self.registry: FunctionRegistry | None = None
+        self.retry_clock: ScaledTime | None = None
+        self.poller: SqsPoller | None = None
+        self._stack = contextlib.ExitStack()
+        self._saved_env: dict[str, str | None] = {}
+        self._server: Any = None
+        self.session: boto3.Session | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def __enter__(self) -> LocalRuntime:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _setenv(self, name: str, value: str | None) -> None:
+        if name not in self._saved_env:
+            self._saved_env[name] = os.environ.get(name)
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+    def start(self) -> Resources:
+        """Start the embedded AWS, provision everything, and start delivering messages."""
+        quiet_loggers()
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> Resources:
+        for name, value in FAKE_CREDENTIALS.items():
+            self._setenv(name, value)
+        self._setenv("AWS_PROFILE", None)
+        if self.server_mode:
+            self._start_server()
+        else:
+            from moto import mock_aws
+
+            # A user's endpoint would take calls away from the in-process mock.
+            self._setenv("AWS_ENDPOINT_URL", None)
+            mock = mock_aws(config=MOTO_CONFIG)  # type: ignore[call-overload]
+            mock.start()
+            self._stack.callback(mock.stop)
+        self.registry = self._stack.enter_context(lambda_shim())
+        self.registry.concurrency = self.config.function_concurrency
+        self.retry_clock = self._stack.enter_context(scaled_retry_sleeps(self.config.retry_scale))
+        self._stack.enter_context(cached_state_machine_clients())
+        self._stack.enter_context(serialized_dynamodb())
+        self.session = boto3.Session(region_name=REGION)
+        resources = provision(
+            self.session,
+            ResourceNames(self.config.prefix),
+            stages=self.config.stages,
+            visibility_timeout=self.config.visibility_timeout,
+            endpoint_url=self.endpoint_url,
+            extra_environment=self.config.environment,
+        )
+        self.resources = resources
+        # Handlers read os.environ when they first build their dependencies.
+        for name, value in {**resources.environment(), **self.config.environment}.items():
+            self._setenv(name, value)
+        self._register_handlers(resources)
+        if self.config.poll_messages:
+            self.poller = SqsPoller(
+                self.client("sqs"),
+                self.client("lambda"),
+                queue_url=resources.queue_url,
+                queue_arn=resources.queue_arn,
+                function_name=resources.function_name("trigger"),
+                batch_size=self.config.batch_size,
+                workers=self.config.poller_workers,
+                failed_visibility=self.config.failed_visibility,
+            )
+            self.poller.start()
+        return resources
+
+    def _start_server(self) -> None:
+        import requests
+        from moto.server import ThreadedMotoServer
+
+        server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
+        server.start()
+        self._server = server
+        self._stack.callback(server.stop)
+        host, port = server.get_host_and_port()
+        self.endpoint_url = f"http://{host}:{port}"
+        # Step Functions' interpreter calls Lambda (and SNS, DynamoDB) on localhost:$MOTO_PORT.
+        self._setenv("MOTO_PORT", str(port))
+        self._setenv("AWS_ENDPOINT_URL", self.endpoint_url)
+        answer = requests.post(f"{self.endpoint_url}/moto-api/config", json=MOTO_CONFIG, timeout=10)
+        answer.raise_for_status()
+
+    def _register_handlers(self, resources: Resources) -> None:
+        assert self.registry is not None
+        for service in ALL_SERVICES:
+            handler = self.config.handlers.get(service)
+            if handler is None:
+                try:
+                    handler = load_handler(service)
+                except ImportError:
+                    # Not written yet (or broken): its invocations fail as Lambda's would.
+                    handler = lazy_handler(service)
+            self.registry.register(function_name(service, resources.names.prefix), handler)
+
+    def stop(self) -> None:
+        """Stop the poller, the server or mock, undo the patches and the environment."""
+        if self.poller is not None:
+            self.poller.stop()
+            self.poller = None
+        self._stack.close()
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env.clear()
+
+    # -- access ----------------------------------------------------------------------------
+    def client(self, service: str) -> Any:
+        """A boto3 client for the embedded AWS."""
+        assert self.session is not None, "start() first"
+        return self.session.client(service, endpoint_url=self.endpoint_url)
+
+    def local_client(self) -> Any:
+        """A `LocalClient` (upload, wait, outputs, DLQ) bound to this runtime."""
+        from qip_local.client import LocalClient
+
+        assert self.session is not None, "start() first"
+        assert self.resources is not None, "start() first"
+        return LocalClient(self.session, self.resources, endpoint_url=self.endpoint_url)
+
+    def add_fault_hook(self, hook: Callable[[str, Any, int], None]) -> Callable[[], None]:
+        """Run `hook(function_name, event, attempt)` before every invocation (it may raise)."""
+        assert self.registry is not None, "start() first"
+        return self.registry.add_fault_hook(hook)

@@ -1,0 +1,456 @@
+"""The synthesized stack: resources, key properties, every IAM grant, one definition, lint-clean."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+from cdk_nag import AwsSolutionsChecks
+from cfnlint.api import ManualArgs, lint_file
+
+from qip_pipeline import names
+from qip_pipeline.definition import (
+    FUNCTION_PLACEHOLDERS,
+    TABLE_PLACEHOLDER,
+    TOPIC_PLACEHOLDER,
+    StageSelectionError,
+    definition_json,
+    placeholders,
+    substitute,
+)
+from qip_platform.app import build_app, main
+from qip_platform.versions import needs_pillow, service_dir, service_version
+from qip_shared import config
+from qip_shared.enums import StageName
+
+BUS = "arn:AWS::Partition:events:AWS::Region:AWS::AccountId:event-bus/default"
+UPLOADS = "UploadBucket.Arn/uploads/*"
+PROCESSED = "UploadBucket.Arn/processed/*"
+TABLE = "ImageTable.Arn"
+XRAY = {"xray:PutTraceSegments": {"*"}, "xray:PutTelemetryRecords": {"*"}}
+
+
+def _logs(group: str) -> dict[str, set[str]]:
+    return {"logs:CreateLogStream": {f"{group}.Arn"}, "logs:PutLogEvents": {f"{group}.Arn"}}
+
+
+def _stage(service: str) -> dict[str, set[str]]:
+    """What every stage needs: read its upload, update its record, emit event + notification."""
+    return {
+        **XRAY,
+        **_logs(f"{service.capitalize()}LogGroup"),
+        "s3:GetObject": {UPLOADS},
+        "s3:GetObjectVersion": {UPLOADS},
+        "dynamodb:GetItem": {TABLE},
+        "dynamodb:UpdateItem": {TABLE},
+        "events:PutEvents": {BUS},
+        "sns:Publish": {"NotificationTopic"},
+    }
+
+
+# The whole least-privilege table: action -> resources, per function. Nothing else is granted.
+EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
+    "validate": _stage("validate"),
+    "metadata": _stage("metadata"),
+    "resize": {**_stage("resize"), "s3:PutObject": {PROCESSED}},
+    "thumbnail": {**_stage("thumbnail"), "s3:PutObject": {PROCESSED}},
+    "archive": {
+        **_stage("archive"),
+        "s3:GetObject": {UPLOADS, PROCESSED},
+        "s3:PutObject": {"ArchiveBucket.Arn/archive/*"},
+    },
+    "trigger": {
+        **_stage("trigger"),
+        "dynamodb:PutItem": {TABLE},
+        "states:StartExecution": {"Pipeline"},
+        **{
+            f"sqs:{action}": {"ProcessingQueue.Arn"}
+            for action in (
+                "ReceiveMessage",
+                "ChangeMessageVisibility",
+                "GetQueueUrl",
+                "DeleteMessage",
+                "GetQueueAttributes",
+            )
+        },
+    },
+    "upload-url": {
+        **XRAY,
+        **_logs("UploadUrlLogGroup"),
+        "s3:PutObject": {UPLOADS},
+        "s3:ListBucket": {"UploadBucket.Arn"},
+    },
+}
+# Actions AWS offers no resource-level permission for (service authorization reference).
+NO_RESOURCE_LEVEL = {
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+}
+
+
+def _props(rendered, logical_type):
+    found = rendered.of_type(logical_type)
+    return [r["Properties"] for r in found.values()]
+
+
+def _by_prefix(rendered, kind, prefix):
+    matches = [
+        (k, v["Properties"])
+        for k, v in rendered.of_type(kind).items()
+        if k.startswith(prefix) and len(k) == len(prefix) + 8
+    ]
+    assert len(matches) == 1, f"{kind} {prefix}: {[k for k, _ in matches]}"
+    return matches[0]
+
+
+# -- shape --------------------------------------------------------------------------------------
+
+
+def test_resource_counts(template):
+    counts = {
+        "AWS::Lambda::Function": 7,
+        "AWS::Lambda::LayerVersion": 2,
+        "AWS::Lambda::EventSourceMapping": 1,
+        "AWS::S3::Bucket": 3,
+        "AWS::DynamoDB::Table": 1,
+        "AWS::SNS::Topic": 1,
+        "AWS::SQS::Queue": 2,
+        "AWS::Events::Rule": 2,
+        "AWS::StepFunctions::StateMachine": 1,
+        "AWS::CloudWatch::Alarm": 4,
+        "AWS::CloudWatch::Dashboard": 1,
+        "AWS::Cognito::UserPool": 1,
+        "AWS::ApiGateway::RestApi": 1,
+        "AWS::ApiGateway::Authorizer": 1,
+        "AWS::Logs::ResourcePolicy": 1,
+    }
+    for kind, count in counts.items():
+        template.resource_count_is(kind, count)
+
+
+def test_no_custom_resources_and_no_hidden_functions(rendered):
+    kinds = {r["Type"] for r in rendered.resources.values()}
+    assert not [
+        k for k in kinds if k.startswith("Custom::") or k == "AWS::CloudFormation::CustomResource"
+    ]
+    assert set(rendered.functions()) == set(names.ALL_SERVICES)
+
+
+def test_functions_python_3_14_arm64_traced_versioned(rendered):
+    for service, (_logical_id, props) in rendered.functions().items():
+        assert props["Runtime"] == "python3.14"
+        assert props["Architectures"] == ["arm64"]
+        assert props["TracingConfig"] == {"Mode": "Active"}
+        assert props["Handler"] == names.handler_path(service)
+        assert "LogGroup" in props["LoggingConfig"]
+        version = service_version(service)
+        assert props["Environment"]["Variables"][config.ENV_SERVICE_VERSION] == version
+        tags = {t["Key"]: t["Value"] for t in props["Tags"]}
+        assert tags["qip:version"] == version
+        layers = {rendered.name(layer) for layer in props["Layers"]}
+        expected = {"DepsLayer"} | ({"PillowLayer"} if needs_pillow(service) else set())
+        assert layers == expected, service
+
+
+def test_version_comes_from_each_pyproject(rendered):
+    for service in names.ALL_SERVICES:
+        pyproject = tomllib.loads((service_dir(service) / "pyproject.toml").read_text())
+        assert service_version(service) == pyproject["project"]["version"]
+
+
+def test_only_image_stages_get_pillow():
+    assert {s for s in names.ALL_SERVICES if needs_pillow(s)} == {
+        "validate",
+        "metadata",
+        "resize",
+        "thumbnail",
+    }
+
+
+def test_function_environment_names_the_stack_resources(rendered):
+    functions = rendered.functions()
+    env = {s: p["Environment"]["Variables"] for s, (_id, p) in functions.items()}
+    for service in ("validate", "metadata", "resize", "thumbnail", "archive", "trigger"):
+        assert rendered.name(env[service][config.ENV_TABLE_NAME]) == "ImageTable"
+        assert rendered.name(env[service][config.ENV_TOPIC_ARN]) == "NotificationTopic"
+        assert env[service][config.ENV_EVENT_BUS_NAME] == "default"
+    assert rendered.name(env["archive"][config.ENV_ARCHIVE_BUCKET]) == "ArchiveBucket"
+    assert rendered.name(env["trigger"][config.ENV_STATE_MACHINE_ARN]) == "Pipeline"
+    assert rendered.name(env["upload-url"][config.ENV_UPLOAD_BUCKET]) == "UploadBucket"
+    assert env["archive"][config.ENV_DELETE_UPLOAD] == "false"
+
+
+# -- least privilege ----------------------------------------------------------------------------
+
+
+def test_every_function_role_grants_exactly_the_expected_table(rendered):
+    for service, (_logical_id, props) in rendered.functions().items():
+        role = props["Role"]["Fn::GetAtt"][0]
+        assert rendered.grants(role) == EXPECTED_GRANTS[service], service
+        assert "ManagedPolicyArns" not in rendered.resources[role]["Properties"]
+
+
+def test_no_wildcard_action_and_star_resource_only_where_aws_offers_nothing_narrower(rendered):
+    for logical_id, policy in rendered.of_type("AWS::IAM::Policy").items():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"]
+            actions = [actions] if isinstance(actions, str) else actions
+            assert all("*" not in a for a in actions), logical_id
+            resources = statement["Resource"]
+            resources = resources if isinstance(resources, list) else [resources]
+            if "*" in resources:
+                assert set(actions) <= NO_RESOURCE_LEVEL, (logical_id, actions)
+
+
+def test_state_machine_role_invokes_only_its_functions(rendered):
+    (_id, props) = _by_prefix(rendered, "AWS::StepFunctions::StateMachine", "Pipeline")
+    grants = rendered.grants(props["RoleArn"]["Fn::GetAtt"][0])
+    stage_functions = {f"{svc.capitalize()}Function.Arn" for svc in names.STAGE_SERVICES.values()}
+    assert grants.pop("lambda:InvokeFunction") == stage_functions
+    assert grants.pop("sns:Publish") == {"NotificationTopic"}
+    assert grants.pop("dynamodb:UpdateItem") == {TABLE}
+    assert grants.pop("events:PutEvents") == {BUS}
+    assert all(resources == {"*"} for resources in grants.values())
+    assert set(grants) <= NO_RESOURCE_LEVEL
+
+
+# -- the state machine: one source --------------------------------------------------------------
+
+
+def _check_definition(rendered, stages):
+    (_id, props) = _by_prefix(rendered, "AWS::StepFunctions::StateMachine", "Pipeline")
+    deployed = props["DefinitionString"]
+    source = definition_json(stages)
+    substitutions = props["DefinitionSubstitutions"]
+    assert set(substitutions) == placeholders(source) == placeholders(deployed)
+    # Substituting the same values into both gives the same machine, text for text.
+    values = {name: f"<{name}>" for name in substitutions}
+    assert substitute(deployed, values) == substitute(source, values)
+    assert deployed == source
+    functions = rendered.functions()
+    for stage in stages:
+        logical_id, _props = functions[names.STAGE_SERVICES[stage]]
+        assert substitutions[FUNCTION_PLACEHOLDERS[stage]] == {"Fn::GetAtt": [logical_id, "Arn"]}
+    assert rendered.name(substitutions[TOPIC_PLACEHOLDER]) == "NotificationTopic"
+    assert rendered.name(substitutions[TABLE_PLACEHOLDER]) == "ImageTable"
+    return props
+
+
+def test_deployed_definition_is_definition_json(rendered):
+    props = _check_definition(rendered, tuple(StageName))
+    assert props["StateMachineType"] == "EXPRESS"
+    assert props["TracingConfiguration"] == {"Enabled": True}
+    logging = props["LoggingConfiguration"]
+    assert logging["Level"] == "ALL"
+    assert logging["IncludeExecutionData"] is True
+
+
+def test_minimal_selection_deploys_only_its_functions_on_a_standard_workflow(minimal_rendered):
+    stages = (StageName.VALIDATION, StageName.RESIZE, StageName.ARCHIVE)
+    props = _check_definition(minimal_rendered, stages)
+    assert props["StateMachineType"] == "STANDARD"
+    functions = minimal_rendered.functions()
+    assert set(functions) == {"validate", "resize", "archive", "trigger", "upload-url"}
+    grants = minimal_rendered.grants(props["RoleArn"]["Fn::GetAtt"][0])
+    assert grants["lambda:InvokeFunction"] == {
+        "ValidateFunction.Arn",
+        "ResizeFunction.Arn",
+        "ArchiveFunction.Arn",
+    }
+    # deleteUpload=true: archive may now delete uploads (and only uploads).
+    archive_role = functions["archive"][1]["Role"]["Fn::GetAtt"][0]
+    archive = minimal_rendered.grants(archive_role)
+    assert archive.pop("s3:DeleteObject") == {UPLOADS}
+    assert archive.pop("s3:DeleteObjectVersion") == {UPLOADS}
+    assert archive == EXPECTED_GRANTS["archive"]
+    env = functions["archive"][1]["Environment"]["Variables"]
+    assert env[config.ENV_DELETE_UPLOAD] == "true"
+
+
+@pytest.mark.parametrize(
+    ("stages", "message"),
+    [("validate,archive", "archive needs an output stage"), ("validate,blur", "unknown stage")],
+)
+def test_impossible_selection_fails_synth_with_a_clear_message(stages, message, capsys):
+    assert main(["-c", f"stages={stages}", "-c", "nag=false"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_unknown_selection_raises_from_the_stack(stub_layers, tmp_path):
+    with pytest.raises(StageSelectionError, match="validation is required"):
+        build_app({"stages": "resize"}, outdir=str(tmp_path), layer_dirs=stub_layers)
+
+
+# -- resources ----------------------------------------------------------------------------------
+
+
+def _denies_insecure_transport(policy_document):
+    return any(
+        s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        for s in policy_document["Statement"]
+    )
+
+
+def test_upload_bucket(rendered):
+    logical_id, props = _by_prefix(rendered, "AWS::S3::Bucket", "UploadBucket")
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert props["NotificationConfiguration"]["EventBridgeConfiguration"] == {
+        "EventBridgeEnabled": True
+    }
+    sse = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    assert sse["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    assert set(props["PublicAccessBlockConfiguration"].values()) == {True}
+    assert len(props["PublicAccessBlockConfiguration"]) == 4
+    (cors,) = props["CorsConfiguration"]["CorsRules"]
+    assert cors["AllowedMethods"] == ["POST"]
+    (rule,) = props["LifecycleConfiguration"]["Rules"]
+    assert rule["Transitions"] == [{"StorageClass": "GLACIER", "TransitionInDays": 90}]
+    assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] > 0
+    assert (
+        rendered.name(props["LoggingConfiguration"]["DestinationBucketName"]) == "AccessLogBucket"
+    )
+    policies = [
+        p["Properties"]
+        for p in rendered.of_type("AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": logical_id}
+    ]
+    assert _denies_insecure_transport(policies[0]["PolicyDocument"])
+
+
+def test_archive_bucket_has_the_same_security(rendered):
+    logical_id, props = _by_prefix(rendered, "AWS::S3::Bucket", "ArchiveBucket")
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert set(props["PublicAccessBlockConfiguration"].values()) == {True}
+    assert "BucketEncryption" in props
+    assert "LoggingConfiguration" in props
+    policies = [
+        p["Properties"]["PolicyDocument"]
+        for p in rendered.of_type("AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": logical_id}
+    ]
+    assert _denies_insecure_transport(policies[0])
+
+
+def test_queue_dlq_and_event_source(rendered):
+    dlq_id, dlq = _by_prefix(rendered, "AWS::SQS::Queue", "ProcessingDlq")
+    _queue_id, queue = _by_prefix(rendered, "AWS::SQS::Queue", "ProcessingQueue")
+    assert queue["VisibilityTimeout"] == 300
+    assert queue["MessageRetentionPeriod"] == 4 * 24 * 3600
+    assert queue["SqsManagedSseEnabled"] is True
+    assert dlq["SqsManagedSseEnabled"] is True
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
+        "maxReceiveCount": 3,
+    }
+    (mapping,) = _props(rendered, "AWS::Lambda::EventSourceMapping")
+    assert mapping["BatchSize"] == 1
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": 10}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert rendered.name(mapping["FunctionName"]) == "TriggerFunction"
+    for policy in rendered.of_type("AWS::SQS::QueuePolicy").values():
+        assert _denies_insecure_transport(policy["Properties"]["PolicyDocument"])
+
+
+def test_table(rendered):
+    (table,) = _props(rendered, "AWS::DynamoDB::Table")
+    assert table["KeySchema"] == [{"AttributeName": "imageKey", "KeyType": "HASH"}]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert table["SSESpecification"]["SSEEnabled"] is True
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
+    (index,) = table["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "status-uploadTimestamp-index"
+    assert index["KeySchema"] == [
+        {"AttributeName": "status", "KeyType": "HASH"},
+        {"AttributeName": "uploadTimestamp", "KeyType": "RANGE"},
+    ]
+
+
+def test_topic_is_encrypted_and_tls_only(rendered):
+    (topic,) = _props(rendered, "AWS::SNS::Topic")
+    assert "alias/aws/sns" in json.dumps(topic["KmsMasterKeyId"])
+    (policy,) = _props(rendered, "AWS::SNS::TopicPolicy")
+    assert _denies_insecure_transport(policy["PolicyDocument"])
+
+
+def test_upload_rule_routes_the_names_pattern_to_the_queue(rendered):
+    _id, rule = _by_prefix(rendered, "AWS::Events::Rule", "UploadCreatedRule")
+    bucket_id, _ = _by_prefix(rendered, "AWS::S3::Bucket", "UploadBucket")
+    assert rule["EventPattern"] == names.upload_event_pattern({"Ref": bucket_id})
+    (target,) = rule["Targets"]
+    assert rendered.name(target["Arn"]) == "ProcessingQueue.Arn"
+
+
+def test_audit_rule_writes_to_a_log_group(rendered):
+    _id, rule = _by_prefix(rendered, "AWS::Events::Rule", "UploadAuditRule")
+    group_id, group = _by_prefix(rendered, "AWS::Logs::LogGroup", "AuditLogGroup")
+    (target,) = rule["Targets"]
+    assert ":log-group:" in json.dumps(target["Arn"])
+    assert target["Arn"]["Fn::Join"][1][-1] == {"Ref": group_id}
+    # EventBridge writes only to log groups under /aws/events/.
+    assert group["LogGroupName"].startswith("/aws/events/")
+    (policy,) = _props(rendered, "AWS::Logs::ResourcePolicy")
+    assert "events.amazonaws.com" in json.dumps(policy["PolicyDocument"])
+
+
+def test_upload_url_api_is_cognito_authorized(rendered):
+    methods = [
+        m for m in _props(rendered, "AWS::ApiGateway::Method") if m["HttpMethod"] != "OPTIONS"
+    ]
+    assert sorted(m["HttpMethod"] for m in methods) == ["GET", "POST"]
+    for method in methods:
+        assert method["AuthorizationType"] == "COGNITO_USER_POOLS"
+        assert "RequestValidatorId" in method
+        assert rendered.name(method["Integration"]["Uri"]).count("UploadUrlFunction.Arn") == 1
+    (authorizer,) = _props(rendered, "AWS::ApiGateway::Authorizer")
+    assert authorizer["Type"] == "COGNITO_USER_POOLS"
+    (stage,) = _props(rendered, "AWS::ApiGateway::Stage")
+    assert "AccessLogSetting" in stage
+    assert stage["TracingEnabled"] is True
+
+
+def test_four_alarms_of_the_design(rendered):
+    alarms = _props(rendered, "AWS::CloudWatch::Alarm")
+    assert sorted(a["Threshold"] for a in alarms) == [0, 5, 10, 60_000]
+    for alarm in alarms:
+        assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    by_threshold = {a["Threshold"]: a for a in alarms}
+    assert by_threshold[60_000]["MetricName"] == "ExecutionTime"
+    assert by_threshold[60_000]["Statistic"] == "Average"
+    assert by_threshold[10]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert "100 * failed / started" in json.dumps(by_threshold[5]["Metrics"])
+    throttles = [m for m in by_threshold[0]["Metrics"] if "MetricStat" in m]
+    assert len(throttles) == 7
+    assert {m["MetricStat"]["Metric"]["MetricName"] for m in throttles} == {"Throttles"}
+
+
+# -- checks -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("which", ["full_stack", "minimal_stack"])
+def test_cdk_nag_aws_solutions_passes_with_reasoned_acknowledgments(which, request):
+    stack = request.getfixturevalue(which)
+    report = AwsSolutionsChecks(stack.node.root).validate_scope(stack)
+    findings = [v.rule_name for v in report.violations]
+    assert report.success, findings
+    assert findings == []
+
+
+def test_cfn_lint_is_clean(template, tmp_path):
+    path = tmp_path / "QipStack.template.json"
+    path.write_text(json.dumps(template.to_json()))
+    # W3005 (DependsOn already implied by a GetAtt) comes from CDK's own output, not from us.
+    matches = lint_file(Path(path), config=ManualArgs(ignore_checks=["W3005"]))
+    assert [str(m) for m in matches] == []

@@ -1,0 +1,366 @@
+"""Security of the deployment, checked on the synthesized template (issue 8): per function, the
+exact IAM actions and resources it holds, equal to what its code calls (recorded on the local
+system) plus what the Lambda runtime needs; no wildcard action; TLS-only and encryption at
+rest on every bucket, queue, topic and table; no public access; Cognito on the API.
+The per-function table is written to docs/security.md."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# botocore (service, operation) -> the IAM actions the call is authorised by.
+IAM_ACTIONS: dict[tuple[str, str], set[str]] = {
+    ("s3", "GetObject"): {"s3:GetObject", "s3:GetObjectVersion"},
+    ("s3", "HeadObject"): {"s3:GetObject", "s3:GetObjectVersion"},
+    ("s3", "CopyObject"): {"s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"},
+    ("s3", "PutObject"): {"s3:PutObject"},
+    ("s3", "DeleteObject"): {"s3:DeleteObject", "s3:DeleteObjectVersion"},
+    ("s3", "HeadBucket"): {"s3:ListBucket"},
+    ("dynamodb", "GetItem"): {"dynamodb:GetItem"},
+    ("dynamodb", "PutItem"): {"dynamodb:PutItem"},
+    ("dynamodb", "UpdateItem"): {"dynamodb:UpdateItem"},
+    ("eventbridge", "PutEvents"): {"events:PutEvents"},
+    ("sns", "Publish"): {"sns:Publish"},
+    ("sfn", "StartExecution"): {"states:StartExecution"},
+    ("lambda", "Invoke"): {"lambda:InvokeFunction"},
+}
+# Calls made with the function's credentials but not through an API call of its code.
+SIGNED_CALLS = {"generate_presigned_post": {"s3:PutObject"}}  # S3 checks the signer on POST
+RUNTIME = {
+    "xray:PutTraceSegments": "tracing (Lambda runtime)",
+    "xray:PutTelemetryRecords": "tracing (Lambda runtime)",
+    "logs:CreateLogStream": "logging (Lambda runtime)",
+    "logs:PutLogEvents": "logging (Lambda runtime)",
+}
+EVENT_SOURCE = {
+    f"sqs:{a}": "SQS event-source mapping (Lambda polls with the function's role)"
+    for a in (
+        "ReceiveMessage",
+        "DeleteMessage",
+        "ChangeMessageVisibility",
+        "GetQueueAttributes",
+        "GetQueueUrl",
+    )
+}
+# Actions AWS offers no resource-level permission for.
+NO_RESOURCE_LEVEL = {
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+}
+
+
+def readable(value: Any) -> str:
+    """An intrinsic as a short string: `UploadBucket.Arn/uploads/*`, `ImageTable.Arn`."""
+    if isinstance(value, str):
+        return value
+    if "Ref" in value:
+        return re.sub(r"[0-9A-F]{8}$", "", value["Ref"])
+    if "Fn::GetAtt" in value:
+        logical_id, attribute = value["Fn::GetAtt"]
+        return f"{re.sub(r'[0-9A-F]{8}$', '', logical_id)}.{attribute}"
+    if "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        text = separator.join(readable(p) for p in parts)
+        return re.sub(r"arn:AWS::Partition:(\w+):AWS::Region:AWS::AccountId:", r"\1:", text)
+    return json.dumps(value, sort_keys=True)
+
+
+def of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    """Resources of one type, by logical id."""
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+def statements(template: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every statement of every IAM policy (identity and resource policies)."""
+    found = []
+    for resource in template["Resources"].values():
+        props = resource.get("Properties", {})
+        for field in ("PolicyDocument", "AssumeRolePolicyDocument"):
+            document = props.get(field)
+            if isinstance(document, dict):
+                found.extend(document.get("Statement", []))
+        if resource["Type"] == "AWS::IAM::Role":
+            for policy in props.get("Policies", []):
+                found.extend(policy["PolicyDocument"]["Statement"])
+    return found
+
+
+def as_list(value: Any) -> list[Any]:
+    """A value or a list of values, as a list."""
+    return value if isinstance(value, list) else [value]
+
+
+def role_grants(template: dict[str, Any], role: str) -> dict[str, set[str]]:
+    """action -> readable resources, over every policy attached to a role."""
+    grants: dict[str, set[str]] = {}
+    for policy in of_type(template, "AWS::IAM::Policy").values():
+        if {"Ref": role} not in policy["Properties"]["Roles"]:
+            continue
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            assert statement["Effect"] == "Allow"
+            for action in as_list(statement["Action"]):
+                grants.setdefault(action, set()).update(
+                    readable(r) for r in as_list(statement["Resource"])
+                )
+    return grants
+
+
+def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """service -> properties of its function (tagged `qip:service`)."""
+    found = {}
+    for resource in of_type(template, "AWS::Lambda::Function").values():
+        tags = {t["Key"]: t["Value"] for t in resource["Properties"].get("Tags", [])}
+        if "qip:service" in tags:
+            found[tags["qip:service"]] = resource["Properties"]
+    return found
+
+
+def signed_calls(repo_root: Path, service: str) -> set[str]:
+    """Actions a service's code uses by signing requests for others (presigned POST)."""
+    actions: set[str] = set()
+    for source in (repo_root / "services" / service / "src").rglob("*.py"):
+        text = source.read_text()
+        for method, needed in SIGNED_CALLS.items():
+            if f".{method}(" in text:
+                actions |= needed
+    return actions
+
+
+def needed_actions(
+    service: str, calls: set[tuple[str, str]], repo_root: Path
+) -> dict[str, list[str]]:
+    """action -> why this function needs it (the calls it made, the runtime, its event source)."""
+    why: dict[str, list[str]] = {}
+    for service_name, operation in sorted(calls):
+        mapped = IAM_ACTIONS.get((service_name, operation))
+        assert mapped is not None, f"add an IAM mapping for {service_name}:{operation}"
+        for action in mapped:
+            why.setdefault(action, []).append(f"calls {service_name} {operation}")
+    for action in signed_calls(repo_root, service):
+        why.setdefault(action, []).append("signs the presigned POST")
+    for action, reason in RUNTIME.items():
+        why.setdefault(action, []).append(reason)
+    if service == "trigger":
+        for action, reason in EVENT_SOURCE.items():
+            why.setdefault(action, []).append(reason)
+    return why
+
+
+def test_each_function_holds_exactly_what_its_code_calls(
+    template: dict[str, Any], recorded_calls: dict[str, set[tuple[str, str]]], repo_root: Path
+) -> None:
+    found = functions(template)
+    assert len(found) == 7
+    sections = []
+    for service, props in sorted(found.items()):
+        name = f"qip-{service}"
+        role = props["Role"]["Fn::GetAtt"][0]
+        grants = role_grants(template, role)
+        why = needed_actions(service, recorded_calls.get(name, set()), repo_root)
+        assert set(grants) == set(why), (
+            service,
+            {"granted, never used": sorted(set(grants) - set(why))},
+            {"used, not granted": sorted(set(why) - set(grants))},
+        )
+        rows = [
+            f"| `{action}` | {', '.join(f'`{r}`' for r in sorted(grants[action]))} | "
+            f"{'; '.join(dict.fromkeys(why[action]))} |"
+            for action in sorted(grants)
+        ]
+        sections.append(
+            f"### {name}\n\n| action | resources | needed for |\n|---|---|---|\n" + "\n".join(rows)
+        )
+    machine = next(iter(of_type(template, "AWS::StepFunctions::StateMachine").values()))
+    grants = role_grants(template, machine["Properties"]["RoleArn"]["Fn::GetAtt"][0])
+    scoped = {a: r for a, r in grants.items() if r != {"*"}}
+    states_calls = {a for call in recorded_calls.get("states", set()) for a in IAM_ACTIONS[call]}
+    assert set(scoped) == {"lambda:InvokeFunction"} | states_calls, scoped
+    rows = [
+        f"| `{action}` | {', '.join(f'`{r}`' for r in sorted(resources))} | "
+        + (
+            "invokes the stage functions (recorded)"
+            if action == "lambda:InvokeFunction"
+            else "its SNS/DynamoDB tasks (recorded)"
+            if action in states_calls
+            else "execution logging and tracing (no resource-level permission in AWS)"
+        )
+        + " |"
+        for action, resources in sorted(grants.items())
+    ]
+    sections.append(
+        "### the state machine\n\n| action | resources | needed for |\n|---|---|---|\n"
+        + "\n".join(rows)
+    )
+    pytest.iam_sections = sections  # type: ignore[attr-defined]
+
+
+def test_no_wildcard_allowed_actions_and_star_resources_only_where_aws_has_nothing_narrower(
+    template: dict[str, Any],
+) -> None:
+    for statement in statements(template):
+        if statement["Effect"] != "Allow":
+            continue  # a Deny may be broad: the TLS-only statements deny every action
+        actions = as_list(statement.get("Action", []))
+        assert all("*" not in a for a in actions), statement
+        if "*" in as_list(statement.get("Resource", [])):
+            assert set(actions) <= NO_RESOURCE_LEVEL, actions
+
+
+def denies_insecure_transport(document: dict[str, Any]) -> bool:
+    """A statement denying any request over plain HTTP."""
+    return any(
+        s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+        for s in document["Statement"]
+    )
+
+
+def resource_policies(template: dict[str, Any], kind: str, field: str) -> dict[str, Any]:
+    """Readable target name -> policy document of every resource policy of a kind."""
+    found = {}
+    for policy in of_type(template, kind).values():
+        props = policy["Properties"]
+        for target in as_list(props[field]):
+            found[readable(target)] = props["PolicyDocument"]
+    return found
+
+
+def test_every_bucket_queue_topic_and_table_is_encrypted_and_tls_only(
+    template: dict[str, Any],
+) -> None:
+    rows = []
+    buckets = resource_policies(template, "AWS::S3::BucketPolicy", "Bucket")
+    for logical_id, bucket in of_type(template, "AWS::S3::Bucket").items():
+        props = bucket["Properties"]
+        sse = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+        algorithm = sse["ServerSideEncryptionByDefault"]["SSEAlgorithm"]
+        name = readable({"Ref": logical_id})
+        assert denies_insecure_transport(buckets[name]), name
+        block = props["PublicAccessBlockConfiguration"]
+        assert len(block) == 4
+        assert set(block.values()) == {True}, name
+        assert "AccessControl" not in props, name
+        rows.append((name, "S3 bucket", algorithm, "bucket policy denies HTTP", "all 4 blocked"))
+    queues = resource_policies(template, "AWS::SQS::QueuePolicy", "Queues")
+    for logical_id, queue in of_type(template, "AWS::SQS::Queue").items():
+        props = queue["Properties"]
+        encrypted = props.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in props
+        name = readable({"Ref": logical_id})
+        assert encrypted, name
+        assert denies_insecure_transport(queues[name]), name
+        rows.append((name, "SQS queue", "SQS-managed SSE", "queue policy denies HTTP", "none"))
+    topics = resource_policies(template, "AWS::SNS::TopicPolicy", "Topics")
+    for logical_id, topic in of_type(template, "AWS::SNS::Topic").items():
+        name = readable({"Ref": logical_id})
+        assert "KmsMasterKeyId" in topic["Properties"], name
+        assert denies_insecure_transport(topics[name]), name
+        rows.append((name, "SNS topic", "KMS (aws/sns)", "topic policy denies HTTP", "none"))
+    for logical_id, table in of_type(template, "AWS::DynamoDB::Table").items():
+        assert table["Properties"]["SSESpecification"]["SSEEnabled"] is True
+        rows.append(
+            (
+                readable({"Ref": logical_id}),
+                "DynamoDB table",
+                "SSE (KMS)",
+                "HTTPS-only service endpoints (no resource policy needed)",
+                "none",
+            )
+        )
+    assert {r[1] for r in rows} == {"S3 bucket", "SQS queue", "SNS topic", "DynamoDB table"}
+    pytest.data_rows = rows  # type: ignore[attr-defined]
+
+
+def test_nothing_is_public(template: dict[str, Any]) -> None:
+    for statement in statements(template):
+        if statement["Effect"] != "Allow":
+            continue
+        principal = statement.get("Principal")
+        if principal is None:
+            continue  # an identity policy: bound to its role
+        if principal == "*" or (isinstance(principal, dict) and principal.get("AWS") == "*"):
+            pytest.fail(f"public Allow: {statement}")
+        services = as_list(principal.get("Service", [])) if isinstance(principal, dict) else []
+        if services and "sts:AssumeRole" not in as_list(statement["Action"]):
+            # A service writing to a resource of ours does so only from our own source.
+            assert "Condition" in statement, statement
+    for permission in of_type(template, "AWS::Lambda::Permission").values():
+        props = permission["Properties"]
+        assert props["Principal"].endswith(".amazonaws.com"), props
+        assert "SourceArn" in props, props
+    assert not of_type(template, "AWS::Lambda::Url")
+
+
+def test_the_api_requires_cognito(template: dict[str, Any]) -> None:
+    methods = [
+        m["Properties"]
+        for m in of_type(template, "AWS::ApiGateway::Method").values()
+        if m["Properties"]["HttpMethod"] != "OPTIONS"
+    ]
+    assert methods
+    (authorizer_id,) = of_type(template, "AWS::ApiGateway::Authorizer")
+    for method in methods:
+        assert method["AuthorizationType"] == "COGNITO_USER_POOLS"
+        assert method["AuthorizerId"] == {"Ref": authorizer_id}
+    assert not of_type(template, "AWS::ApiGatewayV2::Api")
+    pytest.api_methods = sorted(m["HttpMethod"] for m in methods)  # type: ignore[attr-defined]
+
+
+def test_docs_security_md_is_the_generated_table(repo_root: Path) -> None:
+    sections = getattr(pytest, "iam_sections", None)
+    rows = getattr(pytest, "data_rows", None)
+    methods = getattr(pytest, "api_methods", None)
+    if sections is None or rows is None or methods is None:
+        pytest.skip("runs after the checks above, in the same session")
+    data = "\n".join(f"| `{n}` | {k} | {e} | {t} | {p} |" for n, k, e, t, p in sorted(rows))
+    text = f"""# Security of the deployment
+
+Generated by `platform/stack/tests/security/test_security.py` from the synthesized default stack
+(`qip_platform.stack`, every stage). Every line below is asserted by that test; rerun it to
+regenerate (`uv run --no-sync pytest platform/stack/tests/security`).
+
+## Per-function IAM
+
+What each function's role holds, action by action, and why. The test asserts the set of
+actions equals what the function's code was recorded calling on the local system (every
+path: images that complete, a non-image the trigger rejects, a corrupt image validate
+rejects, an image whose stage fails, a redelivered event, stages run again) mapped to IAM
+actions, plus what the Lambda runtime needs (logs, X-Ray) and, for the trigger, its SQS
+event-source mapping. The exact resources of each grant are pinned by
+`platform/stack/tests/infra/test_stack.py`. No action has a wildcard; `*` resources appear only for
+actions AWS offers no resource-level permission for (X-Ray, log delivery).
+
+Reading a specific object version (`GetObject`/`HeadObject`/`CopyObject` with a version id)
+needs `s3:GetObjectVersion` as well as `s3:GetObject`, so both are counted for every read.
+
+{(chr(10) * 2).join(sections)}
+
+## Data at rest and in transit
+
+| resource | kind | encryption at rest | TLS only | public access |
+|---|---|---|---|---|
+{data}
+
+No bucket, queue or topic policy allows a public principal; service principals (EventBridge
+to the queue, S3 log delivery) are bound to our own source by a condition. Lambda
+permissions name a service principal and a source ARN; no function URL exists.
+
+## API
+
+{", ".join(methods)} `/upload-url`: `COGNITO_USER_POOLS` authorizer on every method (OPTIONS
+is the CORS preflight). No HTTP API (v2) exists.
+"""
+    (repo_root / "docs" / "security.md").write_text(text)
