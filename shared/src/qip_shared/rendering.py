@@ -44,6 +44,20 @@ def needed_size(source_size: Size, variants: Sequence[VariantSpec]) -> Size:
     return (max(w for w, _ in needs), max(h for _, h in needs))
 
 
+def resample_variants(
+    data: bytes, variants: Sequence[VariantSpec], *, crop: CropRule = cover_crop_box
+) -> tuple[Decoded, list[Image]]:
+    """Decode `data` once and resample it to each variant's geometry (before any encoding)."""
+    decoded = decode_upright(data, lambda upright: needed_size(upright, variants))
+    images = [
+        _fit_inside(decoded, spec.box)
+        if spec.fit is Fit.INSIDE
+        else resample(decoded.image, spec.box, decoded.region(crop(decoded.source_size, spec.box)))
+        for spec in variants
+    ]
+    return decoded, images
+
+
 def render_variants(
     data: bytes, variants: Sequence[VariantSpec], *, crop: CropRule = cover_crop_box
 ) -> list[EncodedVariant]:
@@ -53,30 +67,21 @@ def render_variants(
     """
     if not variants:
         return []
-    decoded = decode_upright(data, lambda upright: needed_size(upright, variants))
+    decoded, images = resample_variants(data, variants, crop=crop)
     decoder = decoder_version(decoded.source_format)
-    rendered: list[EncodedVariant] = []
-    for spec in variants:
-        image = (
-            _fit_inside(decoded, spec.box)
-            if spec.fit is Fit.INSIDE
-            else resample(
-                decoded.image, spec.box, decoded.region(crop(decoded.source_size, spec.box))
-            )
+    return [
+        EncodedVariant(
+            name=spec.name,
+            format=fmt,
+            width=image.width,
+            height=image.height,
+            data=encode(image, fmt),
+            decoder=decoder,
+            encoder=encoder_version(fmt),
         )
-        rendered.extend(
-            EncodedVariant(
-                name=spec.name,
-                format=fmt,
-                width=image.width,
-                height=image.height,
-                data=encode(image, fmt),
-                decoder=decoder,
-                encoder=encoder_version(fmt),
-            )
-            for fmt in spec.formats
-        )
-    return rendered
+        for spec, image in zip(variants, images, strict=True)
+        for fmt in spec.formats
+    ]
 
 
 def _fit_inside(decoded: Decoded, box: Size) -> Image:
