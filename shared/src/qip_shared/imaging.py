@@ -3,10 +3,13 @@
 Pure functions over bytes and Pillow images (no I/O, no AWS, no environment). Requires the
 `imaging` extra (Pillow).
 
+- HEIF/HEIC through pillow-heif (registered once, here, at import; a libheif older than
+  `MIN_LIBHEIF_VERSION` is refused) and AVIF through Pillow's own plugin.
 - `decode_upright` (`load_upright`: just its image) decodes the first frame once, at the
   smallest JPEG DCT scale that still covers what the caller needs (`Image.draft`), applies
-  the EXIF orientation and normalises the colour to 8-bit sRGB RGB (alpha flattened on white,
-  CMYK and tagged RGB/grey through their ICC profile, 16-bit grey scaled rather than clipped).
+  the EXIF orientation (HEIF/AVIF: their irot/imir instead, once) and normalises the colour
+  to 8-bit sRGB RGB (alpha flattened on white, CMYK and tagged RGB/grey through their ICC
+  profile, 16-bit grey and 10/12-bit HEIF/AVIF scaled rather than clipped).
   The result carries no metadata.
 - `resample` is the one resampling both outputs use: LANCZOS after an integer pre-reduction.
 - `encode_jpeg` writes a baseline sRGB JPEG with no EXIF, ICC, XMP or comment; `encode_webp`
@@ -24,8 +27,10 @@ from dataclasses import dataclass
 from functools import cache
 
 import PIL
+import pillow_heif
 from PIL import Image, ImageCms, features
 
+from qip_shared.enums import ImageFormat
 from qip_shared.recipe import OutputFormat
 
 Size = tuple[int, int]
@@ -43,8 +48,19 @@ BACKGROUND = (255, 255, 255)
 # A reducing gap of 3 is visually indistinguishable from plain LANCZOS and still much faster.
 REDUCING_GAP = 3.0
 RESAMPLE = Image.Resampling.LANCZOS
-# The formats the pipeline accepts; never let another decoder see the bytes.
-DECODABLE_FORMATS = ("JPEG", "PNG", "GIF", "WEBP")
+# Pillow's plugin for each accepted format; never let another decoder see the bytes.
+PILLOW_FORMATS: dict[ImageFormat, str] = {
+    ImageFormat.JPEG: "JPEG",
+    ImageFormat.PNG: "PNG",
+    ImageFormat.GIF: "GIF",
+    ImageFormat.WEBP: "WEBP",
+    ImageFormat.HEIC: "HEIF",
+    ImageFormat.HEIF: "HEIF",
+    ImageFormat.AVIF: "AVIF",
+}
+DECODABLE_FORMATS = tuple(dict.fromkeys(PILLOW_FORMATS.values()))
+# libheif before 1.23.4 has published heap-overflow advisories in HEIF decoding (fixed 1.23.2-4).
+MIN_LIBHEIF_VERSION = (1, 23, 4)
 
 ORIENTATION_TAG = 0x0112
 _TRANSPOSE: dict[int, Image.Transpose] = {
@@ -67,6 +83,45 @@ _SIXTEEN_TO_EIGHT = 255 / 65535
 
 class ImageDecodeError(ValueError):
     """The bytes are not a decodable image of an accepted format."""
+
+
+class UnsafeDecoderError(RuntimeError):
+    """A decoder this process would use is missing or older than its security fixes."""
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    """`1.23.7` (or `1.23.7-rc1`) as (1, 23, 7); an unreadable version is (0,)."""
+    parts = []
+    for part in version.split("."):
+        digits = "".join(ch for ch in part.split("-")[0] if ch.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts) or (0,)
+
+
+def register_decoders() -> str:
+    """Register pillow-heif's HEIF opener once and check AVIF; the libheif version in use.
+
+    Raises UnsafeDecoderError when libheif is older than `MIN_LIBHEIF_VERSION` or Pillow was
+    built without AVIF, so a process never starts with a decoder it must not run.
+    """
+    libheif = str(pillow_heif.libheif_version())
+    if _version_tuple(libheif) < MIN_LIBHEIF_VERSION:
+        wanted = ".".join(map(str, MIN_LIBHEIF_VERSION))
+        raise UnsafeDecoderError(
+            f"pillow-heif {pillow_heif.__version__} bundles libheif {libheif}, older than "
+            f"{wanted} (published heap-overflow advisories); install pillow-heif>=1.9.0"
+        )
+    if not features.check("avif"):
+        raise UnsafeDecoderError("this Pillow was built without AVIF support (libavif)")
+    if "HEIF" not in Image.OPEN:
+        # Depth and auxiliary images are never used: do not even parse them.
+        pillow_heif.register_heif_opener(depth_images=False, aux_images=False)
+    return libheif
+
+
+LIBHEIF_VERSION = register_decoders()
 
 
 def fit_size(size: Size, box: Size) -> Size:
@@ -108,9 +163,21 @@ def upright_size(size: Size, orientation: int) -> Size:
 
 
 def orientation_of(image: Image.Image) -> int:
-    """The image's EXIF orientation (1..8); anything missing or invalid counts as 1."""
+    """The orientation (1..8) still to apply to the decoded pixels; missing or invalid is 1.
+
+    HEIF's irot/imir are applied by libheif while decoding (pillow-heif then resets the EXIF
+    tag), and Pillow's AVIF plugin rewrites the EXIF tag from irot/imir; in both the EXIF
+    orientation of the camera is never applied on top, nor an XMP one.
+    """
+    if image.format == "HEIF":
+        return 1
     try:
-        value = image.getexif().get(ORIENTATION_TAG, 1)
+        if image.format == "AVIF":
+            exif = Image.Exif()
+            exif.load(image.info.get("exif") or b"")
+        else:
+            exif = image.getexif()
+        value = exif.get(ORIENTATION_TAG, 1)
     except Exception:  # a broken EXIF block must not make the picture undecodable
         return 1
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
@@ -382,6 +449,8 @@ _ENCODER_FEATURES: dict[OutputFormat, tuple[str, str]] = {
 @cache
 def decoder_version(pil_format: str) -> str:
     """The decoder of a source format, e.g. `Pillow 13.0.0 JPEG (libjpeg_turbo 3.2.0)`."""
+    if pil_format == "HEIF":
+        return f"pillow-heif {pillow_heif.__version__} HEIF (libheif {LIBHEIF_VERSION})"
     feature = _DECODER_FEATURES.get(pil_format)
     library = f" ({feature} {features.version(feature)})" if feature else ""
     return f"Pillow {PIL.__version__} {pil_format or 'unknown'}{library}"
