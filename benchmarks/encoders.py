@@ -39,7 +39,7 @@ from qip_shared.imaging import (
     encode_webp,
 )
 from qip_shared.recipe import DEFAULT_RECIPE, Recipe, VariantSpec
-from qip_shared.rendering import needed_size, resample_variants
+from qip_shared.rendering import decode_for, needed_size, resample_decoded
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "corpus"
@@ -104,7 +104,8 @@ def references(paths: Sequence[Path]) -> list[tuple[str, Image.Image]]:
     """Each photo's display and thumbnail images, resampled exactly as the stages do."""
     found: list[tuple[str, Image.Image]] = []
     for path in paths:
-        _decoded, images = resample_variants(path.read_bytes(), DEFAULT_RECIPE.variants)
+        decoded = decode_for(path.read_bytes(), DEFAULT_RECIPE.variants)
+        images = resample_decoded(decoded, DEFAULT_RECIPE.variants)
         for spec, image in zip(DEFAULT_RECIPE.variants, images, strict=True):
             found.append((f"{path.name}:{spec.name}", image))
     return found
