@@ -27,7 +27,6 @@ from qip_shared import config
 __all__ = [
     "DEFAULT_ARCHITECTURE",
     "DEFAULT_LOG_RETENTION",
-    "METRICS_NAMESPACE",
     "RUNTIME",
     "FunctionProps",
     "ImageFunction",
@@ -37,10 +36,11 @@ __all__ = [
     "ServiceFunction",
 ]
 
-RUNTIME = lambda_.Runtime.PYTHON_3_14
+RUNTIME = lambda_.Runtime(
+    config.LAMBDA_RUNTIME, lambda_.RuntimeFamily.PYTHON, supports_inline_code=True
+)
 DEFAULT_ARCHITECTURE = lambda_.Architecture.ARM_64
 DEFAULT_LOG_RETENTION = logs.RetentionDays.ONE_MONTH
-METRICS_NAMESPACE = "QIP"
 
 
 class FunctionProps(TypedDict):
@@ -105,7 +105,7 @@ class ServiceFunction(Construct):
             **(environment or {}),
             config.ENV_SERVICE_VERSION: version,
             "POWERTOOLS_SERVICE_NAME": f"qip-{service}",
-            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            config.ENV_METRICS_NAMESPACE: config.METRICS_NAMESPACE,
         }
         # An explicit log group: retention without the LogRetention custom resource.
         self.log_group = logs.LogGroup(

@@ -29,8 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qip_platform.versions import source_dir
+from qip_shared import config
 
-LAMBDA_PYTHON = "3.14"
+LAMBDA_PYTHON = config.LAMBDA_PYTHON_VERSION
 PLATFORMS = {"arm64": "aarch64-manylinux_2_28", "x86_64": "x86_64-manylinux_2_28"}
 LAYERS: dict[str, tuple[str, ...]] = {
     "pillow": ("pillow", "pillow-heif"),
