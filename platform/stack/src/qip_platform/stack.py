@@ -58,7 +58,7 @@ from qip_pipeline.definition import (
 from qip_platform.bundle import bundle_service
 from qip_platform.layers import LayerDirs
 from qip_platform.monitoring import Monitoring
-from qip_platform.versions import needs_pillow, service_version
+from qip_platform.versions import LAMBDA_PYTHON, needs_pillow, service_version
 from qip_resize.construct import ResizeFunction
 from qip_shared import config, keys
 from qip_shared.enums import StageName
@@ -75,6 +75,8 @@ from qip_validate.construct import ValidateFunction
 
 WORKFLOWS = {"EXPRESS": sfn.StateMachineType.EXPRESS, "STANDARD": sfn.StateMachineType.STANDARD}
 ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
+# Every function's and layer's runtime: `python3.13` (see docs/deploy.md, "Runtime").
+RUNTIME: lambda_.Runtime = getattr(lambda_.Runtime, "PYTHON_" + LAMBDA_PYTHON.replace(".", "_"))
 QUEUE_VISIBILITY = Duration.seconds(300)
 QUEUE_RETENTION = Duration.days(4)
 MAX_RECEIVES = 3
@@ -288,7 +290,7 @@ class QipStack(Stack):
                 self,
                 construct_id,
                 code=lambda_.Code.from_asset(str(path)),
-                compatible_runtimes=[lambda_.Runtime.PYTHON_3_14],
+                compatible_runtimes=[RUNTIME],
                 compatible_architectures=[self._architecture],
                 description=f"QIP {what} ({path.name})",
             )
@@ -297,13 +299,14 @@ class QipStack(Stack):
         self.pillow_layer = layer("PillowLayer", layer_dirs.pillow, "Pillow")
 
     def _function_kwargs(self, service: str) -> dict[str, Any]:
-        """What every service construct receives: code, layers, version, architecture."""
+        """What every service construct receives: code, layers, runtime, version, architecture."""
         layers: list[lambda_.ILayerVersion] = [self.deps_layer]
         if needs_pillow(service):
             layers.append(self.pillow_layer)
         return {
             "code": lambda_.Code.from_asset(str(bundle_service(service, self._build_dir))),
             "layers": layers,
+            "runtime": RUNTIME,
             "version": service_version(service),
             "architecture": self._architecture,
             "log_retention": self.settings.log_retention,
@@ -683,6 +686,7 @@ class QipStack(Stack):
         for fn in self.functions.values():
             assert fn.role is not None
             ack(fn.role, XRAY_WILDCARD)
+            ack(fn, "AwsSolutions-L1")
         ack(self.state_machine.role, XRAY_WILDCARD)
         ack(self.user_pool, "AwsSolutions-COG2")
         ack(self.user_pool, "AwsSolutions-COG8")
@@ -724,6 +728,10 @@ NAG_REASONS: dict[str, str] = {
         "No WAF web ACL by default (fixed monthly cost): the API is Cognito-authorized, "
         "stage-throttled (50 rps, burst 100) and only signs upload URLs; attach a web ACL in "
         "production accounts."
+    ),
+    "AwsSolutions-L1": (
+        "python3.13 on purpose, not the latest runtime: bundles and layers ship bytecode compiled, "
+        "and are import-tested, by a 3.13 interpreter (docs/deploy.md says what 3.14 needs)."
     ),
     API_LOGS_ROLE: (
         "The account-level API Gateway logging role needs exactly this AWS-managed service-role "
