@@ -195,6 +195,9 @@ class Decoded:
     content: Box
     # Pillow's name of the source's format (`JPEG`, `PNG`, ...), for the outputs' lineage.
     source_format: str = ""
+    # The source's opacity (mode L, aligned with `image`) when it has transparency; `image`
+    # itself is flattened on white.
+    alpha: Image.Image | None = None
 
     def region(self, source_box: Box) -> Box:
         """Map a box in source (upright) coordinates to coordinates of `image`."""
@@ -273,12 +276,26 @@ def _decode(image: Image.Image, min_size: Size | SizeRule) -> Decoded:
         image, content = _pre_reduce(
             image, upright_size(_needed(raw_size, orientation, min_size), orientation)
         )
+    alpha = alpha_of(image)
     image = normalise_colour(image)
     transpose = _TRANSPOSE.get(orientation)
     if transpose is not None:
         content = _transpose_box(content, image.size, transpose)
         image = image.transpose(transpose)
-    return Decoded(image, upright_size(raw_size, orientation), content, image_format)
+        alpha = alpha.transpose(transpose) if alpha is not None else None
+    return Decoded(image, upright_size(raw_size, orientation), content, image_format, alpha)
+
+
+def alpha_of(image: Image.Image) -> Image.Image | None:
+    """The image's opacity as an 8-bit plane, or None when it has no transparency."""
+    if not image.has_transparency_data:
+        return None
+    if image.mode in ("RGBA", "LA"):
+        return image.getchannel("A")
+    try:
+        return image.convert("RGBA").getchannel("A")
+    except (ValueError, OSError):  # an exotic mode Pillow cannot take to RGBA: treat as opaque
+        return None
 
 
 def _pre_reduce(image: Image.Image, raw_needed: Size) -> tuple[Image.Image, Box]:
@@ -452,7 +469,10 @@ def decoder_version(pil_format: str) -> str:
     if pil_format == "HEIF":
         return f"pillow-heif {pillow_heif.__version__} HEIF (libheif {LIBHEIF_VERSION})"
     feature = _DECODER_FEATURES.get(pil_format)
-    library = f" ({feature} {features.version(feature)})" if feature else ""
+    if pil_format == "HEIF":
+        library = f" (pillow-heif {pillow_heif.__version__}, libheif {LIBHEIF_VERSION})"
+    else:
+        library = f" ({feature} {features.version(feature)})" if feature else ""
     return f"Pillow {PIL.__version__} {pil_format or 'unknown'}{library}"
 
 

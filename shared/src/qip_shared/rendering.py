@@ -2,7 +2,8 @@
 
 Pure (bytes and specs in, encoded variants out); requires the `imaging` extra. The decode is
 made once, at the smallest scale that serves the largest variant, and every variant is resampled
-from it. Cover variants are cropped by `cover_crop_box`, the one place that decides the crop.
+from it. Cover variants are cropped by `cover_crop_box`, the one place that decides the crop:
+around the image's focal point (`qip_shared.render.focal_point_of`), measured on that decode.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from qip_shared.imaging import (
     Box,
     Decoded,
     Size,
-    centre_crop_box,
     cover_size,
     decode_upright,
     decoder_version,
@@ -25,14 +25,20 @@ from qip_shared.imaging import (
     resample,
 )
 from qip_shared.recipe import EncodedVariant, Fit, VariantSpec
+from qip_shared.render import CENTRE, focal_crop_box, focal_point_of
 
 # (upright source size, the variant's box) -> the region of the source to show, in source pixels.
 CropRule = Callable[[Size, Size], Box]
 
 
-def cover_crop_box(source_size: Size, box: Size) -> Box:
-    """The region of the upright source a cover variant shows (today: the centred crop)."""
-    return centre_crop_box(source_size, box)
+def cover_crop_box(source_size: Size, box: Size, focal: tuple[float, float] = CENTRE) -> Box:
+    """The region of the upright source a cover variant shows: `box`'s aspect around `focal`."""
+    return focal_crop_box(source_size, box, focal)
+
+
+def crop_around(focal: tuple[float, float]) -> CropRule:
+    """The crop rule placing every cover variant around `focal` (0..1 of the upright image)."""
+    return lambda source_size, box: cover_crop_box(source_size, box, focal)
 
 
 def needed_size(source_size: Size, variants: Sequence[VariantSpec]) -> Size:
@@ -45,38 +51,58 @@ def needed_size(source_size: Size, variants: Sequence[VariantSpec]) -> Size:
 
 
 def render_variants(
-    data: bytes, variants: Sequence[VariantSpec], *, crop: CropRule = cover_crop_box
+    data: bytes, variants: Sequence[VariantSpec], *, crop: CropRule | None = None
 ) -> list[EncodedVariant]:
     """Decode `data` once and encode every variant in each of its formats, in recipe order.
 
+    Cover variants are cropped by `crop`, by default around the focal point of the decode.
     Raises `qip_shared.imaging.ImageDecodeError` when the bytes do not decode.
     """
     if not variants:
         return []
-    decoded = decode_upright(data, lambda upright: needed_size(upright, variants))
+    decoded = decode_for(data, variants)
+    if crop is None:
+        covers = any(v.fit is Fit.COVER for v in variants)
+        crop = crop_around(focal_point_of(decoded) if covers else CENTRE)
+    return render_decoded(decoded, variants, crop=crop)
+
+
+def decode_for(data: bytes, variants: Sequence[VariantSpec]) -> Decoded:
+    """The one decode serving every variant (raises `ImageDecodeError`)."""
+    return decode_upright(data, lambda upright: needed_size(upright, variants))
+
+
+def resample_decoded(
+    decoded: Decoded, variants: Sequence[VariantSpec], *, crop: CropRule = cover_crop_box
+) -> list[Image]:
+    """Each variant's pixels, resampled from one decode (what the encoders are given)."""
+    return [
+        _fit_inside(decoded, spec.box)
+        if spec.fit is Fit.INSIDE
+        else resample(decoded.image, spec.box, decoded.region(crop(decoded.source_size, spec.box)))
+        for spec in variants
+    ]
+
+
+def render_decoded(
+    decoded: Decoded, variants: Sequence[VariantSpec], *, crop: CropRule = cover_crop_box
+) -> list[EncodedVariant]:
+    """Encode every variant of an existing decode in each of its formats, in recipe order."""
     decoder = decoder_version(decoded.source_format)
-    rendered: list[EncodedVariant] = []
-    for spec in variants:
-        image = (
-            _fit_inside(decoded, spec.box)
-            if spec.fit is Fit.INSIDE
-            else resample(
-                decoded.image, spec.box, decoded.region(crop(decoded.source_size, spec.box))
-            )
+    images = resample_decoded(decoded, variants, crop=crop)
+    return [
+        EncodedVariant(
+            name=spec.name,
+            format=fmt,
+            width=image.width,
+            height=image.height,
+            data=encode(image, fmt),
+            decoder=decoder,
+            encoder=encoder_version(fmt),
         )
-        rendered.extend(
-            EncodedVariant(
-                name=spec.name,
-                format=fmt,
-                width=image.width,
-                height=image.height,
-                data=encode(image, fmt),
-                decoder=decoder,
-                encoder=encoder_version(fmt),
-            )
-            for fmt in spec.formats
-        )
-    return rendered
+        for spec, image in zip(variants, images, strict=True)
+        for fmt in spec.formats
+    ]
 
 
 def _fit_inside(decoded: Decoded, box: Size) -> Image:

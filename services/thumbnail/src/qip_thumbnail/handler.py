@@ -1,5 +1,9 @@
 """Lambda entry point of the thumbnail stage: read the upload, render the recipe's thumbnails.
 
+The same decode yields the render-ready facts (ThumbHash, dominant colour, focal point,
+perceptual hash): they go on the record (with the perceptual hash's index bands) and in the
+output, where archive finds them for the duplicate lookup and the completion messages.
+
 The lifecycle (records, events, logs, metrics, error classes) is `qip_shared.stage`'s.
 """
 
@@ -9,7 +13,7 @@ from qip_shared.enums import StageName
 from qip_shared.pipeline import PipelineState, ThumbnailOutput, primary_variant
 from qip_shared.stage import Stage, StageDone
 from qip_thumbnail.adapters import Adapters
-from qip_thumbnail.core import render_thumbnails
+from qip_thumbnail.core import render_fields, render_thumbnails
 from qip_thumbnail.errors import RecordNotFoundError
 
 SERVICE = "qip-thumbnail"
@@ -37,10 +41,11 @@ def _thumbnail(state: PipelineState, adapters: Adapters) -> StageDone[ThumbnailO
     """Render every thumbnail variant of the recipe and write each under its deterministic key."""
     recipe = adapters.recipe(state.recipe_version)
     data = adapters.get_object(state.bucket, state.image_key)
+    thumbnails = render_thumbnails(data, recipe.for_stage(STAGE))
     variants = adapters.put_variants(
         state.bucket,
         state.image_key,
-        render_thumbnails(data, recipe.for_stage(STAGE)),
+        thumbnails.variants,
         recipe_version=recipe.version,
         source_sha256=state.source_sha256(data),
     )
@@ -56,10 +61,11 @@ def _thumbnail(state: PipelineState, adapters: Adapters) -> StageDone[ThumbnailO
         height=primary.height,
         bytes=primary.bytes,
         variants=variants,
+        render=thumbnails.render,
     )
     return StageDone(
         output=output,
-        record_fields={"thumbnailKey": primary.key},
+        record_fields={"thumbnailKey": primary.key, **render_fields(thumbnails.render)},
         event_metadata={
             "thumbnailKey": primary.key,
             "width": primary.width,

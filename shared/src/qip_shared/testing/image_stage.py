@@ -39,6 +39,7 @@ class ImageStageHandlerChecks:
     UNDECODABLE: ClassVar[type[QipError]]
     RECORD_NOT_FOUND: ClassVar[type[QipError]]
     KEY_OF: ClassVar[staticmethod[[str], str]]  # e.g. staticmethod(resized_key)
+    EXTRA_OUTPUT_FIELDS: ClassVar[frozenset[str]] = frozenset()  # e.g. thumbnail's "render"
 
     def output_key(self, image_key: str) -> str:
         """Where this stage writes its output for an upload."""
@@ -64,7 +65,15 @@ class ImageStageHandlerChecks:
         assert output.image_key == key
         assert getattr(output, self.OUTPUT_ATTR) == self.output_key(key)
         assert (output.width, output.height) == self.SIZE
-        assert set(answer) == {"imageKey", self.KEY_FIELD, "width", "height", "bytes", "variants"}
+        assert set(answer) == {
+            "imageKey",
+            self.KEY_FIELD,
+            "width",
+            "height",
+            "bytes",
+            "variants",
+            *self.EXTRA_OUTPUT_FIELDS,
+        }
         # The default recipe: one JPEG variant, the classic output, with its lineage.
         [variant] = output.variants
         assert (variant.key, variant.format, variant.width, variant.height, variant.bytes) == (
