@@ -64,17 +64,21 @@ class Box:
 
 @dataclass(frozen=True)
 class HeifHeader:
-    """The primary image as the header describes it: stored size, transforms, bit depth."""
+    """The primary image as the header describes it: coded size, shown size, orientation."""
 
+    # The `ispe` size: the coded canvas every decoder allocates, so the one the pixel cap counts.
     width: int
     height: int
+    # The size a viewer shows: after clap (crop), irot and imir, in their association order.
+    displayed_width: int
+    displayed_height: int
     # irot/imir of the primary item as one matrix, in their association order.
     transform: Matrix = _IDENTITY
     bit_depth: int | None = None
 
     @property
     def pixels(self) -> int:
-        """Width x height of the primary image."""
+        """Width x height of the coded primary image."""
         return self.width * self.height
 
     @property
@@ -84,9 +88,15 @@ class HeifHeader:
 
     @property
     def displayed_size(self) -> tuple[int, int]:
-        """Width and height after irot/imir (a quarter turn swaps them)."""
-        swapped = self.transform[0] == 0
-        return (self.height, self.width) if swapped else (self.width, self.height)
+        """Width and height as shown (after clap, irot and imir)."""
+        return (self.displayed_width, self.displayed_height)
+
+    @property
+    def stored_size(self) -> tuple[int, int]:
+        """The shown picture before its rotation: what EXIF-oriented formats call width x height."""
+        swapped = self.transform[0] == 0  # a quarter turn
+        shown = self.displayed_size
+        return (shown[1], shown[0]) if swapped else shown
 
 
 def ftyp_brands(head: bytes) -> list[bytes]:
@@ -201,23 +211,46 @@ def _associations(data: bytes, ipma: Box, item: int) -> list[int]:
 
 
 def _header_from(data: bytes, properties: list[Box]) -> HeifHeader:
-    size: tuple[int, int] | None = None
+    ispe = next((box for box in properties if box.kind == b"ispe"), None)
+    if ispe is None:
+        raise HeifHeaderError("the primary image has no spatial extent (ispe) property")
+    width = _uint(data, ispe.start + 4, 4, ispe.end)
+    height = _uint(data, ispe.start + 8, 4, ispe.end)
+    if width < 1 or height < 1:
+        raise HeifHeaderError(f"the primary image claims a size of {width}x{height}")
+    shown = (width, height)
     transform = _IDENTITY
     bit_depth: int | None = None
     for box in properties:
-        if box.kind == b"ispe" and size is None:
-            size = (_uint(data, box.start + 4, 4, box.end), _uint(data, box.start + 8, 4, box.end))
+        if box.kind == b"clap":
+            shown = _clean_aperture(data, box, shown)
         elif box.kind == b"irot":
-            transform = _compose(_ROTATE_CCW[_uint(data, box.start, 1, box.end) & 3], transform)
+            angle = _uint(data, box.start, 1, box.end) & 3
+            transform = _compose(_ROTATE_CCW[angle], transform)
+            shown = (shown[1], shown[0]) if angle & 1 else shown
         elif box.kind == b"imir":
             transform = _compose(_MIRROR[_uint(data, box.start, 1, box.end) & 1], transform)
         elif bit_depth is None:
             bit_depth = _bit_depth(data, box)
-    if size is None:
-        raise HeifHeaderError("the primary image has no spatial extent (ispe) property")
-    if size[0] < 1 or size[1] < 1:
-        raise HeifHeaderError(f"the primary image claims a size of {size[0]}x{size[1]}")
-    return HeifHeader(width=size[0], height=size[1], transform=transform, bit_depth=bit_depth)
+    return HeifHeader(
+        width=width,
+        height=height,
+        displayed_width=shown[0],
+        displayed_height=shown[1],
+        transform=transform,
+        bit_depth=bit_depth,
+    )
+
+
+def _clean_aperture(data: bytes, box: Box, size: tuple[int, int]) -> tuple[int, int]:
+    """The size after a `clap` crop: its width and height fractions, rounded, within `size`."""
+    fields = [_uint(data, box.start + 4 * n, 4, box.end) for n in range(4)]
+    width_n, width_d, height_n, height_d = fields
+    if not width_d or not height_d:
+        raise HeifHeaderError("the clean aperture (clap) has a zero denominator")
+    width = (2 * width_n + width_d) // (2 * width_d)
+    height = (2 * height_n + height_d) // (2 * height_d)
+    return (min(max(width, 1), size[0]), min(max(height, 1), size[1]))
 
 
 def _bit_depth(data: bytes, box: Box) -> int | None:

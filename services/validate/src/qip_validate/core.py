@@ -123,8 +123,8 @@ def _open_and_decode(
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
         with Image.open(BytesIO(data), formats=[PILLOW_FORMATS[fmt]]) as image:
-            # HEIF/AVIF: the stored size from `ispe`, as other formats report their header's.
-            width, height = (container.width, container.height) if container else image.size
+            # HEIF/AVIF: the picture before its rotation, as other formats report their header's.
+            width, height = container.stored_size if container else image.size
             if width < 1 or height < 1:
                 raise InvalidImageError(RejectionReason.CORRUPT, "the header claims no pixels")
             frames = _frame_count(image, data, fmt, width * height, max_pixels)
