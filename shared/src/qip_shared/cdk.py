@@ -3,8 +3,9 @@
 Build time only (extra `cdk`). A service construct subclasses `ServiceFunction`
 (`PipelineFunction` when it works on upload records, `ImageFunction` when it also decodes them)
 and states only what is its own: its name and handler, the `QIP_*` settings it reads and its
-memory/timeout defaults (class constants; the keywords override them). Grants are the stack's
-job: the role has no managed policy and only the X-Ray statement that active tracing adds.
+memory/timeout defaults (class constants; the keywords override them). Code, layers and the
+runtime come from the stack (it holds the one runtime version). Grants are the stack's job:
+the role has no managed policy and only the X-Ray statement that active tracing adds.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from qip_shared import config
 __all__ = [
     "DEFAULT_ARCHITECTURE",
     "DEFAULT_LOG_RETENTION",
-    "RUNTIME",
     "FunctionProps",
     "ImageFunction",
     "ImageProps",
@@ -36,9 +36,6 @@ __all__ = [
     "ServiceFunction",
 ]
 
-RUNTIME = lambda_.Runtime(
-    config.LAMBDA_RUNTIME, lambda_.RuntimeFamily.PYTHON, supports_inline_code=True
-)
 DEFAULT_ARCHITECTURE = lambda_.Architecture.ARM_64
 DEFAULT_LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 
@@ -48,6 +45,7 @@ class FunctionProps(TypedDict):
 
     code: lambda_.Code
     layers: Sequence[lambda_.ILayerVersion]
+    runtime: lambda_.Runtime
     version: str
     architecture: NotRequired[lambda_.Architecture]
     log_retention: NotRequired[logs.RetentionDays]
@@ -86,6 +84,7 @@ class ServiceFunction(Construct):
         *,
         code: lambda_.Code,
         layers: Sequence[lambda_.ILayerVersion],
+        runtime: lambda_.Runtime,
         version: str,
         environment: Mapping[str, str] | None = None,
         service: str | None = None,
@@ -121,7 +120,7 @@ class ServiceFunction(Construct):
         self.function = lambda_.Function(
             self,
             "Function",
-            runtime=RUNTIME,
+            runtime=runtime,
             architecture=architecture,
             handler=handler,
             code=code,

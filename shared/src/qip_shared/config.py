@@ -36,8 +36,8 @@ RESIZE_BOX = (1024, 768)
 THUMBNAIL_SIZE = (200, 200)
 # Deliveries of an upload event before the processing queue dead-letters it (the trigger is told).
 MAX_RECEIVES = 3
-# The Lambda runtime of every function and layer.
-LAMBDA_PYTHON_VERSION = "3.14"
+# The Lambda runtime's Python: every function's and layer's runtime, the bytecode compiler's.
+LAMBDA_PYTHON_VERSION = "3.13"
 LAMBDA_RUNTIME = f"python{LAMBDA_PYTHON_VERSION}"
 # The CloudWatch namespace of the functions' own metrics (and of the dashboard's searches).
 METRICS_NAMESPACE = "QIP"
