@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from qip_shared.enums import ImageFormat, ImageStatus, RejectionReason, StageStatus
-from qip_shared.keys import execution_name
+from qip_shared.keys import execution_arn, execution_name
 from qip_shared.record import ImageRecord, StageInfo, Stages
 from qip_trigger.core import (
     Action,
@@ -19,7 +19,6 @@ from qip_trigger.core import (
     candidate_keys,
     claim_request,
     decode_original_name,
-    execution_arn,
     fail_request,
     is_same_object,
     is_superseded,
