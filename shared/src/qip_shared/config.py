@@ -22,6 +22,7 @@ ENV_DELETE_UPLOAD = "QIP_DELETE_UPLOAD"
 ENV_UPLOAD_URL_EXPIRES = "QIP_UPLOAD_URL_EXPIRES"
 ENV_RECORD_TTL_DAYS = "QIP_RECORD_TTL_DAYS"
 ENV_SERVICE_VERSION = "QIP_SERVICE_VERSION"
+ENV_RECIPE_PARAMETER = "QIP_RECIPE_PARAMETER"
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 100_000_000
@@ -48,6 +49,8 @@ class QipSettings(Contract):
     upload_url_expires: int = Field(default=DEFAULT_UPLOAD_URL_EXPIRES, ge=1, le=3600)
     record_ttl_days: int | None = Field(default=None, ge=1)
     service_version: str = "0.0.0"
+    # The SSM parameter holding the recipe ("": the default recipe).
+    recipe_parameter: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> QipSettings:
@@ -72,4 +75,5 @@ class QipSettings(Contract):
             upload_url_expires=int(env.get(ENV_UPLOAD_URL_EXPIRES, DEFAULT_UPLOAD_URL_EXPIRES)),
             record_ttl_days=int(ttl) if ttl else None,
             service_version=env.get(ENV_SERVICE_VERSION, "0.0.0"),
+            recipe_parameter=env.get(ENV_RECIPE_PARAMETER, ""),
         )

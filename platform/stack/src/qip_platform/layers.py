@@ -1,9 +1,10 @@
 """Lambda layers built offline-reproducibly for the Lambda architecture.
 
-Two layers: `pillow` (for the stages that decode images) and `deps` (pydantic + pydantic-core,
-aws-lambda-powertools, aws-xray-sdk). Versions are the pins of the workspace's `uv.lock`, so a
-layer holds exactly what the tests ran against; wheels are manylinux_2_28 binaries for
-CPython 3.14 on the chosen architecture (`--only-binary :all:`: nothing is compiled here).
+Two layers: `pillow` (Pillow and pillow-heif, for the stages that decode images) and `deps`
+(pydantic + pydantic-core, aws-lambda-powertools, aws-xray-sdk). Versions are the pins of the
+workspace's `uv.lock`, so a layer holds exactly what the tests ran against; wheels are
+manylinux_2_28 binaries for CPython 3.14 on the chosen architecture (`--only-binary :all:`:
+nothing is compiled here).
 boto3/botocore are not packaged: the Lambda Python runtime provides them.
 
 A built layer lives in `<cache>/<name>-<arch>-<key>/python/`, where `key` hashes the pins, the
@@ -32,7 +33,7 @@ from qip_platform.versions import source_dir
 LAMBDA_PYTHON = "3.14"
 PLATFORMS = {"arm64": "aarch64-manylinux_2_28", "x86_64": "x86_64-manylinux_2_28"}
 LAYERS: dict[str, tuple[str, ...]] = {
-    "pillow": ("pillow",),
+    "pillow": ("pillow", "pillow-heif"),
     "deps": (
         "pydantic",
         "pydantic-core",

@@ -65,6 +65,7 @@ def test_pillow_layer_builds_reproducibly_for_arm64(tmp_path):
     assert _tree_digest(first) == _tree_digest(second)
     python = first / "python"
     assert list(python.glob("PIL/_imaging.cpython-314-aarch64-linux-gnu.so"))
+    assert list(python.glob("_pillow_heif.cpython-314-aarch64-linux-gnu.so"))  # HEIF decoder
     assert not (python / "bin").exists()
     assert not list(python.rglob("*.pyc"))
     # Reuse: a second call for the same pins returns the same directory without rebuilding.
