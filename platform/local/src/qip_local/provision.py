@@ -36,13 +36,7 @@ from qip_shared.config import (
     ENV_UPLOAD_BUCKET,
 )
 from qip_shared.enums import EVENT_SOURCE, StageName
-from qip_shared.record import (
-    STATUS_INDEX_NAME,
-    STATUS_INDEX_PARTITION_KEY,
-    STATUS_INDEX_SORT_KEY,
-    TABLE_PARTITION_KEY,
-    TTL_ATTRIBUTE,
-)
+from qip_shared.record import TTL_ATTRIBUTE, table_create_request
 
 MAX_RECEIVE_COUNT = 3
 MESSAGE_RETENTION_SECONDS = 4 * 24 * 3600
@@ -149,27 +143,7 @@ def provision(
         Bucket=names.upload_bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
     )
 
-    string = "S"
-    ddb.create_table(
-        TableName=names.table,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": TABLE_PARTITION_KEY, "AttributeType": string},
-            {"AttributeName": STATUS_INDEX_PARTITION_KEY, "AttributeType": string},
-            {"AttributeName": STATUS_INDEX_SORT_KEY, "AttributeType": string},
-        ],
-        KeySchema=[{"AttributeName": TABLE_PARTITION_KEY, "KeyType": "HASH"}],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": STATUS_INDEX_NAME,
-                "KeySchema": [
-                    {"AttributeName": STATUS_INDEX_PARTITION_KEY, "KeyType": "HASH"},
-                    {"AttributeName": STATUS_INDEX_SORT_KEY, "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    )
+    ddb.create_table(**table_create_request(names.table))
     ddb.update_time_to_live(
         TableName=names.table,
         TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},

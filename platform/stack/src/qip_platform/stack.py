@@ -62,12 +62,7 @@ from qip_platform.versions import needs_pillow, service_version
 from qip_resize.construct import ResizeFunction
 from qip_shared import config, keys
 from qip_shared.enums import StageName
-from qip_shared.record import (
-    STATUS_INDEX_NAME,
-    STATUS_INDEX_PARTITION_KEY,
-    STATUS_INDEX_SORT_KEY,
-    TTL_ATTRIBUTE,
-)
+from qip_shared.record import DUPLICATE_INDEX_NAMES, SECONDARY_INDEXES, TTL_ATTRIBUTE
 from qip_thumbnail.construct import ThumbnailFunction
 from qip_trigger.construct import TriggerFunction
 from qip_upload_url.construct import UploadUrlFunction
@@ -246,16 +241,24 @@ class QipStack(Stack):
             time_to_live_attribute=TTL_ATTRIBUTE,
             removal_policy=RemovalPolicy.RETAIN,
         )
-        self.table.add_global_secondary_index(
-            index_name=STATUS_INDEX_NAME,
-            partition_key=dynamodb.Attribute(
-                name=STATUS_INDEX_PARTITION_KEY, type=dynamodb.AttributeType.STRING
-            ),
-            sort_key=dynamodb.Attribute(
-                name=STATUS_INDEX_SORT_KEY, type=dynamodb.AttributeType.STRING
-            ),
-            projection_type=dynamodb.ProjectionType.ALL,
-        )
+        for index in SECONDARY_INDEXES:
+            self.table.add_global_secondary_index(
+                index_name=index.name,
+                partition_key=dynamodb.Attribute(
+                    name=index.partition_key, type=dynamodb.AttributeType.STRING
+                ),
+                sort_key=dynamodb.Attribute(
+                    name=index.sort_key, type=dynamodb.AttributeType.STRING
+                ),
+                projection_type=(
+                    dynamodb.ProjectionType.ALL
+                    if index.non_key_attributes is None
+                    else dynamodb.ProjectionType.INCLUDE
+                ),
+                non_key_attributes=(
+                    list(index.non_key_attributes) if index.non_key_attributes else None
+                ),
+            )
         # The AWS-managed SNS key: SSE at rest without a key policy to maintain; in-account
         # publishers (functions, the state machine) may use it through SNS.
         self.topic = sns.Topic(
@@ -396,6 +399,11 @@ class QipStack(Stack):
             self._allow_objects(
                 fn, "WriteArchive", ["s3:PutObject"], self.archive_bucket, keys.ARCHIVE_PREFIX
             )
+            # The duplicate lookup queries the content-hash and perceptual-band indexes only.
+            duplicate_indexes = [
+                f"{self.table.table_arn}/index/{name}" for name in DUPLICATE_INDEX_NAMES
+            ]
+            self._allow(fn, "FindDuplicates", ["dynamodb:Query"], duplicate_indexes)
             if self.settings.delete_upload:
                 actions = ["s3:DeleteObject", "s3:DeleteObjectVersion"]
                 self._allow_objects(fn, "DeleteUploads", actions, self.upload_bucket, uploads)

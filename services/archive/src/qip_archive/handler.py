@@ -2,8 +2,10 @@
 
 Input: the execution state (`PipelineState`). Output: `ArchiveOutput.to_json_dict()`, whose
 `archivedLocation` is `s3://{archive_bucket}/archive/YYYY/MM/DD/{imageId}/` (see `core`).
-Order: stages.archive IN_PROGRESS → server-side copies → status COMPLETED with archivedLocation,
-resizedKey, thumbnailKey, processingDuration and stages.archive COMPLETED (one conditional
+Order: stages.archive IN_PROGRESS → server-side copies → the duplicate lookup (`duplicateOf`:
+the earliest COMPLETED exact or near copy, through the content-hash and perceptual-band indexes)
+→ status COMPLETED with archivedLocation, resizedKey, thumbnailKey, processingDuration,
+duplicateOf and stages.archive COMPLETED (one conditional
 write) → StageCompleted event → delete of the upload if QIP_DELETE_UPLOAD (only after COMPLETED,
 so a retry can still copy it). A re-run on a record already COMPLETED returns the recorded
 result and changes nothing. The lifecycle (logs, metrics, error classes, FAILED stage on error)
@@ -19,11 +21,14 @@ from qip_archive.core import (
     build_output,
     completion_fields,
     judge_record,
+    near_copy_hash,
     output_from_record,
     plan_archive,
     processing_duration,
+    render_record,
 )
 from qip_archive.errors import MisconfiguredError, RecordNotArchivableError
+from qip_shared.duplicates import choose_original
 from qip_shared.enums import ImageStatus, StageName
 from qip_shared.pipeline import ArchiveOutput, PipelineState
 from qip_shared.record import StageInfo
@@ -65,15 +70,20 @@ def _copy(plan: ArchivePlan, state: PipelineState, adapters: Adapters) -> StageD
     """Copy every planned object into the archive; the result carries the completion facts."""
     for planned in plan.copies:
         adapters.copy(planned)
+    render = render_record(state, _original_of(state, adapters))
     completed_at = utc_now()
     duration = processing_duration(state.upload_timestamp, completed_at)
-    logger.info("archived", extra={"archivedLocation": plan.archived_location})
+    logger.info(
+        "archived",
+        extra={"archivedLocation": plan.archived_location, "duplicateOf": render.duplicate_of},
+    )
     return StageDone(
-        output=build_output(plan, duration),
-        record_fields=completion_fields(plan, duration),
+        output=build_output(plan, duration, render),
+        record_fields=completion_fields(plan, duration, render),
         event_metadata={
             "archivedLocation": plan.archived_location,
             "archivedKeys": plan.archived_keys,
+            "render": render.to_public_dict(),
         },
         notification_fields={
             "processing_duration": duration,
@@ -81,6 +91,14 @@ def _copy(plan: ArchivePlan, state: PipelineState, adapters: Adapters) -> StageD
         },
         completed_at=completed_at,
     )
+
+
+def _original_of(state: PipelineState, adapters: Adapters) -> str | None:
+    """The earliest COMPLETED exact or near copy of this image, found through the indexes."""
+    sha256 = state.validation.content_sha256 if state.validation else None
+    perceptual_hash = near_copy_hash(state)
+    candidates = adapters.find_copies(sha256, perceptual_hash)
+    return choose_original(state.image_key, candidates, perceptual_hash)
 
 
 def _complete(
