@@ -469,7 +469,10 @@ def decoder_version(pil_format: str) -> str:
     if pil_format == "HEIF":
         return f"pillow-heif {pillow_heif.__version__} HEIF (libheif {LIBHEIF_VERSION})"
     feature = _DECODER_FEATURES.get(pil_format)
-    library = f" ({feature} {features.version(feature)})" if feature else ""
+    if pil_format == "HEIF":
+        library = f" (pillow-heif {pillow_heif.__version__}, libheif {LIBHEIF_VERSION})"
+    else:
+        library = f" ({feature} {features.version(feature)})" if feature else ""
     return f"Pillow {PIL.__version__} {pil_format or 'unknown'}{library}"
 
 

@@ -127,10 +127,17 @@ def primary_variant(variants: list[RenderedVariant]) -> RenderedVariant:
     return next((v for v in variants if v.format is OutputFormat.JPEG), variants[0])
 
 
+MIXED_RECIPE_VERSION = "(mixed)"
+"""The recorded version of variants rendered by different recipes: never a real version, so a
+backfill finds such an image stale."""
+
+
 def recipe_version_of(variants: list[RenderedVariant]) -> str | None:
-    """The recipe version all `variants` share; None when they disagree (or there are none)."""
+    """The recipe version of `variants` (`MIXED_RECIPE_VERSION` if they disagree; None if none)."""
     versions = {v.recipe_version for v in variants}
-    return versions.pop() if len(versions) == 1 else None
+    if not versions:
+        return None
+    return versions.pop() if len(versions) == 1 else MIXED_RECIPE_VERSION
 
 
 class ResizeOutput(Contract):

@@ -72,33 +72,37 @@ def decode_for(data: bytes, variants: Sequence[VariantSpec]) -> Decoded:
     return decode_upright(data, lambda upright: needed_size(upright, variants))
 
 
+def resample_decoded(
+    decoded: Decoded, variants: Sequence[VariantSpec], *, crop: CropRule = cover_crop_box
+) -> list[Image]:
+    """Each variant's pixels, resampled from one decode (what the encoders are given)."""
+    return [
+        _fit_inside(decoded, spec.box)
+        if spec.fit is Fit.INSIDE
+        else resample(decoded.image, spec.box, decoded.region(crop(decoded.source_size, spec.box)))
+        for spec in variants
+    ]
+
+
 def render_decoded(
     decoded: Decoded, variants: Sequence[VariantSpec], *, crop: CropRule = cover_crop_box
 ) -> list[EncodedVariant]:
     """Encode every variant of an existing decode in each of its formats, in recipe order."""
     decoder = decoder_version(decoded.source_format)
-    rendered: list[EncodedVariant] = []
-    for spec in variants:
-        image = (
-            _fit_inside(decoded, spec.box)
-            if spec.fit is Fit.INSIDE
-            else resample(
-                decoded.image, spec.box, decoded.region(crop(decoded.source_size, spec.box))
-            )
+    images = resample_decoded(decoded, variants, crop=crop)
+    return [
+        EncodedVariant(
+            name=spec.name,
+            format=fmt,
+            width=image.width,
+            height=image.height,
+            data=encode(image, fmt),
+            decoder=decoder,
+            encoder=encoder_version(fmt),
         )
-        rendered.extend(
-            EncodedVariant(
-                name=spec.name,
-                format=fmt,
-                width=image.width,
-                height=image.height,
-                data=encode(image, fmt),
-                decoder=decoder,
-                encoder=encoder_version(fmt),
-            )
-            for fmt in spec.formats
-        )
-    return rendered
+        for spec, image in zip(variants, images, strict=True)
+        for fmt in spec.formats
+    ]
 
 
 def _fit_inside(decoded: Decoded, box: Size) -> Image:
