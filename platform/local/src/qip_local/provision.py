@@ -30,12 +30,15 @@ from qip_pipeline.names import (
 from qip_shared.config import (
     ENV_ARCHIVE_BUCKET,
     ENV_EVENT_BUS_NAME,
+    ENV_RECIPE_PARAMETER,
     ENV_STATE_MACHINE_ARN,
     ENV_TABLE_NAME,
     ENV_TOPIC_ARN,
     ENV_UPLOAD_BUCKET,
 )
 from qip_shared.enums import EVENT_SOURCE, StageName
+from qip_shared.recipe import DEFAULT_RECIPE, Recipe
+from qip_shared.recipe_store import write_recipe
 from qip_shared.record import (
     STATUS_INDEX_NAME,
     STATUS_INDEX_PARTITION_KEY,
@@ -69,6 +72,7 @@ class Resources:
     definition: str
     function_arns: dict[str, str] = field(default_factory=dict)
     event_bus_name: str = "default"
+    recipe_parameter: str = ""
 
     def function_name(self, service: str) -> str:
         """The deployed name of a service's function."""
@@ -88,6 +92,7 @@ def function_environment(resources: Resources) -> dict[str, str]:
         ENV_TOPIC_ARN: resources.topic_arn,
         ENV_EVENT_BUS_NAME: resources.event_bus_name,
         ENV_STATE_MACHINE_ARN: resources.state_machine_arn,
+        ENV_RECIPE_PARAMETER: resources.recipe_parameter,
     }
 
 
@@ -130,6 +135,7 @@ def provision(
     visibility_timeout: int = 30,
     endpoint_url: str | None = None,
     extra_environment: Mapping[str, str] | None = None,
+    recipe: Recipe = DEFAULT_RECIPE,
 ) -> Resources:
     """Create every resource of the stack on the embedded AWS and return their identifiers."""
     names = names or ResourceNames()
@@ -238,6 +244,9 @@ def provision(
         ),
     )["Role"]["Arn"]
 
+    # The recipe lives where the deployed stack keeps it: one SSM parameter.
+    write_recipe(client("ssm"), names.recipe_parameter, recipe)
+
     account_region = topic_arn.split(":")[3:5]
     region, account = account_region[0], account_region[1]
     state_machine_arn = f"arn:aws:states:{region}:{account}:stateMachine:{names.state_machine}"
@@ -248,6 +257,7 @@ def provision(
         ENV_TOPIC_ARN: topic_arn,
         ENV_EVENT_BUS_NAME: "default",
         ENV_STATE_MACHINE_ARN: state_machine_arn,
+        ENV_RECIPE_PARAMETER: names.recipe_parameter,
         **(extra_environment or {}),
     }
     code = _dummy_zip()
@@ -288,6 +298,7 @@ def provision(
         state_machine_arn=state_machine_arn,
         definition=definition,
         function_arns=function_arns,
+        recipe_parameter=names.recipe_parameter,
     )
 
 
@@ -340,4 +351,5 @@ def discover(
         state_machine_arn=machine["stateMachineArn"],
         definition=definition,
         function_arns=function_arns,
+        recipe_parameter=names.recipe_parameter,
     )
