@@ -9,8 +9,9 @@ a box that overruns its parent, a truncated field or a missing primary image rai
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from qip_shared.av1 import Av1HeaderError, max_frame_size
 from qip_shared.enums import ImageFormat
 
 # HEVC-coded image and sequence brands (what phones write), then AV1's, then the generic ones.
@@ -64,17 +65,23 @@ class Box:
 
 @dataclass(frozen=True)
 class HeifHeader:
-    """The primary image as the header describes it: stored size, transforms, bit depth."""
+    """The primary image as the header describes it: coded size, shown size, orientation."""
 
+    # The `ispe` size: the coded canvas every decoder allocates, so the one the pixel cap counts.
     width: int
     height: int
+    # The size a viewer shows: after clap (crop), irot and imir, in their association order.
+    displayed_width: int
+    displayed_height: int
     # irot/imir of the primary item as one matrix, in their association order.
     transform: Matrix = _IDENTITY
     bit_depth: int | None = None
+    # AV1 only: the sequence header's maximum frame size, what the AV1 decoder allocates.
+    coded_frame: tuple[int, int] | None = None
 
     @property
     def pixels(self) -> int:
-        """Width x height of the primary image."""
+        """Width x height of the coded primary image."""
         return self.width * self.height
 
     @property
@@ -84,9 +91,15 @@ class HeifHeader:
 
     @property
     def displayed_size(self) -> tuple[int, int]:
-        """Width and height after irot/imir (a quarter turn swaps them)."""
-        swapped = self.transform[0] == 0
-        return (self.height, self.width) if swapped else (self.width, self.height)
+        """Width and height as shown (after clap, irot and imir)."""
+        return (self.displayed_width, self.displayed_height)
+
+    @property
+    def stored_size(self) -> tuple[int, int]:
+        """The shown picture before its rotation: what EXIF-oriented formats call width x height."""
+        swapped = self.transform[0] == 0  # a quarter turn
+        shown = self.displayed_size
+        return (shown[1], shown[0]) if swapped else shown
 
 
 def ftyp_brands(head: bytes) -> list[bytes]:
@@ -154,7 +167,72 @@ def read_heif_header(data: bytes) -> HeifHeader:
         raise HeifHeaderError("the meta box names no primary item or has no properties")
     primary = _uint(data, pitm.start + 4, 2 if data[pitm.start] == 0 else 4, pitm.end)
     properties = _primary_properties(data, iprp, primary)
-    return _header_from(data, properties)
+    header = _header_from(data, properties)
+    av1c = next((box for box in properties if box.kind == b"av1C"), None)
+    if av1c is None:
+        return header
+    # The sequence header sits in av1C's configOBUs, else at the start of the item's data.
+    obus = data[av1c.start + 4 : av1c.end] or _item_data(data, children, primary)
+    try:
+        coded_frame = max_frame_size(obus) if obus else None
+    except Av1HeaderError as exc:
+        raise HeifHeaderError(f"the AV1 stream: {exc}") from None
+    return replace(header, coded_frame=coded_frame)
+
+
+def _item_data(data: bytes, meta_children: list[Box], item: int) -> bytes | None:
+    """The first extent of `item`'s data as `iloc` places it (in the file or `idat`), or None."""
+    iloc = next((box for box in meta_children if box.kind == b"iloc"), None)
+    if iloc is None:
+        return None
+    version, end = data[iloc.start], iloc.end
+    sizes = _uint(data, iloc.start + 4, 2, end)
+    offset_size, length_size, base_size = sizes >> 12, (sizes >> 8) & 15, (sizes >> 4) & 15
+    index_size = sizes & 15 if version in (1, 2) else 0
+    id_size = 2 if version < 2 else 4
+    count = _uint(data, iloc.start + 6, id_size, end)
+    pos = iloc.start + 6 + id_size
+    for _ in range(count):
+        item_id = _uint(data, pos, id_size, end)
+        pos += id_size
+        method = _uint(data, pos, 2, end) & 15 if version in (1, 2) else 0
+        pos += 2 + (2 if version in (1, 2) else 0)  # construction method, data reference
+        base = _sized(data, pos, base_size, end)
+        extents = _uint(data, pos + base_size, 2, end)
+        pos += base_size + 2
+        first: tuple[int, int] | None = None
+        for _ in range(extents):
+            pos += index_size
+            extent = (
+                _sized(data, pos, offset_size, end),
+                _sized(data, pos + offset_size, length_size, end),
+            )
+            first = first or extent
+            pos += offset_size + length_size
+        if item_id == item:
+            return _extent_bytes(data, meta_children, method, base, first)
+    return None
+
+
+def _extent_bytes(
+    data: bytes, meta_children: list[Box], method: int, base: int, extent: tuple[int, int] | None
+) -> bytes | None:
+    """The bytes of one extent: construction method 0 is a file offset, 1 an `idat` offset."""
+    idat = next((box for box in meta_children if box.kind == b"idat"), None)
+    if extent is None or method not in (0, 1) or (method == 1 and idat is None):
+        return None
+    origin = idat.start if method == 1 and idat is not None else 0
+    start = origin + base + extent[0]
+    if start >= len(data):
+        raise HeifHeaderError(f"the primary item's data starts at byte {start}, past the end")
+    return data[start : start + extent[1]] if extent[1] else data[start:]
+
+
+def _sized(data: bytes, pos: int, size: int, end: int) -> int:
+    """An iloc field of 0, 4 or 8 bytes (0 bytes is the value 0)."""
+    if size not in (0, 4, 8):
+        raise HeifHeaderError(f"an item location field of {size} bytes")
+    return _uint(data, pos, size, end) if size else 0
 
 
 def _primary_properties(data: bytes, iprp: Box, primary: int) -> list[Box]:
@@ -201,23 +279,46 @@ def _associations(data: bytes, ipma: Box, item: int) -> list[int]:
 
 
 def _header_from(data: bytes, properties: list[Box]) -> HeifHeader:
-    size: tuple[int, int] | None = None
+    ispe = next((box for box in properties if box.kind == b"ispe"), None)
+    if ispe is None:
+        raise HeifHeaderError("the primary image has no spatial extent (ispe) property")
+    width = _uint(data, ispe.start + 4, 4, ispe.end)
+    height = _uint(data, ispe.start + 8, 4, ispe.end)
+    if width < 1 or height < 1:
+        raise HeifHeaderError(f"the primary image claims a size of {width}x{height}")
+    shown = (width, height)
     transform = _IDENTITY
     bit_depth: int | None = None
     for box in properties:
-        if box.kind == b"ispe" and size is None:
-            size = (_uint(data, box.start + 4, 4, box.end), _uint(data, box.start + 8, 4, box.end))
+        if box.kind == b"clap":
+            shown = _clean_aperture(data, box, shown)
         elif box.kind == b"irot":
-            transform = _compose(_ROTATE_CCW[_uint(data, box.start, 1, box.end) & 3], transform)
+            angle = _uint(data, box.start, 1, box.end) & 3
+            transform = _compose(_ROTATE_CCW[angle], transform)
+            shown = (shown[1], shown[0]) if angle & 1 else shown
         elif box.kind == b"imir":
             transform = _compose(_MIRROR[_uint(data, box.start, 1, box.end) & 1], transform)
         elif bit_depth is None:
             bit_depth = _bit_depth(data, box)
-    if size is None:
-        raise HeifHeaderError("the primary image has no spatial extent (ispe) property")
-    if size[0] < 1 or size[1] < 1:
-        raise HeifHeaderError(f"the primary image claims a size of {size[0]}x{size[1]}")
-    return HeifHeader(width=size[0], height=size[1], transform=transform, bit_depth=bit_depth)
+    return HeifHeader(
+        width=width,
+        height=height,
+        displayed_width=shown[0],
+        displayed_height=shown[1],
+        transform=transform,
+        bit_depth=bit_depth,
+    )
+
+
+def _clean_aperture(data: bytes, box: Box, size: tuple[int, int]) -> tuple[int, int]:
+    """The size after a `clap` crop: its width and height fractions, rounded, within `size`."""
+    fields = [_uint(data, box.start + 4 * n, 4, box.end) for n in range(4)]
+    width_n, width_d, height_n, height_d = fields
+    if not width_d or not height_d:
+        raise HeifHeaderError("the clean aperture (clap) has a zero denominator")
+    width = (2 * width_n + width_d) // (2 * width_d)
+    height = (2 * height_n + height_d) // (2 * height_d)
+    return (min(max(width, 1), size[0]), min(max(height, 1), size[1]))
 
 
 def _bit_depth(data: bytes, box: Box) -> int | None:

@@ -87,7 +87,7 @@ def read_metadata(image: Image.Image, data: bytes, *, store_gps: bool) -> ImageM
     if fmt is None:
         raise PermanentError(f"unsupported format {image.format!r}", code="UNREADABLE_IMAGE")
     container = container_header(data) if image.format in _CONTAINERS else None
-    width, height = (container.width, container.height) if container else image.size
+    width, height = container.stored_size if container else image.size
     bits = container.bit_depth if container else bits_per_sample(image, data, fmt)
     has_alpha = image_has_alpha(image)
     channels = channel_count(image, has_alpha)
