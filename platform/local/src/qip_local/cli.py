@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from qip_local.state import clear_state
 from qip_shared.enums import ImageStatus, StageName
 
 app = typer.Typer(
@@ -417,6 +418,46 @@ def _awscli_examples(endpoint: str, resources: Any) -> str:
     )
 
 
+class StopRequest:
+    """SIGINT/SIGTERM asking `serve` to stop; the handler takes no lock, so it cannot deadlock.
+
+    The first signal sets a flag the main loop polls; a second one (say, while shutting down)
+    exits at once, and a watchdog ends a shutdown that takes longer than `SHUTDOWN_GRACE`.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    POLL_SECONDS = 0.2
+    SHUTDOWN_GRACE = 10.0
+
+    def __init__(self) -> None:
+        # list.append is one atomic step: safe even when a handler interrupts another.
+        self.received: list[int] = []
+
+    def handle(self, signum: int, frame: object) -> None:
+        """Record the signal; on the second one, leave without any cleanup that could block."""
+        del frame
+        self.received.append(signum)
+        if len(self.received) > 1:
+            clear_state(os.getpid())
+            os._exit(128 + signum)
+
+    def install(self) -> None:
+        """Route SIGINT and SIGTERM to `handle` (main thread only)."""
+        for signum in self.SIGNALS:
+            signal.signal(signum, self.handle)
+
+    def wait(self) -> None:
+        """Return once a signal has arrived (sleep is woken by signals, PEP 475)."""
+        while not self.received:
+            time.sleep(self.POLL_SECONDS)
+
+    def arm_watchdog(self) -> None:
+        """End the process if the shutdown itself hangs."""
+        watchdog = threading.Timer(self.SHUTDOWN_GRACE, os._exit, args=(1,))
+        watchdog.daemon = True
+        watchdog.start()
+
+
 @app.command()
 def serve(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")] = 0,
@@ -450,9 +491,9 @@ def serve(
     """
     from qip_local.dashboard import serve_dashboard
     from qip_local.runtime import LocalConfig, LocalRuntime
-    from qip_local.state import ServeState, clear_state, state_path, write_state
+    from qip_local.state import ServeState, state_path, write_state
 
-    stop = threading.Event()
+    stop = StopRequest()
     with _one_line_errors():
         stage_list = _parse_stages(stages)
         config = LocalConfig(prefix=prefix, stages=stage_list, retry_scale=retry_scale)
@@ -476,13 +517,12 @@ def serve(
                 console.print("\nTry (in another shell):\n")
                 console.print(_awscli_examples(runtime.endpoint_url, runtime.resources))
                 console.print("\nCtrl-C to stop.")
-                for signum in (signal.SIGINT, signal.SIGTERM):
-                    signal.signal(signum, lambda *_: stop.set())
+                stop.install()
                 try:
-                    while not stop.wait(0.5):
-                        pass
+                    stop.wait()
                 finally:
                     clear_state(os.getpid())
+                    stop.arm_watchdog()
                     console.print("stopping…")
 
 

@@ -34,7 +34,7 @@ from qip_shared.aws import StaleWriteError
 from qip_shared.enums import EventDetailType, ImageStatus, NotificationType
 from qip_shared.errors import QipError, RetryableError
 from qip_shared.events import Notification, ProcessingEvent, ProcessingEventDetail
-from qip_shared.keys import execution_name
+from qip_shared.keys import execution_arn, execution_name
 from qip_shared.messages import is_reprocess_request
 from qip_shared.record import ImageRecord
 from qip_shared.requests import create_record_request
@@ -48,7 +48,6 @@ from qip_trigger.core import (
     candidate_keys,
     claim_request,
     decode_original_name,
-    execution_arn,
     fail_request,
     is_same_object,
     is_superseded,
