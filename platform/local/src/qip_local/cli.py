@@ -29,6 +29,7 @@ from rich.table import Table
 
 from qip_local.state import clear_state
 from qip_shared.enums import ImageStatus, StageName
+from qip_shared.record import STATUS_INDEX_NAME
 
 app = typer.Typer(
     name="qip",
@@ -406,7 +407,7 @@ def _awscli_examples(endpoint: str, resources: Any) -> str:
             f"aws s3 ls s3://{resources.archive_bucket} --recursive",
             f"aws dynamodb scan --table-name {resources.table}",
             "aws dynamodb query --table-name "
-            f"{resources.table} --index-name status-uploadTimestamp-index "
+            f"{resources.table} --index-name {STATUS_INDEX_NAME} "
             "--key-condition-expression '#s = :s' --expression-attribute-names "
             '\'{"#s":"status"}\' --expression-attribute-values \'{":s":{"S":"COMPLETED"}}\'',
             f"aws stepfunctions list-executions --state-machine-arn {resources.state_machine_arn}",
