@@ -27,7 +27,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from qip_local.state import clear_state
 from qip_shared.enums import ImageStatus, StageName
+from qip_shared.record import STATUS_INDEX_NAME
 
 app = typer.Typer(
     name="qip",
@@ -360,7 +362,7 @@ def _awscli_examples(endpoint: str, resources: Any) -> str:
             f"aws s3 ls s3://{resources.archive_bucket} --recursive",
             f"aws dynamodb scan --table-name {resources.table}",
             "aws dynamodb query --table-name "
-            f"{resources.table} --index-name status-uploadTimestamp-index "
+            f"{resources.table} --index-name {STATUS_INDEX_NAME} "
             "--key-condition-expression '#s = :s' --expression-attribute-names "
             '\'{"#s":"status"}\' --expression-attribute-values \'{":s":{"S":"COMPLETED"}}\'',
             f"aws stepfunctions list-executions --state-machine-arn {resources.state_machine_arn}",
@@ -370,6 +372,46 @@ def _awscli_examples(endpoint: str, resources: Any) -> str:
             f"--queue-url {resources.dlq_url}",
         ]
     )
+
+
+class StopRequest:
+    """SIGINT/SIGTERM asking `serve` to stop; the handler takes no lock, so it cannot deadlock.
+
+    The first signal sets a flag the main loop polls; a second one (say, while shutting down)
+    exits at once, and a watchdog ends a shutdown that takes longer than `SHUTDOWN_GRACE`.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    POLL_SECONDS = 0.2
+    SHUTDOWN_GRACE = 10.0
+
+    def __init__(self) -> None:
+        # list.append is one atomic step: safe even when a handler interrupts another.
+        self.received: list[int] = []
+
+    def handle(self, signum: int, frame: object) -> None:
+        """Record the signal; on the second one, leave without any cleanup that could block."""
+        del frame
+        self.received.append(signum)
+        if len(self.received) > 1:
+            clear_state(os.getpid())
+            os._exit(128 + signum)
+
+    def install(self) -> None:
+        """Route SIGINT and SIGTERM to `handle` (main thread only)."""
+        for signum in self.SIGNALS:
+            signal.signal(signum, self.handle)
+
+    def wait(self) -> None:
+        """Return once a signal has arrived (sleep is woken by signals, PEP 475)."""
+        while not self.received:
+            time.sleep(self.POLL_SECONDS)
+
+    def arm_watchdog(self) -> None:
+        """End the process if the shutdown itself hangs."""
+        watchdog = threading.Timer(self.SHUTDOWN_GRACE, os._exit, args=(1,))
+        watchdog.daemon = True
+        watchdog.start()
 
 
 @app.command()
@@ -402,9 +444,9 @@ def serve(
     """
     from qip_local.dashboard import serve_dashboard
     from qip_local.runtime import LocalConfig, LocalRuntime
-    from qip_local.state import ServeState, clear_state, state_path, write_state
+    from qip_local.state import ServeState, state_path, write_state
 
-    stop = threading.Event()
+    stop = StopRequest()
     with _one_line_errors():
         stage_list = _parse_stages(stages)
         console = Console(file=sys.stdout, highlight=False)
@@ -428,13 +470,12 @@ def serve(
                 console.print("\nTry (in another shell):\n")
                 console.print(_awscli_examples(runtime.endpoint_url, runtime.resources))
                 console.print("\nCtrl-C to stop.")
-                for signum in (signal.SIGINT, signal.SIGTERM):
-                    signal.signal(signum, lambda *_: stop.set())
+                stop.install()
                 try:
-                    while not stop.wait(0.5):
-                        pass
+                    stop.wait()
                 finally:
                     clear_state(os.getpid())
+                    stop.arm_watchdog()
                     console.print("stopping…")
 
 

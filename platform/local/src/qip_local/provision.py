@@ -27,6 +27,7 @@ from qip_pipeline.names import (
     handler_path,
     upload_event_pattern,
 )
+from qip_shared import config
 from qip_shared.config import (
     ENV_ARCHIVE_BUCKET,
     ENV_EVENT_BUS_NAME,
@@ -44,9 +45,7 @@ from qip_shared.record import (
     TTL_ATTRIBUTE,
 )
 
-MAX_RECEIVE_COUNT = 3
 MESSAGE_RETENTION_SECONDS = 4 * 24 * 3600
-LAMBDA_RUNTIME = "python3.12"
 
 
 @dataclass(frozen=True)
@@ -186,7 +185,7 @@ def provision(
             "VisibilityTimeout": str(visibility_timeout),
             "MessageRetentionPeriod": str(MESSAGE_RETENTION_SECONDS),
             "RedrivePolicy": json.dumps(
-                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVE_COUNT)}
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(config.MAX_RECEIVES)}
             ),
         },
     )["QueueUrl"]
@@ -248,6 +247,8 @@ def provision(
         ENV_TOPIC_ARN: topic_arn,
         ENV_EVENT_BUS_NAME: "default",
         ENV_STATE_MACHINE_ARN: state_machine_arn,
+        config.ENV_MAX_RECEIVE_COUNT: str(config.MAX_RECEIVES),
+        config.ENV_METRICS_NAMESPACE: config.METRICS_NAMESPACE,
         **(extra_environment or {}),
     }
     code = _dummy_zip()
@@ -255,7 +256,7 @@ def provision(
     for service in ALL_SERVICES:
         created = lam.create_function(
             FunctionName=function_name(service, names.prefix),
-            Runtime=LAMBDA_RUNTIME,
+            Runtime=config.LAMBDA_RUNTIME,
             Role=role_arn,
             Handler=handler_path(service),
             Code={"ZipFile": code},
