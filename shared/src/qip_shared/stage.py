@@ -26,6 +26,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ValidationError
 
+from qip_shared import config
 from qip_shared.aws import StageAdapters, StaleWriteError
 from qip_shared.enums import EventDetailType, NotificationType, StageName, StageStatus
 from qip_shared.errors import InvalidImageError, PermanentError, QipError, RetryableError
@@ -35,7 +36,6 @@ from qip_shared.record import StageInfo
 from qip_shared.requests import stage_update_request
 from qip_shared.timeutil import duration_ms, parse_timestamp, utc_now
 
-METRICS_NAMESPACE = "QIP"
 ERROR_MESSAGE_LIMIT = 1000
 """Longest error message recorded on a stage (DynamoDB items are capped; the log has it all)."""
 
@@ -198,7 +198,7 @@ class Stage(Generic[AdaptersT]):
         # Powertools keeps metric state per process, not per instance: a default dimension set
         # here would be overwritten when several stages share a process (the local runtime), so
         # the stage dimension is added on each invocation instead.
-        self.metrics = Metrics(namespace=METRICS_NAMESPACE, service=service)
+        self.metrics = Metrics(namespace=config.metrics_namespace(), service=service)
         self.dependencies: Dependencies[AdaptersT] = Dependencies(build)
 
     def inject(self, adapters: AdaptersT | None) -> None:

@@ -396,6 +396,11 @@ def test_queue_dlq_and_event_source(rendered):
     assert mapping["ScalingConfig"] == {"MaximumConcurrency": 10}
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert rendered.name(mapping["FunctionName"]) == "TriggerFunction"
+    # The trigger is told the queue's redrive count (one setting, passed on).
+    trigger_env = rendered.functions()["trigger"][1]["Environment"]["Variables"]
+    assert trigger_env[config.ENV_MAX_RECEIVE_COUNT] == str(
+        queue["RedrivePolicy"]["maxReceiveCount"]
+    )
     for policy in rendered.of_type("AWS::SQS::QueuePolicy").values():
         assert _denies_insecure_transport(policy["Properties"]["PolicyDocument"])
 
@@ -507,3 +512,12 @@ def test_cfn_lint_is_clean(template, tmp_path):
     # W3005 (DependsOn already implied by a GetAtt) comes from CDK's own output, not from us.
     matches = lint_file(Path(path), config=ManualArgs(ignore_checks=["W3005"]))
     assert [str(m) for m in matches] == []
+
+
+def test_functions_and_dashboard_share_one_metrics_namespace(rendered):
+    for service, (_id, props) in rendered.functions().items():
+        variables = props["Environment"]["Variables"]
+        assert variables[config.ENV_METRICS_NAMESPACE] == config.METRICS_NAMESPACE, service
+    (dashboard,) = rendered.of_type("AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    assert f"{{{config.METRICS_NAMESPACE},service,stage}}" in body

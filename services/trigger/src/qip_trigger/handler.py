@@ -30,6 +30,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import BotoCoreError, ClientError
 
+from qip_shared import config
 from qip_shared.aws import StaleWriteError
 from qip_shared.enums import EventDetailType, ImageStatus, NotificationType
 from qip_shared.errors import QipError, RetryableError
@@ -78,7 +79,7 @@ MAX_DECISIONS = 4
 
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
-metrics = Metrics(namespace="QIP", service=SERVICE)
+metrics = Metrics(namespace=config.metrics_namespace(), service=SERVICE)
 
 
 class Outcome(StrEnum):
