@@ -327,8 +327,10 @@ def _run_process(
 
             if not json_output:
                 console.print("[dim]starting the embedded AWS (moto) and the pipeline…[/]")
+            # moto, the state machine and the handlers in a child process: this one uploads
+            # and watches on the other core.
             runtime = LocalRuntime(
-                LocalConfig(stages=stage_list, retry_scale=retry_scale), server=True
+                LocalConfig(stages=stage_list, retry_scale=retry_scale), separate_process=True
             )
             stack.enter_context(runtime)
             client = runtime.local_client()
