@@ -326,6 +326,11 @@ class LocalRuntime:
         self._saved_env.clear()
 
     # -- access ----------------------------------------------------------------------------
+    @property
+    def child_pid(self) -> int | None:
+        """The process id of the embedded AWS when it runs in a separate process."""
+        return self._child.pid if self._child is not None else None
+
     def client(self, service: str) -> Any:
         """A boto3 client for the embedded AWS."""
         assert self.session is not None, "start() first"

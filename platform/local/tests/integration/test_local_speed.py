@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -145,11 +146,12 @@ def test_separate_process_stops_with_the_runtime() -> None:
     runtime = LocalRuntime(LocalConfig(prefix="gone", poll_messages=False), separate_process=True)
     runtime.start()
     endpoint = runtime.endpoint_url
-    child: Any = runtime._child
+    child = runtime.child_pid
     assert child is not None
-    assert child.poll() is None
+    assert Path(f"/proc/{child}").exists()
     runtime.stop()
-    assert child.poll() is not None
+    assert runtime.child_pid is None
+    assert not Path(f"/proc/{child}").exists()  # reaped, not a zombie
     with pytest.raises(requests.ConnectionError):
         requests.get(str(endpoint), timeout=2)
 
