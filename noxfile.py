@@ -37,6 +37,9 @@ SYSTEM_DIR = "platform/local/tests/system"
 DASHBOARD_DIR = "platform/local/tests/dashboard"
 RELIABILITY_DIR = "platform/local/tests/reliability"
 SECURITY_DIR = "platform/stack/tests/security"
+# The platform package's own tests; its artifact tests run in `test-artifacts`.
+STACK_UNIT_DIRS = ("platform/stack/tests/unit", "platform/stack/tests/infra", SECURITY_DIR)
+ARTIFACTS_DIR = "platform/stack/tests/artifacts"
 FUZZ_DIR = "services/validate/tests/fuzz"
 BENCH_CACHE = Path.home() / ".cache" / "qip-bench"
 
@@ -62,6 +65,8 @@ def _test_dirs(name: str) -> tuple[str, ...]:
     directory = PACKAGES[name][1]
     if name == "local":
         return LOCAL_UNIT_DIRS
+    if name == "platform":
+        return STACK_UNIT_DIRS
     return (f"{directory}/tests",)
 
 
@@ -98,7 +103,7 @@ def _lint(session: nox.Session) -> None:
 
 @nox.session(reuse_venv=True)
 def synth(session: nox.Session) -> None:
-    """Build the Lambda layers, synthesize the stack offline (cdk-nag on), cfn-lint the template.
+    """Build the layers, synthesize offline (cdk-nag on), cfn-lint, check every asset's bytecode.
 
     Extra CDK context goes after `--`: `nox -s synth -- -c stages=validate,resize,archive`.
     """
@@ -112,6 +117,8 @@ def synth(session: nox.Session) -> None:
     session.run(
         "cfn-lint", "platform/stack/cdk.out/QipStack.template.json", "--ignore-checks", "W3005"
     )
+    # Every bundle and layer: cpython-313 bytecode for each module, no test or CDK code.
+    session.run("python", "-m", "qip_platform.artifacts", "platform/stack/cdk.out")
 
 
 @nox.session(venv_backend="none")
@@ -119,6 +126,17 @@ def affected(session: nox.Session) -> None:
     """Packages changed since a git ref (default origin/main), dependents included."""
     refs = session.posargs or ["origin/main"]
     session.run("python3", "platform/stack/src/qip_platform/affected.py", *refs)
+
+
+@nox.session(name="test-artifacts", reuse_venv=True)
+def test_artifacts(session: nox.Session) -> None:
+    """What ships runs: each function's real bundle and layers, on python3.13, on the local AWS.
+
+    Builds the bundles and the x86_64 layers (cached by lock hash), unpacks them as Lambda does
+    and runs every handler in an isolated 3.13 interpreter against a moto server; prints sizes.
+    """
+    _sync(session, "--package", "qip-platform")
+    _pytest(session, ARTIFACTS_DIR)
 
 
 @nox.session(name="test-system", reuse_venv=True)
@@ -205,6 +223,7 @@ def all_(session: nox.Session) -> None:
         ("system", SYSTEM_DIR),
         ("reliability", RELIABILITY_DIR),
         ("dashboard", DASHBOARD_DIR),
+        ("artifacts", ARTIFACTS_DIR),
     )
     for name, directory in suites:
         if not (ROOT / directory).exists():

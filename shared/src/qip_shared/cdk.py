@@ -3,8 +3,9 @@
 Build time only (extra `cdk`). A service construct subclasses `ServiceFunction`
 (`PipelineFunction` when it works on upload records, `ImageFunction` when it also decodes them)
 and states only what is its own: its name and handler, the `QIP_*` settings it reads and its
-memory/timeout defaults (class constants; the keywords override them). Grants are the stack's
-job: the role has no managed policy and only the X-Ray statement that active tracing adds.
+memory/timeout defaults (class constants; the keywords override them). Code, layers and the
+runtime come from the stack (it holds the one runtime version). Grants are the stack's job:
+the role has no managed policy and only the X-Ray statement that active tracing adds.
 """
 
 from __future__ import annotations
@@ -27,8 +28,6 @@ from qip_shared import config
 __all__ = [
     "DEFAULT_ARCHITECTURE",
     "DEFAULT_LOG_RETENTION",
-    "METRICS_NAMESPACE",
-    "RUNTIME",
     "FunctionProps",
     "ImageFunction",
     "ImageProps",
@@ -37,10 +36,8 @@ __all__ = [
     "ServiceFunction",
 ]
 
-RUNTIME = lambda_.Runtime.PYTHON_3_14
 DEFAULT_ARCHITECTURE = lambda_.Architecture.ARM_64
 DEFAULT_LOG_RETENTION = logs.RetentionDays.ONE_MONTH
-METRICS_NAMESPACE = "QIP"
 
 
 class FunctionProps(TypedDict):
@@ -48,6 +45,7 @@ class FunctionProps(TypedDict):
 
     code: lambda_.Code
     layers: Sequence[lambda_.ILayerVersion]
+    runtime: lambda_.Runtime
     version: str
     architecture: NotRequired[lambda_.Architecture]
     log_retention: NotRequired[logs.RetentionDays]
@@ -86,6 +84,7 @@ class ServiceFunction(Construct):
         *,
         code: lambda_.Code,
         layers: Sequence[lambda_.ILayerVersion],
+        runtime: lambda_.Runtime,
         version: str,
         environment: Mapping[str, str] | None = None,
         service: str | None = None,
@@ -105,7 +104,7 @@ class ServiceFunction(Construct):
             **(environment or {}),
             config.ENV_SERVICE_VERSION: version,
             "POWERTOOLS_SERVICE_NAME": f"qip-{service}",
-            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            config.ENV_METRICS_NAMESPACE: config.METRICS_NAMESPACE,
         }
         # An explicit log group: retention without the LogRetention custom resource.
         self.log_group = logs.LogGroup(
@@ -121,7 +120,7 @@ class ServiceFunction(Construct):
         self.function = lambda_.Function(
             self,
             "Function",
-            runtime=RUNTIME,
+            runtime=runtime,
             architecture=architecture,
             handler=handler,
             code=code,

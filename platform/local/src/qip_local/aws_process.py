@@ -39,6 +39,7 @@ CONFIG_FIELDS = (
     "function_concurrency",
     "environment",
     "poll_messages",
+    "recipe",
 )
 
 
@@ -47,6 +48,7 @@ def config_json(config: Any) -> str:
     values = {name: getattr(config, name) for name in CONFIG_FIELDS}
     values["stages"] = [str(stage) for stage in values["stages"]]
     values["environment"] = dict(values["environment"])
+    values["recipe"] = values["recipe"].model_dump(mode="json", by_alias=True)
     return json.dumps(values)
 
 
@@ -95,8 +97,10 @@ def serve(config_line: str, answer: Any, host: str, port: int) -> None:
 
     from qip_local.runtime import LocalConfig, LocalRuntime
     from qip_local.shim import lazy_handler
+    from qip_shared.recipe import Recipe
 
     values = json.loads(config_line)
+    values["recipe"] = Recipe.model_validate(values["recipe"])
     handlers = {service: lazy_handler(service) for service in ALL_SERVICES}
     runtime = LocalRuntime(LocalConfig(**values, handlers=handlers), server=False)
     resources = runtime.start()

@@ -21,6 +21,7 @@ from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from qip_pipeline.definition import parse_stages
+from qip_platform.bytecode import LambdaPythonMissingError
 from qip_platform.layers import LayerBuildError, LayerDirs, ensure_layers, repo_root
 from qip_platform.stack import QipStack, StackSettings
 
@@ -102,9 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         context[key] = value
     # Under the CDK CLI the outdir comes from CDK_OUTDIR; alone, write ./cdk.out.
     outdir = args.outdir or (None if os.environ.get("CDK_OUTDIR") else "cdk.out")
-    try:
+    try:  # a bad selection (StageSelectionError is a ValueError), no layers, no Python 3.13
         app, stack = build_app(context, outdir=outdir)
-    except (ValueError, LayerBuildError) as error:  # StageSelectionError is a ValueError
+    except (ValueError, LayerBuildError, LambdaPythonMissingError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     assembly = app.synth()

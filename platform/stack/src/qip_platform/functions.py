@@ -12,8 +12,11 @@ from constructs import Construct
 from qip_platform.bundle import bundle_service
 from qip_platform.component import Component
 from qip_platform.layers import LayerDirs
-from qip_platform.versions import needs_pillow, service_version
-from qip_shared.cdk import RUNTIME, FunctionProps
+from qip_platform.versions import LAMBDA_PYTHON, needs_pillow, service_version
+from qip_shared.cdk import FunctionProps
+
+# Every function's and layer's runtime: `python3.13` (see docs/deploy.md, "Runtime").
+RUNTIME: lambda_.Runtime = getattr(lambda_.Runtime, "PYTHON_" + LAMBDA_PYTHON.replace(".", "_"))
 
 
 class FunctionAssetsProps(TypedDict):
@@ -50,13 +53,14 @@ class FunctionAssets(Component):
         )
 
     def props(self, service: str) -> FunctionProps:
-        """Code, layers, version, architecture and log retention of one service's function."""
+        """Code, layers, runtime, version, architecture and log retention of one function."""
         layers: list[lambda_.ILayerVersion] = [self.deps_layer]
         if needs_pillow(service):
             layers.append(self.pillow_layer)
         return FunctionProps(
             code=lambda_.Code.from_asset(str(bundle_service(service, self._build_dir))),
             layers=layers,
+            runtime=RUNTIME,
             version=service_version(service),
             architecture=self._architecture,
             log_retention=self._log_retention,
