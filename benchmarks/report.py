@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import render_bench
 from PIL import Image, ImageDraw, ImageFont
 
 MiB = 1024 * 1024
@@ -768,6 +769,7 @@ def render_markdown(results: dict[str, Any], findings: Sequence[str] = ()) -> st
     lines += _sizes_section(results)
     lines += _cost_section(results)
     lines += _encoders_section(results)
+    lines += render_bench.section(results)
     return "\n".join(lines).rstrip() + "\n"
 
 

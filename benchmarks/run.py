@@ -35,6 +35,7 @@ import encoders  # noqa: E402
 import findings  # noqa: E402
 import imagegen  # noqa: E402
 import pipeline_bench  # noqa: E402
+import render_bench  # noqa: E402
 import report  # noqa: E402
 import sizes  # noqa: E402
 import stages  # noqa: E402
@@ -259,6 +260,10 @@ def main(argv: list[str] | None = None) -> int:
     if "stages" not in skip:
         log(f"per-stage: {len(cases)} inputs x {len(stages.STAGE_WORKLOADS)} workloads")
         results["stages"] = stages.measure_stages(cases, repeat=repeat)
+
+    if "render" not in skip:
+        log("render-ready record: analysis cost, duplicate rates, focal point")
+        results["render"] = render_bench.measure(cases, REPO / "corpus", quick=quick)
 
     if "throughput" not in skip:
         contenders: dict[str, Any] = {}

@@ -78,6 +78,8 @@ class Outcome:
     durations: dict[str, float] = field(default_factory=dict)
     outputs: dict[str, Any] | None = None
     record: dict[str, Any] | None = None
+    # The render-ready fields (issue 18), all six keys, null where unknown.
+    render: dict[str, Any] | None = None
     seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
@@ -90,6 +92,7 @@ class Outcome:
             "error": self.error,
             "durations": dict(self.durations),
             "outputs": dict(self.outputs) if self.outputs is not None else None,
+            "render": dict(self.render) if self.render is not None else None,
         }
 
 
@@ -508,6 +511,7 @@ class LocalClient:
             outcome.error = error_text(record)
         outcome.durations = stage_durations(record)
         outcome.record = record.to_json_dict()
+        outcome.render = record.render.to_public_dict()
 
     # -- operations --------------------------------------------------------------------------
     def dlq_messages(self, *, limit: int = 1000) -> list[dict[str, Any]]:

@@ -36,7 +36,6 @@ from qip_local.shim import (
     cached_state_machine_clients,
     direct_dynamodb_answers,
     lambda_shim,
-    lazy_handler,
     load_handler,
     scaled_retry_sleeps,
     serialized_dynamodb,
@@ -309,11 +308,7 @@ class LocalRuntime:
         for service in ALL_SERVICES:
             handler = self.config.handlers.get(service)
             if handler is None:
-                try:
-                    handler = load_handler(service)
-                except ImportError:
-                    # Not written yet (or broken): its invocations fail as Lambda's would.
-                    handler = lazy_handler(service)
+                handler = load_handler(service)
             self.registry.register(function_name(service, resources.names.prefix), handler)
 
     def stop(self) -> None:

@@ -23,9 +23,11 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from qip_shared.boundary import Dependencies
 
 Handler = Callable[[Any, Any], Any]
 # A fault hook runs before the handler: (function name, event, attempt) -> None, or raises.
@@ -167,28 +169,17 @@ def _error_payload(exc: BaseException) -> dict[str, Any]:
 
 
 def load_handler(service: str) -> Handler:
-    """Import a service's handler (`qip_<service>.handler.handler`) and reset its dependencies."""
+    """Import a service's handler (`qip_<service>.handler.handler`) and reset its dependencies.
+
+    Every handler module exposes the same boundary (`qip_shared.boundary`): `handler` and
+    `dependencies`. The local runtime sets the environment first, so the reset makes the
+    function build its clients from it on first use.
+    """
     module = importlib.import_module(f"qip_{service.replace('-', '_')}.handler")
-    # Handlers cache their clients; the local runtime sets the environment first, then resets.
-    dependencies = getattr(module, "dependencies", None)
-    if dependencies is not None and hasattr(dependencies, "cache_clear"):
-        dependencies.cache_clear()
+    dependencies: Dependencies[Any] = module.dependencies
+    dependencies.cache_clear()
     handler: Handler = module.handler
     return handler
-
-
-def lazy_handler(service: str) -> Handler:
-    """A handler that imports the service on first call (an import error fails that call)."""
-    loaded: list[Handler] = []
-    lock = threading.Lock()
-
-    def call(event: Any, context: Any) -> Any:
-        with lock:
-            if not loaded:
-                loaded.append(load_handler(service))
-        return loaded[0](event, context)
-
-    return call
 
 
 # The registry the patched backend consults: one embedded AWS per process.
@@ -427,9 +418,3 @@ def cached_json_paths() -> Iterator[None]:
     finally:
         for module, original in patched:
             module.parse = original
-
-
-def register_all(registry: FunctionRegistry, handlers: Mapping[str, Handler]) -> None:
-    """Register several handlers at once (function name -> handler)."""
-    for name, handler in handlers.items():
-        registry.register(name, handler)
