@@ -376,7 +376,9 @@ def _run_process(
             config = LocalConfig(stages=stage_list, retry_scale=retry_scale)
             if recipe is not None:
                 config.recipe = recipe
-            runtime = LocalRuntime(config, server=True)
+            # moto, the state machine and the handlers in a child process: this one uploads
+            # and watches on the other core.
+            runtime = LocalRuntime(config, separate_process=True)
             stack.enter_context(runtime)
             client = runtime.local_client()
             if not json_output:
@@ -542,6 +544,14 @@ def _record_table(record: Any, execution_status: str | None) -> Table:
         ("errorMessage", record.error_message),
         ("archivedLocation", record.archived_location),
         ("recipeVersion", record.recipe_version),
+        ("duplicateOf", record.duplicate_of),
+        ("dominantColor", record.dominant_color),
+        (
+            "focalPoint",
+            record.focal_point and f"{record.focal_point.x:.3f}, {record.focal_point.y:.3f}",
+        ),
+        ("perceptualHash", record.perceptual_hash),
+        ("contentSha256", record.content_sha256),
         (
             "execution",
             f"{record.execution_arn} ({execution_status})" if record.execution_arn else None,
@@ -584,9 +594,12 @@ def status(
             raise CliError(f"no record for {key}")
         execution = client.execution_status(record)
         if json_output:
-            typer.echo(
-                json.dumps({**record.to_json_dict(), "executionStatus": execution}, indent=2)
-            )
+            shown = {
+                **record.to_json_dict(),
+                "render": record.render.to_public_dict(),
+                "executionStatus": execution,
+            }
+            typer.echo(json.dumps(shown, indent=2))
         else:
             Console(highlight=False).print(_record_table(record, execution))
 

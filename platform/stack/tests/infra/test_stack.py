@@ -70,6 +70,11 @@ EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
         **_stage("archive"),
         "s3:GetObject": {UPLOADS, PROCESSED},
         "s3:PutObject": {"ArchiveBucket.Arn/archive/*"},
+        # The duplicate lookup (issue 18): only its own indexes, never the table (no Scan).
+        "dynamodb:Query": {
+            f"ImageTable.Arn/index/{key}-uploadTimestamp-index"
+            for key in ("contentSha256", *(f"perceptualHashBand{i}" for i in range(4)))
+        },
     },
     "trigger": {
         **_stage("trigger"),
@@ -427,12 +432,28 @@ def test_table(rendered):
     assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
     assert table["SSESpecification"]["SSEEnabled"] is True
     assert table["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
-    (index,) = table["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == "status-uploadTimestamp-index"
+    indexes = {index["IndexName"]: index for index in table["GlobalSecondaryIndexes"]}
+    index = indexes["status-uploadTimestamp-index"]
     assert index["KeySchema"] == [
         {"AttributeName": "status", "KeyType": "HASH"},
         {"AttributeName": "uploadTimestamp", "KeyType": "RANGE"},
     ]
+    # Duplicate lookups (issue 18): content hash and the four perceptual-hash bands, each
+    # projecting only what the lookup reads.
+    duplicates = ["contentSha256", *(f"perceptualHashBand{i}" for i in range(4))]
+    assert set(indexes) == {"status-uploadTimestamp-index"} | {
+        f"{key}-uploadTimestamp-index" for key in duplicates
+    }
+    for key in duplicates:
+        index = indexes[f"{key}-uploadTimestamp-index"]
+        assert index["KeySchema"] == [
+            {"AttributeName": key, "KeyType": "HASH"},
+            {"AttributeName": "uploadTimestamp", "KeyType": "RANGE"},
+        ]
+        assert index["Projection"] == {
+            "ProjectionType": "INCLUDE",
+            "NonKeyAttributes": ["status", "perceptualHash"],
+        }
 
 
 def test_topic_is_encrypted_and_tls_only(rendered):
