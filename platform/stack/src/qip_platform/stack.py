@@ -79,14 +79,16 @@ class QipStack(FlatIdStack):
             architecture=ARCHITECTURES[architecture],
             log_retention=settings.log_retention,
         )
-        stage_functions = StageFunctions(
+        stages_component = StageFunctions(
             self,
             "Stages",
             stages=self.stages,
             settings=settings,
             storage=self.storage,
             assets=assets,
-        ).functions
+        )
+        stage_functions = stages_component.functions
+        self.recipe_parameter = stages_component.recipe
         self.pipeline = Pipeline(
             self,
             "Pipeline",
@@ -142,5 +144,7 @@ class QipStack(FlatIdStack):
             "DeadLetterQueueUrl": self.ingest.dlq.queue_url,
             "DashboardName": self.monitoring.dashboard.dashboard_name,
         }
+        if self.recipe_parameter is not None:
+            values["RecipeParameterName"] = self.recipe_parameter.parameter_name
         for name, value in values.items():
             CfnOutput(self, name, value=value)
