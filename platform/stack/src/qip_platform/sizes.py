@@ -24,13 +24,13 @@ KNOWN: dict[str, int] = {
     "platform/local/src/qip_local/cli.py::process": 83,
     "platform/local/src/qip_local/client.py": 711,
     "platform/local/src/qip_local/client.py::LocalClient": 432,
-    "platform/local/src/qip_local/dashboard/app.py::create_app": 118,
+    "platform/local/src/qip_local/dashboard/app.py::create_app": 131,
     "platform/local/src/qip_local/dashboard/graph.py::render_svg": 90,
     "platform/local/src/qip_local/provision.py::provision": 155,
     "platform/pipeline/src/qip_pipeline/definition.py": 494,
     "platform/pipeline/src/qip_pipeline/definition.py::build_definition": 127,
     "platform/stack/src/qip_platform/monitoring.py::Monitoring.__init__": 141,
-    "shared/src/qip_shared/imaging.py": 497,
+    "shared/src/qip_shared/imaging.py": 500,
 }
 
 
