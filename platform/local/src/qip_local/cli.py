@@ -376,7 +376,9 @@ def _run_process(
             config = LocalConfig(stages=stage_list, retry_scale=retry_scale)
             if recipe is not None:
                 config.recipe = recipe
-            runtime = LocalRuntime(config, server=True)
+            # moto, the state machine and the handlers in a child process: this one uploads
+            # and watches on the other core.
+            runtime = LocalRuntime(config, separate_process=True)
             stack.enter_context(runtime)
             client = runtime.local_client()
             if not json_output:

@@ -12,6 +12,7 @@ import mimetypes
 import re
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -214,8 +215,25 @@ class LocalClient:
                 status, str(error.get("code", "UNKNOWN")), str(error.get("message", ""))
             )
         return UploadTicket(
-            url=answer["url"], fields=dict(answer["fields"]), image_key=answer["imageKey"]
+            url=self.reachable_url(answer["url"]),
+            fields=dict(answer["fields"]),
+            image_key=answer["imageKey"],
         )
+
+    def reachable_url(self, url: str) -> str:
+        """A presigned S3 URL on the local endpoint (AWS's S3 host names stand for it).
+
+        Handlers that run inside the embedded AWS sign for S3's own host names; a browser, or
+        this client, reaches that S3 at the endpoint, path-style.
+        """
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname or ""
+        if self.endpoint_url is None or not host.endswith(".amazonaws.com"):
+            return url
+        if host.startswith("s3.") or host.startswith("s3-"):
+            return self.endpoint_url + parts.path  # path-style already: /bucket/...
+        bucket = host.split(".s3.", 1)[0].split(".s3-", 1)[0]
+        return f"{self.endpoint_url}/{bucket}{parts.path.rstrip('/')}"
 
     def post_file(self, ticket: UploadTicket, data: bytes, file_name: str) -> None:
         """POST the bytes to S3 with the ticket's form fields (the browser's part)."""

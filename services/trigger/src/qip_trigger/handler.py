@@ -31,7 +31,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import BotoCoreError, ClientError
 
 from qip_shared import config
-from qip_shared.aws import StaleWriteError
+from qip_shared.aws import StaleWriteError, from_aws_error
+from qip_shared.boundary import Dependencies, LocalContext
 from qip_shared.enums import EventDetailType, ImageStatus, NotificationType
 from qip_shared.errors import QipError, RetryableError
 from qip_shared.events import Notification, ProcessingEvent, ProcessingEventDetail
@@ -39,7 +40,6 @@ from qip_shared.keys import execution_arn, execution_name
 from qip_shared.messages import is_reprocess_request
 from qip_shared.record import ImageRecord
 from qip_shared.requests import create_record_request
-from qip_shared.stage import Dependencies, LocalContext
 from qip_shared.timeutil import format_timestamp
 from qip_trigger.adapters import Adapters, ObjectHead
 from qip_trigger.core import (
@@ -65,12 +65,7 @@ from qip_trigger.core import (
     screen_declared,
     takeover_request,
 )
-from qip_trigger.errors import (
-    ClaimInFlightError,
-    MalformedMessageError,
-    StartFailedError,
-    from_aws_error,
-)
+from qip_trigger.errors import ClaimInFlightError, MalformedMessageError, StartFailedError
 
 SERVICE = "qip-trigger"
 STAGE = "trigger"
