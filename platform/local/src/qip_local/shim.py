@@ -182,6 +182,20 @@ def load_handler(service: str) -> Handler:
     return handler
 
 
+def lazy_handler(service: str) -> Handler:
+    """A handler that imports the service on first call (an import error fails that call)."""
+    loaded: list[Handler] = []
+    lock = threading.Lock()
+
+    def call(event: Any, context: Any) -> Any:
+        with lock:
+            if not loaded:
+                loaded.append(load_handler(service))
+        return loaded[0](event, context)
+
+    return call
+
+
 # The registry the patched backend consults: one embedded AWS per process.
 REGISTRY = FunctionRegistry()
 _patch_lock = threading.Lock()
