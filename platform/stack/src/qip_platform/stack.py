@@ -37,6 +37,16 @@ __all__ = ["QipStack", "StackSettings"]
 ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
 
 
+def _check_choices(workflow: str, architecture: str) -> None:
+    """Refuse an unknown workflow or architecture before anything is built."""
+    if workflow.upper() not in WORKFLOWS:
+        raise StageSelectionError(f"unknown workflow {workflow!r}; choose EXPRESS or STANDARD")
+    if architecture not in ARCHITECTURES:
+        raise StageSelectionError(
+            f"unknown architecture {architecture!r}; choose {' or '.join(ARCHITECTURES)}"
+        )
+
+
 class QipStack(FlatIdStack):
     """The whole pipeline for a stage selection (default: every stage, Express workflow)."""
 
@@ -54,12 +64,7 @@ class QipStack(FlatIdStack):
         **kwargs: Any,
     ) -> None:
         self.stages = parse_stages(stages)
-        if workflow.upper() not in WORKFLOWS:
-            raise StageSelectionError(f"unknown workflow {workflow!r}; choose EXPRESS or STANDARD")
-        if architecture not in ARCHITECTURES:
-            raise StageSelectionError(
-                f"unknown architecture {architecture!r}; choose {' or '.join(ARCHITECTURES)}"
-            )
+        _check_choices(workflow, architecture)
         super().__init__(scope, construct_id, **kwargs)
         self.workflow = workflow.upper()
         self.settings = settings = settings or StackSettings()

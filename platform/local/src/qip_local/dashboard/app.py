@@ -137,7 +137,7 @@ def _cached(request: Request, response: Response) -> Response:
     return response
 
 
-def create_app(backend: DashboardBackend) -> Starlette:
+def create_app(backend: DashboardBackend) -> Starlette:  # noqa: C901 - routes are closures over one app
     """The dashboard for one running system."""
     templates = _templates()
     layout = workflow_layout(backend.definition)
