@@ -23,6 +23,7 @@ from qip_resize.construct import ResizeFunction
 from qip_shared import keys
 from qip_shared.cdk import PipelineProps, ServiceFunction
 from qip_shared.enums import StageName
+from qip_shared.record import DUPLICATE_INDEX_NAMES
 from qip_thumbnail.construct import ThumbnailFunction
 from qip_validate.construct import ValidateFunction
 
@@ -86,6 +87,9 @@ def _archive_outputs(fn: lambda_.Function, build: StageBuild) -> None:
     allow_objects(fn, "ReadProcessed", ["s3:GetObject"], storage.upload_bucket, processed)
     archive = keys.ARCHIVE_PREFIX
     allow_objects(fn, "WriteArchive", ["s3:PutObject"], storage.archive_bucket, archive)
+    # The duplicate lookup queries the content-hash and perceptual-band indexes only.
+    indexes = [f"{storage.table.table_arn}/index/{name}" for name in DUPLICATE_INDEX_NAMES]
+    allow(fn, "FindDuplicates", ["dynamodb:Query"], indexes)
     if build.settings.delete_upload:
         deletes = ["s3:DeleteObject", "s3:DeleteObjectVersion"]
         allow_objects(fn, "DeleteUploads", deletes, storage.upload_bucket, uploads)

@@ -63,6 +63,11 @@ EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
         **_stage("archive"),
         "s3:GetObject": {UPLOADS, PROCESSED},
         "s3:PutObject": {"ArchiveBucket.Arn/archive/*"},
+        # The duplicate lookup (issue 18): only its own indexes, never the table (no Scan).
+        "dynamodb:Query": {
+            f"ImageTable.Arn/index/{key}-uploadTimestamp-index"
+            for key in ("contentSha256", *(f"perceptualHashBand{i}" for i in range(4)))
+        },
     },
     "trigger": {
         **_stage("trigger"),
@@ -391,6 +396,11 @@ def test_queue_dlq_and_event_source(rendered):
     assert mapping["ScalingConfig"] == {"MaximumConcurrency": 10}
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert rendered.name(mapping["FunctionName"]) == "TriggerFunction"
+    # The trigger is told the queue's redrive count (one setting, passed on).
+    trigger_env = rendered.functions()["trigger"][1]["Environment"]["Variables"]
+    assert trigger_env[config.ENV_MAX_RECEIVE_COUNT] == str(
+        queue["RedrivePolicy"]["maxReceiveCount"]
+    )
     for policy in rendered.of_type("AWS::SQS::QueuePolicy").values():
         assert _denies_insecure_transport(policy["Properties"]["PolicyDocument"])
 
@@ -402,12 +412,28 @@ def test_table(rendered):
     assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
     assert table["SSESpecification"]["SSEEnabled"] is True
     assert table["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
-    (index,) = table["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == "status-uploadTimestamp-index"
+    indexes = {index["IndexName"]: index for index in table["GlobalSecondaryIndexes"]}
+    index = indexes["status-uploadTimestamp-index"]
     assert index["KeySchema"] == [
         {"AttributeName": "status", "KeyType": "HASH"},
         {"AttributeName": "uploadTimestamp", "KeyType": "RANGE"},
     ]
+    # Duplicate lookups (issue 18): content hash and the four perceptual-hash bands, each
+    # projecting only what the lookup reads.
+    duplicates = ["contentSha256", *(f"perceptualHashBand{i}" for i in range(4))]
+    assert set(indexes) == {"status-uploadTimestamp-index"} | {
+        f"{key}-uploadTimestamp-index" for key in duplicates
+    }
+    for key in duplicates:
+        index = indexes[f"{key}-uploadTimestamp-index"]
+        assert index["KeySchema"] == [
+            {"AttributeName": key, "KeyType": "HASH"},
+            {"AttributeName": "uploadTimestamp", "KeyType": "RANGE"},
+        ]
+        assert index["Projection"] == {
+            "ProjectionType": "INCLUDE",
+            "NonKeyAttributes": ["status", "perceptualHash"],
+        }
 
 
 def test_topic_is_encrypted_and_tls_only(rendered):
@@ -486,3 +512,12 @@ def test_cfn_lint_is_clean(template, tmp_path):
     # W3005 (DependsOn already implied by a GetAtt) comes from CDK's own output, not from us.
     matches = lint_file(Path(path), config=ManualArgs(ignore_checks=["W3005"]))
     assert [str(m) for m in matches] == []
+
+
+def test_functions_and_dashboard_share_one_metrics_namespace(rendered):
+    for service, (_id, props) in rendered.functions().items():
+        variables = props["Environment"]["Variables"]
+        assert variables[config.ENV_METRICS_NAMESPACE] == config.METRICS_NAMESPACE, service
+    (dashboard,) = rendered.of_type("AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    assert f"{{{config.METRICS_NAMESPACE},service,stage}}" in body

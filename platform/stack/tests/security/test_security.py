@@ -24,6 +24,7 @@ IAM_ACTIONS: dict[tuple[str, str], set[str]] = {
     ("dynamodb", "GetItem"): {"dynamodb:GetItem"},
     ("dynamodb", "PutItem"): {"dynamodb:PutItem"},
     ("dynamodb", "UpdateItem"): {"dynamodb:UpdateItem"},
+    ("dynamodb", "Query"): {"dynamodb:Query"},
     ("eventbridge", "PutEvents"): {"events:PutEvents"},
     ("sns", "Publish"): {"sns:Publish"},
     ("sfn", "StartExecution"): {"states:StartExecution"},
