@@ -32,7 +32,6 @@ sys.path.insert(0, str(HERE))
 import artifact_coldstart  # noqa: E402
 import coldstart  # noqa: E402 - the sibling modules, after the path tweak above
 import cost  # noqa: E402
-import encoders  # noqa: E402
 import findings  # noqa: E402
 import imagegen  # noqa: E402
 import pipeline_bench  # noqa: E402
@@ -319,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     if "encoders" not in skip:
         stage_files = [c.path for c in batch_cases[: 2 if quick else 20]]
         log(f"encoders at matched SSIM; resize with the richest recipe ({len(stage_files)} images)")
+        import encoders  # noqa: PLC0415 - needs numpy (the bench dependency group)
+
         results["encoders"] = encoders.measure(stage_files, quick=quick)
 
     if "sizes" not in skip:

@@ -82,13 +82,29 @@ def resources_from_json(values: dict[str, Any], endpoint: str) -> Any:
     )
 
 
+def deferred_handler(service: str) -> Any:
+    """A handler that imports its service on first call (start-up does not wait for it)."""
+    from qip_local.shim import load_handler
+
+    loaded: list[Any] = []
+    lock = threading.Lock()
+
+    def call(event: Any, context: Any) -> Any:
+        with lock:
+            if not loaded:
+                loaded.append(load_handler(service))
+        return loaded[0](event, context)
+
+    return call
+
+
 def _preload_handlers() -> None:
     # Imported after the system answers ready; a first invocation waits for its own import.
     for service in ALL_SERVICES:
         try:
             importlib.import_module(f"qip_{service.replace('-', '_')}.handler")
         except ImportError:
-            continue  # its invocations fail as Lambda's would (see lazy_handler)
+            continue  # its invocations fail with the import error, as Lambda's would
 
 
 def serve(config_line: str, answer: Any, host: str, port: int) -> None:
@@ -96,12 +112,11 @@ def serve(config_line: str, answer: Any, host: str, port: int) -> None:
     from moto.server import ThreadedMotoServer
 
     from qip_local.runtime import LocalConfig, LocalRuntime
-    from qip_local.shim import lazy_handler
     from qip_shared.recipe import Recipe
 
     values = json.loads(config_line)
     values["recipe"] = Recipe.model_validate(values["recipe"])
-    handlers = {service: lazy_handler(service) for service in ALL_SERVICES}
+    handlers = {service: deferred_handler(service) for service in ALL_SERVICES}
     runtime = LocalRuntime(LocalConfig(**values, handlers=handlers), server=False)
     resources = runtime.start()
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
@@ -28,7 +28,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from qip_shared import config
-from qip_shared.boundary import Dependencies, LocalContext
+from qip_shared.boundary import Dependencies, LocalContext, function_logger
 from qip_shared.messages import is_reprocess_request
 from qip_trigger.adapters import Adapters
 from qip_trigger.ingest import ingest
@@ -36,7 +36,7 @@ from qip_trigger.ingest import ingest
 SERVICE = "qip-trigger"
 STAGE = "trigger"
 
-logger = Logger(service=SERVICE)
+logger = function_logger(SERVICE)
 tracer = Tracer(service=SERVICE)
 metrics = Metrics(namespace=config.metrics_namespace(), service=SERVICE)
 
