@@ -362,7 +362,9 @@ def _throughput_section(results: dict[str, Any]) -> list[str]:
     rows = []
     cores = _ips(results, "cores")
     for name in ("floor", "cores", "sharp", "pyvips"):
-        found = contenders.get(name, {})
+        found = contenders.get(name)
+        if found is None:
+            continue  # not run (e.g. `--pipeline-only` runs the cores alone)
         if "error" in found:
             rows.append([name, "-", "-", "-", "-", found["error"]])
             continue
@@ -991,11 +993,15 @@ def render_chart(results: dict[str, Any]) -> Image.Image:
         ips = _ips(results, name)
         if ips is not None:
             tp_bars.append((label, ips, PALETTE[colour]))
-    pipeline = results.get("pipeline")
-    if pipeline:
-        tp_bars.append(("local pipeline", float(pipeline["images_per_second"]), PALETTE["ours"]))
+    pipeline = results.get("pipeline") or {}
+    if pipeline.get("cli"):
+        cli_ips = float(pipeline["cli"]["images_per_second"])
+        tp_bars.append(("local pipeline", cli_ips, PALETTE["ours"]))
+    if pipeline.get("naive"):
+        naive_ips = float(pipeline["naive"]["images_per_second"])
+        tp_bars.append(("naive script", naive_ips, PALETTE["ref"]))
     _bars(draw, (30, 540, 790, 980), "Throughput (images/s, higher is better)", tp_bars, "img/s")
-    parts = pipeline["thread_seconds_per_image"] if pipeline else {}
+    parts = pipeline.get("thread_seconds_per_image", {})
     short = {name.split(" (")[0]: value for name, value in parts.items()}
     _stacked(draw, (820, 540, 1580, 980), "Pipeline: thread-seconds per image", short)
     return image
