@@ -29,7 +29,6 @@ KNOWN: dict[str, int] = {
     "platform/local/src/qip_local/provision.py::provision": 155,
     "platform/pipeline/src/qip_pipeline/definition.py": 494,
     "platform/pipeline/src/qip_pipeline/definition.py::build_definition": 127,
-    "platform/stack/src/qip_platform/monitoring.py::Monitoring.__init__": 141,
     "shared/src/qip_shared/imaging.py": 500,
 }
 
