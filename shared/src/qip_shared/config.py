@@ -22,6 +22,8 @@ ENV_DELETE_UPLOAD = "QIP_DELETE_UPLOAD"
 ENV_UPLOAD_URL_EXPIRES = "QIP_UPLOAD_URL_EXPIRES"
 ENV_RECORD_TTL_DAYS = "QIP_RECORD_TTL_DAYS"
 ENV_SERVICE_VERSION = "QIP_SERVICE_VERSION"
+# Comma-separated browser origins an API answers with CORS headers (none: no CORS headers).
+ENV_CORS_ORIGINS = "QIP_CORS_ORIGINS"
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 100_000_000
@@ -48,6 +50,7 @@ class QipSettings(Contract):
     upload_url_expires: int = Field(default=DEFAULT_UPLOAD_URL_EXPIRES, ge=1, le=3600)
     record_ttl_days: int | None = Field(default=None, ge=1)
     service_version: str = "0.0.0"
+    cors_origins: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> QipSettings:
@@ -72,4 +75,9 @@ class QipSettings(Contract):
             upload_url_expires=int(env.get(ENV_UPLOAD_URL_EXPIRES, DEFAULT_UPLOAD_URL_EXPIRES)),
             record_ttl_days=int(ttl) if ttl else None,
             service_version=env.get(ENV_SERVICE_VERSION, "0.0.0"),
+            cors_origins=tuple(
+                origin.strip()
+                for origin in env.get(ENV_CORS_ORIGINS, "").split(",")
+                if origin.strip()
+            ),
         )

@@ -20,6 +20,12 @@ STATUS_INDEX_NAME = "status-uploadTimestamp-index"
 STATUS_INDEX_PARTITION_KEY = "status"
 STATUS_INDEX_SORT_KEY = "uploadTimestamp"
 TTL_ATTRIBUTE = "ttl"
+# Sparse GSI of the records of one owner (the Cognito subject that asked for the upload URL).
+OWNER_INDEX_NAME = "owner-uploadTimestamp-index"
+OWNER_INDEX_PARTITION_KEY = "owner"
+# S3 user metadata (lower-case, without `x-amz-meta-`) carrying the owner from upload-url to
+# the trigger; the POST policy pins its value.
+OWNER_METADATA = "owner"
 
 
 class StageInfo(Contract):
@@ -83,6 +89,10 @@ class ImageRecord(Contract):
     rejection_reason: RejectionReason | None = None
     processing_duration: int | None = Field(default=None, ge=0)
     ttl: int | None = Field(default=None, ge=0)
+    # The Cognito subject that asked for the upload URL (absent for uploads made otherwise).
+    owner: str | None = Field(default=None, min_length=1, max_length=128)
+    # Set with FAILED by the pipeline's failure path: the id its dead letter carries.
+    dead_letter_id: str | None = None
 
     def to_item(self) -> dict[str, AttributeValue]:
         """The DynamoDB item (low-level attribute values); None fields are omitted."""

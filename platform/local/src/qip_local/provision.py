@@ -11,6 +11,7 @@ from typing import Any
 
 from qip_pipeline.definition import (
     ALL_STAGES,
+    DEAD_LETTER_QUEUE_PLACEHOLDER,
     EVENT_BUS_PLACEHOLDER,
     FUNCTION_PLACEHOLDERS,
     TABLE_PLACEHOLDER,
@@ -37,6 +38,8 @@ from qip_shared.config import (
 )
 from qip_shared.enums import EVENT_SOURCE, StageName
 from qip_shared.record import (
+    OWNER_INDEX_NAME,
+    OWNER_INDEX_PARTITION_KEY,
     STATUS_INDEX_NAME,
     STATUS_INDEX_PARTITION_KEY,
     STATUS_INDEX_SORT_KEY,
@@ -110,6 +113,8 @@ def state_machine_definition(
     topic: str,
     table: str,
     event_bus: str = "default",
+    *,
+    dead_letter_queue_url: str,
 ) -> str:
     """The ASL given to moto: the platform's definition with the local ARNs substituted."""
     values = {
@@ -119,6 +124,7 @@ def state_machine_definition(
     values[TOPIC_PLACEHOLDER] = topic
     values[TABLE_PLACEHOLDER] = table
     values[EVENT_BUS_PLACEHOLDER] = event_bus
+    values[DEAD_LETTER_QUEUE_PLACEHOLDER] = dead_letter_queue_url
     return substitute(definition_json(stages), values)
 
 
@@ -157,6 +163,7 @@ def provision(
             {"AttributeName": TABLE_PARTITION_KEY, "AttributeType": string},
             {"AttributeName": STATUS_INDEX_PARTITION_KEY, "AttributeType": string},
             {"AttributeName": STATUS_INDEX_SORT_KEY, "AttributeType": string},
+            {"AttributeName": OWNER_INDEX_PARTITION_KEY, "AttributeType": string},
         ],
         KeySchema=[{"AttributeName": TABLE_PARTITION_KEY, "KeyType": "HASH"}],
         GlobalSecondaryIndexes=[
@@ -167,7 +174,15 @@ def provision(
                     {"AttributeName": STATUS_INDEX_SORT_KEY, "KeyType": "RANGE"},
                 ],
                 "Projection": {"ProjectionType": "ALL"},
-            }
+            },
+            {
+                "IndexName": OWNER_INDEX_NAME,
+                "KeySchema": [
+                    {"AttributeName": OWNER_INDEX_PARTITION_KEY, "KeyType": "HASH"},
+                    {"AttributeName": STATUS_INDEX_SORT_KEY, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            },
         ],
     )
     ddb.update_time_to_live(
@@ -265,7 +280,9 @@ def provision(
         )
         function_arns[service] = created["FunctionArn"]
 
-    definition = state_machine_definition(selection, function_arns, topic_arn, names.table)
+    definition = state_machine_definition(
+        selection, function_arns, topic_arn, names.table, dead_letter_queue_url=dlq_url
+    )
     created_arn = sfn.create_state_machine(
         name=names.state_machine, definition=definition, roleArn=role_arn, type="STANDARD"
     )["stateMachineArn"]

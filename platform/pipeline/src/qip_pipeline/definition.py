@@ -15,6 +15,11 @@ from typing import Any
 
 from qip_shared.enums import EVENT_SOURCE, EventDetailType, ImageStatus, NotificationType, StageName
 from qip_shared.errors import INVALID_IMAGE_ERROR, PERMANENT_ERROR, RETRYABLE_ERROR
+from qip_shared.messages import (
+    DEAD_LETTER_ATTRIBUTE,
+    UPLOAD_EVENT_DETAIL_TYPE,
+    UPLOAD_EVENT_SOURCE,
+)
 from qip_shared.pipeline import (
     RESULT_PATH_ARCHIVE,
     RESULT_PATH_ERROR,
@@ -37,6 +42,7 @@ FUNCTION_PLACEHOLDERS: Mapping[StageName, str] = {
 TOPIC_PLACEHOLDER = "TopicArn"
 TABLE_PLACEHOLDER = "TableName"
 EVENT_BUS_PLACEHOLDER = "EventBusName"
+DEAD_LETTER_QUEUE_PLACEHOLDER = "DeadLetterQueueUrl"
 
 STATE_NAMES: Mapping[StageName, str] = {
     StageName.VALIDATION: "ValidateImage",
@@ -52,6 +58,7 @@ ANNOUNCE_SUCCESS_STATE = "AnnounceCompleted"
 ANNOUNCE_FAILURE_STATE = "AnnounceFailed"
 HANDLE_ERROR_STATE = "HandleError"
 PUBLISH_FAILURE_STATE = "PublishFailure"
+DEAD_LETTER_STATE = "SendToDeadLetterQueue"
 FAILED_STATE = "ProcessingFailed"
 REJECTED_STATE = "Rejected"
 COMPLETED_STATE = "Completed"
@@ -218,6 +225,41 @@ def _mark(target: ImageStatus, extra_sets: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
+def _dead_letter() -> dict[str, Any]:
+    """An SQS sendMessage task: the upload event, as the trigger reads it, to the DLQ.
+
+    Its marker (the execution id, also written on the record by HandleError) lets a message moved
+    back unchanged reprocess the image once (`qip_shared.messages`).
+    """
+    body = {
+        "source": UPLOAD_EVENT_SOURCE,
+        "detail-type": UPLOAD_EVENT_DETAIL_TYPE,
+        "time.$": "$.uploadTimestamp",
+        "detail": {
+            "bucket": {"name.$": "$.bucket"},
+            "object": {
+                "key.$": "$.imageKey",
+                "size.$": "$.size",
+                "version-id.$": "$.versionId",
+                "etag.$": "$.etag",
+            },
+        },
+    }
+    return {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::sqs:sendMessage",
+        "Parameters": {
+            "QueueUrl": f"${{{DEAD_LETTER_QUEUE_PLACEHOLDER}}}",
+            "MessageBody": body,
+            "MessageAttributes": {
+                DEAD_LETTER_ATTRIBUTE: {"DataType": "String", "StringValue.$": "$$.Execution.Id"}
+            },
+        },
+        "ResultPath": None,
+        "Retry": INTEGRATION_RETRY,
+    }
+
+
 def build_definition(stages: Sequence[str | StageName] = ALL_STAGES) -> dict[str, Any]:
     """The Amazon States Language definition for a stage selection (with placeholders)."""
     selection = parse_stages(stages)
@@ -295,6 +337,7 @@ def build_definition(stages: Sequence[str | StageName] = ALL_STAGES) -> dict[str
         {
             "errorType": f"$.{RESULT_PATH_ERROR}.Error",
             "errorMessage": f"$.{RESULT_PATH_ERROR}.Cause",
+            "deadLetterId": "$$.Execution.Id",
         },
     ) | {
         "Next": PUBLISH_FAILURE_STATE,
@@ -314,7 +357,12 @@ def build_definition(stages: Sequence[str | StageName] = ALL_STAGES) -> dict[str
         ImageStatus.FAILED,
         errorType=f"$.{RESULT_PATH_ERROR}.Error",
         errorMessage=f"$.{RESULT_PATH_ERROR}.Cause",
-    ) | {"Next": FAILED_STATE, "Catch": [_skip_to(FAILED_STATE)]}
+    ) | {"Next": DEAD_LETTER_STATE, "Catch": [_skip_to(DEAD_LETTER_STATE)]}
+    # Requirement 6.2: a failure after the retries leaves a dead-letter entry to reprocess.
+    states[DEAD_LETTER_STATE] = _dead_letter() | {
+        "Next": FAILED_STATE,
+        "Catch": [_skip_to(FAILED_STATE)],
+    }
     states[FAILED_STATE] = {
         "Type": "Fail",
         "Error": "ProcessingFailed",

@@ -47,6 +47,7 @@ from qip_metadata.construct import MetadataFunction
 from qip_pipeline import names
 from qip_pipeline.definition import (
     ALL_STAGES,
+    DEAD_LETTER_QUEUE_PLACEHOLDER,
     EVENT_BUS_PLACEHOLDER,
     FUNCTION_PLACEHOLDERS,
     TABLE_PLACEHOLDER,
@@ -410,6 +411,7 @@ class QipStack(Stack):
         substitutions[TOPIC_PLACEHOLDER] = self.topic.topic_arn
         substitutions[TABLE_PLACEHOLDER] = self.table.table_name
         substitutions[EVENT_BUS_PLACEHOLDER] = self.event_bus.event_bus_name
+        substitutions[DEAD_LETTER_QUEUE_PLACEHOLDER] = self.dlq.queue_url
         self.pipeline_log_group = logs.LogGroup(
             self,
             "PipelineLogGroup",
@@ -455,6 +457,11 @@ class QipStack(Stack):
                 sid="AnnounceOutcome",
                 actions=["events:PutEvents"],
                 resources=[self.event_bus.event_bus_arn],
+            )
+        )
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="DeadLetterFailure", actions=["sqs:SendMessage"], resources=[self.dlq.queue_arn]
             )
         )
 

@@ -222,6 +222,7 @@ def test_state_machine_role_invokes_only_its_functions(rendered):
     assert grants.pop("sns:Publish") == {"NotificationTopic"}
     assert grants.pop("dynamodb:UpdateItem") == {TABLE}
     assert grants.pop("events:PutEvents") == {BUS}
+    assert grants.pop("sqs:SendMessage") == {"ProcessingDlq.Arn"}
     assert all(resources == {"*"} for resources in grants.values())
     assert set(grants) <= NO_RESOURCE_LEVEL
 

@@ -26,6 +26,7 @@ IAM_ACTIONS: dict[tuple[str, str], set[str]] = {
     ("dynamodb", "UpdateItem"): {"dynamodb:UpdateItem"},
     ("eventbridge", "PutEvents"): {"events:PutEvents"},
     ("sns", "Publish"): {"sns:Publish"},
+    ("sqs", "SendMessage"): {"sqs:SendMessage"},
     ("sfn", "StartExecution"): {"states:StartExecution"},
     ("lambda", "Invoke"): {"lambda:InvokeFunction"},
 }
@@ -195,7 +196,7 @@ def test_each_function_holds_exactly_what_its_code_calls(
         + (
             "invokes the stage functions (recorded)"
             if action == "lambda:InvokeFunction"
-            else "its SNS/DynamoDB tasks (recorded)"
+            else "its SNS/DynamoDB/EventBridge/SQS tasks (recorded)"
             if action in states_calls
             else "execution logging and tracing (no resource-level permission in AWS)"
         )

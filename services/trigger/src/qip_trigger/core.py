@@ -9,14 +9,20 @@ Exactly-once start (the design's Express workflow does not dedupe StartExecution
 - the execution name is deterministic (`qip_shared.keys.execution_name`), so a Standard workflow
   also refuses a second start (`ExecutionAlreadyExists` counts as success).
 
-Explicit reprocess (`qip dlq redrive` marks the replayed message, `qip_shared.messages`): a record
-the trigger itself marked FAILED because the pipeline never started (no `executionArn`, no stage
-ran) is claimed again FAILED → PROCESSING by the same kind of conditional write, then started as
-usual. Any other record behaves as without the mark.
+Reprocess after a failure (a dead letter moved back to the queue unchanged, by SQS's own redrive
+or `qip dlq redrive`, or a message `qip reprocess` sends):
+- a record the trigger itself marked FAILED because the pipeline never started (no `executionArn`,
+  no stage ran) is claimed again FAILED → PROCESSING by any delivery of its upload event: no
+  execution exists, so starting one is still the only start;
+- a record the pipeline failed is claimed again only by the dead letter its failure path wrote:
+  the message's marker must equal the record's `deadLetterId` (`qip_shared.messages`); the claim
+  clears the failure and the marker, so a second copy of that dead letter, or a true duplicate of
+  the upload event (no marker), stays a duplicate. The new run gets an execution name of its own.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,9 +34,9 @@ from urllib.parse import unquote, unquote_plus
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from qip_shared.enums import ImageFormat, ImageStatus, RejectionReason
-from qip_shared.keys import UPLOAD_PREFIX, execution_name
+from qip_shared.keys import MAX_EXECUTION_NAME, UPLOAD_PREFIX, execution_name
 from qip_shared.pipeline import PipelineInput
-from qip_shared.record import ImageRecord
+from qip_shared.record import OWNER_METADATA, ImageRecord
 from qip_shared.requests import status_update_request
 from qip_shared.timeutil import format_timestamp, parse_timestamp
 from qip_shared.transitions import Condition
@@ -43,6 +49,7 @@ DEFAULT_CLAIM_LEASE = timedelta(seconds=60)
 # S3 user metadata (lower-case, without `x-amz-meta-`) holding the percent-encoded client name.
 ORIGINAL_NAME_METADATA = "original-name"
 MAX_ORIGINAL_NAME_CHARS = 256
+MAX_OWNER_CHARS = 128
 
 
 class MalformedEventError(ValueError):
@@ -209,6 +216,14 @@ def decode_original_name(metadata: Mapping[str, str]) -> str | None:
     return name[:MAX_ORIGINAL_NAME_CHARS] or None
 
 
+def decode_owner(metadata: Mapping[str, str]) -> str | None:
+    """The Cognito subject upload-url pinned in the POST policy, if the object carries one."""
+    value = (metadata.get(OWNER_METADATA) or "").strip()
+    if not value or len(value) > MAX_OWNER_CHARS or not value.isprintable():
+        return None
+    return value
+
+
 def new_record(
     upload: S3Upload,
     *,
@@ -218,6 +233,7 @@ def new_record(
     now: datetime,
     ttl_days: int | None = None,
     original_name: str | None = None,
+    owner: str | None = None,
 ) -> ImageRecord:
     """The UPLOADED record of a new upload."""
     stamp = format_timestamp(now)
@@ -232,6 +248,7 @@ def new_record(
         version_id=upload.real_version,
         etag=upload.etag,
         original_name=original_name,
+        owner=owner,
         execution_name=execution_name(image_key, upload.object_version),
         updated_at=stamp,
         ttl=ttl,
@@ -242,7 +259,11 @@ def is_same_object(record: ImageRecord, upload: S3Upload, image_key: str) -> boo
     """Whether an existing record is about this object version (not an overwrite of its key)."""
     if record.execution_name is None:
         return True
-    return record.execution_name == execution_name(image_key, upload.object_version)
+    if record.execution_name == execution_name(image_key, upload.object_version):
+        return True
+    # A reprocessed record runs under a name of its own: compare the object version it holds.
+    held = record.version_id or record.etag
+    return held is not None and held == upload.object_version
 
 
 def is_superseded(upload: S3Upload, current_etag: str | None) -> bool:
@@ -250,6 +271,13 @@ def is_superseded(upload: S3Upload, current_etag: str | None) -> bool:
     if upload.real_version is not None or not upload.etag or not current_etag:
         return False
     return upload.etag != current_etag.strip('"')
+
+
+def execution_input(record: ImageRecord) -> dict[str, Any]:
+    """The execution input as JSON: `pipeline_input`, with `versionId` and `etag` always present
+    (null when unknown), since the failure path's dead letter reads both."""
+    started = pipeline_input(record)
+    return {**started.to_json_dict(), "versionId": started.version_id, "etag": started.etag}
 
 
 def pipeline_input(record: ImageRecord) -> PipelineInput:
@@ -276,7 +304,8 @@ class Action(StrEnum):
     STOP_STARTED = "STOP_STARTED"  # the execution is recorded or evidently running
     WAIT = "WAIT"  # a recent claim is in flight: retry later
     TAKE_OVER = "TAKE_OVER"  # a stale (or unowned) claim: take it over and start
-    REPROCESS = "REPROCESS"  # FAILED before the pipeline started, reprocess asked: claim, start
+    REPROCESS = "REPROCESS"  # FAILED before the pipeline started: claim again, start
+    REDRIVE = "REDRIVE"  # FAILED by the pipeline, and this is its dead letter: claim again, start
 
 
 def never_started(record: ImageRecord) -> bool:
@@ -285,19 +314,22 @@ def never_started(record: ImageRecord) -> bool:
 
 
 def next_action(
-    record: ImageRecord | None, now: datetime, lease: timedelta, *, reprocess: bool = False
+    record: ImageRecord | None, now: datetime, lease: timedelta, *, dead_letter: str | None = None
 ) -> Action:
     """Decide what a delivery should do with the record it found.
 
-    `reprocess`: the message is an explicit reprocess request (a redriven dead letter); it only
-    changes the answer for a FAILED record whose pipeline never started.
+    `dead_letter`: the marker the message carries (a dead letter of the pipeline's failure path);
+    it only changes the answer for a FAILED record holding that same marker.
     """
     if record is None:
         return Action.CREATE
     if record.status is ImageStatus.UPLOADED:
         return Action.SCREEN_AND_CLAIM
-    if record.status is ImageStatus.FAILED and reprocess and never_started(record):
-        return Action.REPROCESS
+    if record.status is ImageStatus.FAILED:
+        if never_started(record):
+            return Action.REPROCESS
+        if dead_letter is not None and record.dead_letter_id == dead_letter:
+            return Action.REDRIVE
     if record.status is not ImageStatus.PROCESSING:
         return Action.STOP_FINISHED
     if record.execution_arn:
@@ -334,8 +366,10 @@ def claim_request(table_name: str, image_key: str, *, claimed_at: str, name: str
     )
 
 
-# Attributes of the failure a reprocess claim clears.
+# Attributes of the failure a reprocess claim clears (a redrive clears the failed run too).
 FAILURE_FIELDS = ("errorMessage", "errorType")
+FAILED_RUN_FIELDS = (*FAILURE_FIELDS, "deadLetterId", "executionArn")
+REDRIVE_NAME_SUFFIX_CHARS = 10  # "-r" and 8 hex digits
 
 
 def _with_removed(request: dict[str, Any], attributes: tuple[str, ...]) -> dict[str, Any]:
@@ -381,6 +415,38 @@ def reprocess_claim_request(
         ),
     )
     return _with_removed(request, FAILURE_FIELDS)
+
+
+def redrive_execution_name(name: str, marker: str) -> str:
+    """The execution name of a redriven run: the failed run's name plus a digest of its marker
+    (deterministic, so copies of one dead letter name one execution; never the failed one)."""
+    digest = hashlib.sha256(marker.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{name[: MAX_EXECUTION_NAME - REDRIVE_NAME_SUFFIX_CHARS]}-r{digest}"
+
+
+def redrive_claim_request(
+    table_name: str, image_key: str, *, marker: str, claimed_at: str, name: str
+) -> dict[str, Any]:
+    """FAILED → PROCESSING for the dead letter `marker`, clearing the failed run.
+
+    Only the record still holding that marker qualifies, and only one delivery wins: the write
+    removes the marker with the failure and the execution ARN, and empties the failed run's stages
+    (an empty map, so the stages can record themselves again).
+    """
+    request = status_update_request(
+        table_name,
+        image_key,
+        ImageStatus.PROCESSING,
+        updated_at=claimed_at,
+        fields={"claimedAt": claimed_at, "executionName": name, "stages": {}},
+        reprocess=True,
+        extra_condition=Condition(
+            "#rstatus = :rfailed AND #rmarker = :rmarker",
+            {"#rstatus": "status", "#rmarker": "deadLetterId"},
+            {":rfailed": {"S": ImageStatus.FAILED.value}, ":rmarker": {"S": marker}},
+        ),
+    )
+    return _with_removed(request, FAILED_RUN_FIELDS)
 
 
 def _unclaimed_condition(previous_claim: str | None) -> Condition:

@@ -9,8 +9,8 @@ moto's SQS event-source mapping ignores `batchItemFailures`.
 Per record: ignore keys outside `uploads/` → create the record UPLOADED (or read the existing one)
 → reject obvious non-images (REJECTED, no execution) → claim UPLOADED → PROCESSING → start the
 execution under its deterministic name → record `executionArn` → publish ProcessingStarted.
-A message marked as a reprocess request (`qip_shared.messages`, set by `qip dlq redrive`) also
-claims FAILED → PROCESSING an image the trigger failed because its pipeline never started.
+A delivery for an image FAILED before its pipeline started, or the dead letter of the pipeline's
+own failure path (`qip_shared.messages`) moved back unchanged, claims FAILED → PROCESSING again.
 `qip_trigger.core` explains how duplicate and concurrent deliveries start exactly one execution.
 """
 
@@ -35,7 +35,7 @@ from qip_shared.enums import EventDetailType, ImageStatus, NotificationType
 from qip_shared.errors import QipError, RetryableError
 from qip_shared.events import Notification, ProcessingEvent, ProcessingEventDetail
 from qip_shared.keys import execution_name
-from qip_shared.messages import is_reprocess_request
+from qip_shared.messages import dead_letter_marker
 from qip_shared.record import ImageRecord
 from qip_shared.requests import create_record_request
 from qip_shared.stage import Dependencies, LocalContext
@@ -48,7 +48,9 @@ from qip_trigger.core import (
     candidate_keys,
     claim_request,
     decode_original_name,
+    decode_owner,
     execution_arn,
+    execution_input,
     fail_request,
     is_same_object,
     is_superseded,
@@ -56,8 +58,9 @@ from qip_trigger.core import (
     new_record,
     next_action,
     parse_sqs_body,
-    pipeline_input,
     record_execution_request,
+    redrive_claim_request,
+    redrive_execution_name,
     reject_request,
     release_request,
     reprocess_claim_request,
@@ -126,9 +129,9 @@ def _handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def record_handler(record: SQSRecord) -> str:
     """Handle one SQS message; raising marks it a batch item failure."""
     receive_count = int(record.attributes.approximate_receive_count or 1)
-    reprocess = is_reprocess_request(record.raw_event.get("messageAttributes"))
+    dead_letter = dead_letter_marker(record.raw_event.get("messageAttributes"))
     try:
-        outcome = ingest(record.body, receive_count, dependencies(), reprocess=reprocess)
+        outcome = ingest(record.body, receive_count, dependencies(), dead_letter=dead_letter)
     except Exception as exc:
         logger.exception(
             "upload not handled; the message returns to the queue",
@@ -147,11 +150,11 @@ def record_handler(record: SQSRecord) -> str:
 
 
 def ingest(
-    body: str, receive_count: int, adapters: Adapters, *, reprocess: bool = False
+    body: str, receive_count: int, adapters: Adapters, *, dead_letter: str | None = None
 ) -> Outcome:
     """Handle one upload event end to end (the whole per-message flow, adapters injected).
 
-    `reprocess`: the message is an explicit reprocess request (see `core.next_action`).
+    `dead_letter`: the marker of a dead letter moved back to the queue (see `core.next_action`).
     """
     try:
         upload = parse_sqs_body(body)
@@ -184,6 +187,7 @@ def ingest(
         now=now,
         ttl_days=adapters.settings.record_ttl_days,
         original_name=decode_original_name(head.metadata),
+        owner=decode_owner(head.metadata),
     )
     table = adapters.settings.table_name
     current: ImageRecord | None
@@ -199,7 +203,7 @@ def ingest(
         metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
 
     for _ in range(MAX_DECISIONS):
-        action = next_action(current, now, adapters.trigger.claim_lease, reprocess=reprocess)
+        action = next_action(current, now, adapters.trigger.claim_lease, dead_letter=dead_letter)
         logger.debug("decided", extra={"action": action.value})
         if action is Action.CREATE:
             raise RetryableError("record disappeared while handling its upload")
@@ -232,6 +236,23 @@ def ingest(
                     reprocess_claim_request(table, head.key, claimed_at=stamp, name=name)
                 )
                 metrics.add_metric(name="Reprocessed", unit=MetricUnit.Count, value=1)
+            elif action is Action.REDRIVE:
+                assert dead_letter is not None  # REDRIVE needs a matching marker
+                logger.info(
+                    "reprocess: claiming an image the pipeline failed, from its dead letter",
+                    extra={"errorType": current.error_type, "deadLetterId": dead_letter},
+                )
+                base = current.execution_name or execution_name(head.key, upload.object_version)
+                claimed = adapters.update_record(
+                    redrive_claim_request(
+                        table,
+                        head.key,
+                        marker=dead_letter,
+                        claimed_at=stamp,
+                        name=redrive_execution_name(base, dead_letter),
+                    )
+                )
+                metrics.add_metric(name="Reprocessed", unit=MetricUnit.Count, value=1)
             else:  # Action.TAKE_OVER
                 logger.warning("taking over a stale claim", extra={"claimedAt": current.claimed_at})
                 claimed = adapters.update_record(
@@ -262,7 +283,7 @@ def _start(record: ImageRecord, claimed_at: str, receive_count: int, adapters: A
     name = record.execution_name or execution_name(
         record.image_key, record.version_id or record.etag
     )
-    payload = json.dumps(pipeline_input(record).to_json_dict(), separators=(",", ":"))
+    payload = json.dumps(execution_input(record), separators=(",", ":"))
     try:
         started = adapters.start_execution(name, payload)
     except (ClientError, BotoCoreError) as exc:

@@ -6,6 +6,8 @@ Routes:
   GET  /fragments/image?key=  one image's timeline and workflow graph (polled while open)
   GET  /thumbnails?key=       an image's thumbnail, read from the upload bucket
   POST /api/upload-url        upload-url's answer (called as API Gateway + Cognito would call it)
+  GET  /api/images?status=&since=&until=&limit=&nextToken=
+  GET  /api/images/{id}       images-api's answers, the same way (the local user's own images)
   GET  /healthz               "ok"
 """
 
@@ -235,6 +237,13 @@ def create_app(backend: DashboardBackend) -> Starlette:
         answer = await run_in_threadpool(backend.request_upload, body)
         return JSONResponse(answer.body, status_code=answer.status, headers=_NO_STORE)
 
+    async def images_api(request: Request) -> Response:
+        path = "/images" + (f"/{request.path_params['image_id']}" if request.path_params else "")
+        answer = await run_in_threadpool(
+            backend.images_api, path, dict(request.query_params.items())
+        )
+        return JSONResponse(answer.body, status_code=answer.status, headers=_NO_STORE)
+
     def healthz(_: Request) -> Response:
         return PlainTextResponse("ok")
 
@@ -244,6 +253,8 @@ def create_app(backend: DashboardBackend) -> Starlette:
         Route("/fragments/image", image_fragment),
         Route("/thumbnails", thumbnail),
         Route("/api/upload-url", upload_url, methods=["POST"]),
+        Route("/api/images", images_api),
+        Route("/api/images/{image_id:path}", images_api),
         Route("/healthz", healthz),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
