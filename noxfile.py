@@ -99,7 +99,7 @@ def _lint(session: nox.Session) -> None:
 
 @nox.session(reuse_venv=True)
 def synth(session: nox.Session) -> None:
-    """Build the Lambda layers, synthesize the stack offline (cdk-nag on), cfn-lint the template.
+    """Build the layers, synthesize offline (cdk-nag on), cfn-lint, check every asset's bytecode.
 
     Extra CDK context goes after `--`: `nox -s synth -- -c stages=validate,resize,archive`.
     """
@@ -113,6 +113,8 @@ def synth(session: nox.Session) -> None:
     session.run(
         "cfn-lint", "platform/stack/cdk.out/QipStack.template.json", "--ignore-checks", "W3005"
     )
+    # Every bundle and layer: cpython-313 bytecode for each module, no test or CDK code.
+    session.run("python", "-m", "qip_platform.artifacts", "platform/stack/cdk.out")
 
 
 @nox.session(venv_backend="none")

@@ -31,6 +31,7 @@ sys.path.insert(0, str(HERE))
 
 import coldstart  # noqa: E402 - the sibling modules, after the path tweak above
 import cost  # noqa: E402
+import encoders  # noqa: E402
 import findings  # noqa: E402
 import imagegen  # noqa: E402
 import pipeline_bench  # noqa: E402
@@ -183,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         "--from-results", type=Path, default=None, help="only re-render a results.json"
     )
     parser.add_argument("--skip", default="", help="comma list: stages,throughput,pipeline,"
-                        "coldstart,sizes")  # fmt: skip
+                        "coldstart,sizes,encoders")  # fmt: skip
     args = parser.parse_args(argv)
     if args.from_results is not None:
         stored = json.loads(args.from_results.read_text())
@@ -262,6 +263,11 @@ def main(argv: list[str] | None = None) -> int:
     if "coldstart" not in skip:
         log("cold start: import times")
         results["coldstart"] = run_coldstart(quick=quick, cache=work / "pycache")
+
+    if "encoders" not in skip:
+        stage_files = [c.path for c in batch_cases[: 2 if quick else 20]]
+        log(f"encoders at matched SSIM; resize with the richest recipe ({len(stage_files)} images)")
+        results["encoders"] = encoders.measure(stage_files, quick=quick)
 
     if "sizes" not in skip:
         log("deployment sizes")

@@ -3,8 +3,9 @@
 Build time only (extra `cdk`). A service construct subclasses `ServiceFunction`
 (`PipelineFunction` when it works on upload records, `ImageFunction` when it also decodes them)
 and states only what is its own: its name and handler, the `QIP_*` settings it reads and its
-memory/timeout defaults (class constants; the keywords override them). Grants are the stack's
-job: the role has no managed policy and only the X-Ray statement that active tracing adds.
+memory/timeout defaults (class constants; the keywords override them). Code, layers and the
+runtime come from the stack (it holds the one runtime version). Grants are the stack's job:
+the role has no managed policy and only the X-Ray statement that active tracing adds.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ __all__ = [
     "DEFAULT_ARCHITECTURE",
     "DEFAULT_LOG_RETENTION",
     "METRICS_NAMESPACE",
-    "RUNTIME",
     "FunctionProps",
     "ImageFunction",
     "ImageProps",
@@ -37,7 +37,6 @@ __all__ = [
     "ServiceFunction",
 ]
 
-RUNTIME = lambda_.Runtime.PYTHON_3_14
 DEFAULT_ARCHITECTURE = lambda_.Architecture.ARM_64
 DEFAULT_LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 METRICS_NAMESPACE = "QIP"
@@ -48,6 +47,7 @@ class FunctionProps(TypedDict):
 
     code: lambda_.Code
     layers: Sequence[lambda_.ILayerVersion]
+    runtime: lambda_.Runtime
     version: str
     architecture: NotRequired[lambda_.Architecture]
     log_retention: NotRequired[logs.RetentionDays]
@@ -86,6 +86,7 @@ class ServiceFunction(Construct):
         *,
         code: lambda_.Code,
         layers: Sequence[lambda_.ILayerVersion],
+        runtime: lambda_.Runtime,
         version: str,
         environment: Mapping[str, str] | None = None,
         service: str | None = None,
@@ -121,7 +122,7 @@ class ServiceFunction(Construct):
         self.function = lambda_.Function(
             self,
             "Function",
-            runtime=RUNTIME,
+            runtime=runtime,
             architecture=architecture,
             handler=handler,
             code=code,

@@ -24,6 +24,7 @@ ENV_RECORD_TTL_DAYS = "QIP_RECORD_TTL_DAYS"
 ENV_SERVICE_VERSION = "QIP_SERVICE_VERSION"
 # Comma-separated browser origins an API answers with CORS headers (none: no CORS headers).
 ENV_CORS_ORIGINS = "QIP_CORS_ORIGINS"
+ENV_RECIPE_PARAMETER = "QIP_RECIPE_PARAMETER"
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 100_000_000
@@ -51,6 +52,8 @@ class QipSettings(Contract):
     record_ttl_days: int | None = Field(default=None, ge=1)
     service_version: str = "0.0.0"
     cors_origins: tuple[str, ...] = ()
+    # The SSM parameter holding the recipe ("": the default recipe).
+    recipe_parameter: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> QipSettings:
@@ -80,4 +83,5 @@ class QipSettings(Contract):
                 for origin in env.get(ENV_CORS_ORIGINS, "").split(",")
                 if origin.strip()
             ),
+            recipe_parameter=env.get(ENV_RECIPE_PARAMETER, ""),
         )

@@ -57,6 +57,10 @@ class ImageFormat(StrEnum):
     PNG = "png"
     GIF = "gif"
     WEBP = "webp"
+    # HEIF containers (ISO-BMFF): HEVC-coded (phones), generic, and AV1-coded.
+    HEIC = "heic"
+    HEIF = "heif"
+    AVIF = "avif"
 
     @property
     def content_type(self) -> str:
@@ -83,6 +87,9 @@ CONTENT_TYPES: dict[ImageFormat, str] = {
     ImageFormat.PNG: "image/png",
     ImageFormat.GIF: "image/gif",
     ImageFormat.WEBP: "image/webp",
+    ImageFormat.HEIC: "image/heic",
+    ImageFormat.HEIF: "image/heif",
+    ImageFormat.AVIF: "image/avif",
 }
 
 

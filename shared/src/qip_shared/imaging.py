@@ -3,13 +3,18 @@
 Pure functions over bytes and Pillow images (no I/O, no AWS, no environment). Requires the
 `imaging` extra (Pillow).
 
+- HEIF/HEIC through pillow-heif (registered once, here, at import; a libheif older than
+  `MIN_LIBHEIF_VERSION` is refused) and AVIF through Pillow's own plugin.
 - `decode_upright` (`load_upright`: just its image) decodes the first frame once, at the
   smallest JPEG DCT scale that still covers what the caller needs (`Image.draft`), applies
-  the EXIF orientation and normalises the colour to 8-bit sRGB RGB (alpha flattened on white,
-  CMYK and tagged RGB/grey through their ICC profile, 16-bit grey scaled rather than clipped).
+  the EXIF orientation (HEIF/AVIF: their irot/imir instead, once) and normalises the colour
+  to 8-bit sRGB RGB (alpha flattened on white, CMYK and tagged RGB/grey through their ICC
+  profile, 16-bit grey and 10/12-bit HEIF/AVIF scaled rather than clipped).
   The result carries no metadata.
 - `resample` is the one resampling both outputs use: LANCZOS after an integer pre-reduction.
-- `encode_jpeg` writes a baseline sRGB JPEG with no EXIF, ICC, XMP or comment.
+- `encode_jpeg` writes a baseline sRGB JPEG with no EXIF, ICC, XMP or comment; `encode_webp`
+  and `encode_avif` write the same clean pixels as lossy WebP and AVIF; `encode` picks by format.
+- `decoder_version` / `encoder_version` name the codecs, for the outputs' lineage.
 """
 
 from __future__ import annotations
@@ -21,7 +26,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
-from PIL import Image, ImageCms
+import PIL
+import pillow_heif
+from PIL import Image, ImageCms, features
+
+from qip_shared.enums import ImageFormat
+from qip_shared.recipe import OutputFormat
 
 Size = tuple[int, int]
 Box = tuple[float, float, float, float]
@@ -29,12 +39,28 @@ Box = tuple[float, float, float, float]
 SizeRule = Callable[[Size], Size]
 
 JPEG_QUALITY = 85
+# WebP and AVIF settings chosen by `benchmarks/encoders.py` (SSIM matched to JPEG at 85).
+WEBP_QUALITY = 82
+WEBP_METHOD = 4
+AVIF_QUALITY = 60
+AVIF_SPEED = 7
 BACKGROUND = (255, 255, 255)
 # A reducing gap of 3 is visually indistinguishable from plain LANCZOS and still much faster.
 REDUCING_GAP = 3.0
 RESAMPLE = Image.Resampling.LANCZOS
-# The formats the pipeline accepts; never let another decoder see the bytes.
-DECODABLE_FORMATS = ("JPEG", "PNG", "GIF", "WEBP")
+# Pillow's plugin for each accepted format; never let another decoder see the bytes.
+PILLOW_FORMATS: dict[ImageFormat, str] = {
+    ImageFormat.JPEG: "JPEG",
+    ImageFormat.PNG: "PNG",
+    ImageFormat.GIF: "GIF",
+    ImageFormat.WEBP: "WEBP",
+    ImageFormat.HEIC: "HEIF",
+    ImageFormat.HEIF: "HEIF",
+    ImageFormat.AVIF: "AVIF",
+}
+DECODABLE_FORMATS = tuple(dict.fromkeys(PILLOW_FORMATS.values()))
+# libheif before 1.23.4 has published heap-overflow advisories in HEIF decoding (fixed 1.23.2-4).
+MIN_LIBHEIF_VERSION = (1, 23, 4)
 
 ORIENTATION_TAG = 0x0112
 _TRANSPOSE: dict[int, Image.Transpose] = {
@@ -57,6 +83,45 @@ _SIXTEEN_TO_EIGHT = 255 / 65535
 
 class ImageDecodeError(ValueError):
     """The bytes are not a decodable image of an accepted format."""
+
+
+class UnsafeDecoderError(RuntimeError):
+    """A decoder this process would use is missing or older than its security fixes."""
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    """`1.23.7` (or `1.23.7-rc1`) as (1, 23, 7); an unreadable version is (0,)."""
+    parts = []
+    for part in version.split("."):
+        digits = "".join(ch for ch in part.split("-")[0] if ch.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts) or (0,)
+
+
+def register_decoders() -> str:
+    """Register pillow-heif's HEIF opener once and check AVIF; the libheif version in use.
+
+    Raises UnsafeDecoderError when libheif is older than `MIN_LIBHEIF_VERSION` or Pillow was
+    built without AVIF, so a process never starts with a decoder it must not run.
+    """
+    libheif = str(pillow_heif.libheif_version())
+    if _version_tuple(libheif) < MIN_LIBHEIF_VERSION:
+        wanted = ".".join(map(str, MIN_LIBHEIF_VERSION))
+        raise UnsafeDecoderError(
+            f"pillow-heif {pillow_heif.__version__} bundles libheif {libheif}, older than "
+            f"{wanted} (published heap-overflow advisories); install pillow-heif>=1.9.0"
+        )
+    if not features.check("avif"):
+        raise UnsafeDecoderError("this Pillow was built without AVIF support (libavif)")
+    if "HEIF" not in Image.OPEN:
+        # Depth and auxiliary images are never used: do not even parse them.
+        pillow_heif.register_heif_opener(depth_images=False, aux_images=False)
+    return libheif
+
+
+LIBHEIF_VERSION = register_decoders()
 
 
 def fit_size(size: Size, box: Size) -> Size:
@@ -98,9 +163,21 @@ def upright_size(size: Size, orientation: int) -> Size:
 
 
 def orientation_of(image: Image.Image) -> int:
-    """The image's EXIF orientation (1..8); anything missing or invalid counts as 1."""
+    """The orientation (1..8) still to apply to the decoded pixels; missing or invalid is 1.
+
+    HEIF's irot/imir are applied by libheif while decoding (pillow-heif then resets the EXIF
+    tag), and Pillow's AVIF plugin rewrites the EXIF tag from irot/imir; in both the EXIF
+    orientation of the camera is never applied on top, nor an XMP one.
+    """
+    if image.format == "HEIF":
+        return 1
     try:
-        value = image.getexif().get(ORIENTATION_TAG, 1)
+        if image.format == "AVIF":
+            exif = Image.Exif()
+            exif.load(image.info.get("exif") or b"")
+        else:
+            exif = image.getexif()
+        value = exif.get(ORIENTATION_TAG, 1)
     except Exception:  # a broken EXIF block must not make the picture undecodable
         return 1
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
@@ -116,6 +193,11 @@ class Decoded:
     # The region of `image` showing the whole source: JPEG scaling rounds the size up, so the
     # last row and column may stand for only part of a source block.
     content: Box
+    # Pillow's name of the source's format (`JPEG`, `PNG`, ...), for the outputs' lineage.
+    source_format: str = ""
+    # The source's opacity (mode L, aligned with `image`) when it has transparency; `image`
+    # itself is flattened on white.
+    alpha: Image.Image | None = None
 
     def region(self, source_box: Box) -> Box:
         """Map a box in source (upright) coordinates to coordinates of `image`."""
@@ -177,6 +259,7 @@ def decode_upright(
 def _decode(image: Image.Image, min_size: Size | SizeRule) -> Decoded:
     """Draft (JPEG only), decode once, normalise the colour, then turn upright."""
     raw_size = image.size
+    image_format = image.format or ""
     content: Box = (0.0, 0.0, float(raw_size[0]), float(raw_size[1]))
     if image.format in ("JPEG", "MPO"):
         # JPEG's EXIF is parsed from APP1 at open, so the draft can account for rotation.
@@ -193,12 +276,26 @@ def _decode(image: Image.Image, min_size: Size | SizeRule) -> Decoded:
         image, content = _pre_reduce(
             image, upright_size(_needed(raw_size, orientation, min_size), orientation)
         )
+    alpha = alpha_of(image)
     image = normalise_colour(image)
     transpose = _TRANSPOSE.get(orientation)
     if transpose is not None:
         content = _transpose_box(content, image.size, transpose)
         image = image.transpose(transpose)
-    return Decoded(image, upright_size(raw_size, orientation), content)
+        alpha = alpha.transpose(transpose) if alpha is not None else None
+    return Decoded(image, upright_size(raw_size, orientation), content, image_format, alpha)
+
+
+def alpha_of(image: Image.Image) -> Image.Image | None:
+    """The image's opacity as an 8-bit plane, or None when it has no transparency."""
+    if not image.has_transparency_data:
+        return None
+    if image.mode in ("RGBA", "LA"):
+        return image.getchannel("A")
+    try:
+        return image.convert("RGBA").getchannel("A")
+    except (ValueError, OSError):  # an exotic mode Pillow cannot take to RGBA: treat as opaque
+        return None
 
 
 def _pre_reduce(image: Image.Image, raw_needed: Size) -> tuple[Image.Image, Box]:
@@ -311,11 +408,90 @@ def resample(image: Image.Image, size: Size, box: Box | None = None) -> Image.Im
 
 def encode_jpeg(image: Image.Image, *, quality: int = JPEG_QUALITY) -> bytes:
     """An optimised sRGB JPEG of `image` with no EXIF, ICC profile, XMP or comment."""
+    buffer = io.BytesIO()
+    _clean_rgb(image).save(buffer, format="JPEG", quality=quality, optimize=True)
+    return buffer.getvalue()
+
+
+def _clean_rgb(image: Image.Image) -> Image.Image:
+    """`image` as RGB with an empty `info` (Pillow writes a comment or ICC found there)."""
     rgb = image if image.mode == "RGB" else image.convert("RGB")
     if rgb.info:
-        # Pillow writes a comment found in `info`; strip everything on a private copy.
         rgb = rgb.copy()
         rgb.info = {}
+    return rgb
+
+
+def encode_webp(image: Image.Image, *, quality: int = WEBP_QUALITY) -> bytes:
+    """A lossy sRGB WebP of `image` with no EXIF, ICC profile or XMP."""
     buffer = io.BytesIO()
-    rgb.save(buffer, format="JPEG", quality=quality, optimize=True)
+    _clean_rgb(image).save(buffer, format="WEBP", quality=quality, method=WEBP_METHOD)
     return buffer.getvalue()
+
+
+def encode_avif(
+    image: Image.Image, *, quality: int = AVIF_QUALITY, speed: int = AVIF_SPEED
+) -> bytes:
+    """A lossy 8-bit 4:2:0 sRGB AVIF of `image` (Pillow's own plugin), with no metadata."""
+    buffer = io.BytesIO()
+    _clean_rgb(image).save(buffer, format="AVIF", quality=quality, speed=speed, subsampling="4:2:0")
+    return buffer.getvalue()
+
+
+def encode(image: Image.Image, fmt: OutputFormat) -> bytes:
+    """`image` encoded as `fmt` with the pipeline's settings."""
+    if fmt is OutputFormat.WEBP:
+        return encode_webp(image)
+    if fmt is OutputFormat.AVIF:
+        return encode_avif(image)
+    return encode_jpeg(image)
+
+
+# Pillow's format name -> the feature whose library decodes it (None: Pillow's own code).
+_DECODER_FEATURES: dict[str, str | None] = {
+    "JPEG": "libjpeg_turbo",
+    "MPO": "libjpeg_turbo",
+    "PNG": "zlib",
+    "GIF": None,
+    "WEBP": "webp",
+    "AVIF": "avif",
+}
+_ENCODER_FEATURES: dict[OutputFormat, tuple[str, str]] = {
+    OutputFormat.JPEG: ("libjpeg-turbo", "libjpeg_turbo"),
+    OutputFormat.WEBP: ("libwebp", "webp"),
+    OutputFormat.AVIF: ("libavif", "avif"),
+}
+
+
+@cache
+def decoder_version(pil_format: str) -> str:
+    """The decoder of a source format, e.g. `Pillow 13.0.0 JPEG (libjpeg_turbo 3.2.0)`."""
+    if pil_format == "HEIF":
+        return f"pillow-heif {pillow_heif.__version__} HEIF (libheif {LIBHEIF_VERSION})"
+    feature = _DECODER_FEATURES.get(pil_format)
+    if pil_format == "HEIF":
+        library = f" (pillow-heif {pillow_heif.__version__}, libheif {LIBHEIF_VERSION})"
+    else:
+        library = f" ({feature} {features.version(feature)})" if feature else ""
+    return f"Pillow {PIL.__version__} {pil_format or 'unknown'}{library}"
+
+
+@cache
+def encoder_version(fmt: OutputFormat) -> str:
+    """The encoder of an output format and its settings, e.g. `Pillow 13.0.0 libavif 1.4.2 ...`."""
+    library, feature = _ENCODER_FEATURES[fmt]
+    settings = {
+        OutputFormat.JPEG: f"q{JPEG_QUALITY}",
+        OutputFormat.WEBP: f"q{WEBP_QUALITY} m{WEBP_METHOD}",
+        OutputFormat.AVIF: f"q{AVIF_QUALITY} s{AVIF_SPEED} {_av1_encoder()}",
+    }[fmt]
+    return f"Pillow {PIL.__version__} {library} {features.version(feature)} {settings}"
+
+
+def _av1_encoder() -> str:
+    """The AV1 codec libavif encodes with (e.g. `aom 3.14.1`)."""
+    from PIL import _avif  # noqa: PLC0415 - only present when Pillow has AVIF
+
+    versions: str = _avif.codec_versions()
+    encoders = [part.strip() for part in versions.split(",") if "[enc]" in part]
+    return encoders[0].replace(" [enc]:", " ") if encoders else "unknown"

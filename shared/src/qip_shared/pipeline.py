@@ -7,6 +7,7 @@ results of the stages that ran before it. Optional stages simply leave their key
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated, Any
 
 from pydantic import Field
@@ -114,9 +115,29 @@ class RenderedVariant(Contract):
     key: str = Field(min_length=1)
     bytes: int = Field(ge=1)
     recipe_version: str = Field(min_length=1)
-    source_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    source_sha256: str = Field(pattern=SHA256_HEX_PATTERN)
     decoder: str = Field(min_length=1)
     encoder: str = Field(min_length=1)
+
+
+def primary_variant(variants: list[RenderedVariant]) -> RenderedVariant:
+    """The variant a stage's classic output names: its first JPEG, else its first variant."""
+    if not variants:
+        raise ValueError("a rendering stage writes at least one variant")
+    return next((v for v in variants if v.format is OutputFormat.JPEG), variants[0])
+
+
+MIXED_RECIPE_VERSION = "(mixed)"
+"""The recorded version of variants rendered by different recipes: never a real version, so a
+backfill finds such an image stale."""
+
+
+def recipe_version_of(variants: list[RenderedVariant]) -> str | None:
+    """The recipe version of `variants` (`MIXED_RECIPE_VERSION` if they disagree; None if none)."""
+    versions = {v.recipe_version for v in variants}
+    if not versions:
+        return None
+    return versions.pop() if len(versions) == 1 else MIXED_RECIPE_VERSION
 
 
 class ResizeOutput(Contract):
@@ -130,6 +151,43 @@ class ResizeOutput(Contract):
     variants: list[RenderedVariant] = []
 
 
+HEX_COLOUR_PATTERN = r"^#[0-9a-f]{6}$"
+PERCEPTUAL_HASH_PATTERN = r"^[0-9a-f]{16}$"
+
+
+class FocalPoint(Contract):
+    """Where the subject is, as fractions of the upright image's width and height."""
+
+    x: float = Field(ge=0, le=1)
+    y: float = Field(ge=0, le=1)
+
+
+class RenderFacts(Contract):
+    """What the thumbnail stage learns from its decode for a front end (issue 18)."""
+
+    thumbhash: str = Field(min_length=1)
+    dominant_color: str = Field(pattern=HEX_COLOUR_PATTERN)
+    focal_point: FocalPoint
+    perceptual_hash: str = Field(pattern=PERCEPTUAL_HASH_PATTERN)
+    # False for a detail-less (flat) image: its perceptual hash is not used to find near copies.
+    near_matchable: bool = True
+
+
+class RenderRecord(Contract):
+    """The render-ready fields of a finished image, as the record, events and CLI show them."""
+
+    thumbhash: str | None = None
+    dominant_color: str | None = None
+    focal_point: FocalPoint | None = None
+    perceptual_hash: str | None = None
+    content_sha256: str | None = None
+    duplicate_of: str | None = None
+
+    def to_public_dict(self) -> dict[str, Any]:
+        """All six fields, camelCase, `null` where unknown (the CLI's `render` object)."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
 class ThumbnailOutput(Contract):
     """Thumbnail's result: its first JPEG variant (`thumbnailKey`, as before) and every variant."""
 
@@ -139,16 +197,18 @@ class ThumbnailOutput(Contract):
     height: int = Field(ge=1)
     bytes: int = Field(ge=1)
     variants: list[RenderedVariant] = []
+    render: RenderFacts | None = None
 
 
 class ArchiveOutput(Contract):
-    """Archive's result."""
+    """Archive's result; `render` is always present so the completion messages can name it."""
 
     image_key: str
     archived_location: str
     status: str
     archived_keys: list[str] = []
     processing_duration: int | None = None
+    render: RenderRecord = RenderRecord()
 
 
 class TaskError(Contract):
@@ -184,6 +244,13 @@ class PipelineState(PipelineInput):
     def thumbnail(self) -> ThumbnailOutput | None:
         """The thumbnail result among the parallel branch outputs, if that branch ran."""
         return next((p for p in self.processed or [] if isinstance(p, ThumbnailOutput)), None)
+
+    def source_sha256(self, data: bytes) -> str:
+        """The upload's SHA-256 for the outputs' lineage: validate's, hashed once; `data` (the
+        upload's bytes) is hashed only for a state from before validate carried it."""
+        if self.validation is not None and self.validation.content_sha256:
+            return self.validation.content_sha256
+        return hashlib.sha256(data).hexdigest()
 
     @property
     def variants(self) -> list[RenderedVariant]:

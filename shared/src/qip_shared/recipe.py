@@ -9,6 +9,7 @@ design's two JPEGs, under today's keys (`processed/{imageId}/resized.jpg`, `thum
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Self
 
@@ -134,3 +135,16 @@ DEFAULT_RECIPE = Recipe(
     ),
 )
 """The design's two outputs: display 1024x768 inside, thumb 200x200 cover, JPEG."""
+
+
+@dataclass(frozen=True)
+class EncodedVariant:
+    """One variant rendered in one format: its bytes, pixel size and the codecs that made it."""
+
+    name: str
+    format: OutputFormat
+    width: int
+    height: int
+    data: bytes
+    decoder: str
+    encoder: str

@@ -88,3 +88,22 @@ def status_update_request(
     if extra_condition is not None:
         condition = condition.and_(extra_condition)
     return _update(table_name, image_key, sets, condition)
+
+
+def rerender_update_request(
+    table_name: str,
+    image_key: str,
+    *,
+    recipe_version: str,
+    fields: Mapping[str, Any],
+    updated_at: str,
+) -> dict[str, Any]:
+    """`update_item` recording a COMPLETED image's re-rendered variants (a backfill): only while
+    it is COMPLETED and not already at `recipe_version`, so a second backfill writes nothing."""
+    condition = Condition(
+        "#status = :completed AND (attribute_not_exists(#recipe) OR #recipe <> :recipe)",
+        {"#status": "status", "#recipe": "recipeVersion"},
+        {":completed": {"S": ImageStatus.COMPLETED.value}, ":recipe": {"S": recipe_version}},
+    )
+    sets = {**fields, "recipeVersion": recipe_version, "updatedAt": updated_at}
+    return _update(table_name, image_key, sets, condition)

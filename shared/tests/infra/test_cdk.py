@@ -76,11 +76,12 @@ class TestImageFunction(ServiceFunctionChecks):
 
 @pytest.fixture(scope="module")
 def deviant() -> tuple[ServiceFunction, Template]:
-    """Every keyword overridden (x86_64, 128 MB, one-week logs), a grant added to its own role."""
+    """Every keyword overridden (x86_64, python3.12, 128 MB, one-week logs), a grant on its role."""
     stack = bare_stack()
     props: FunctionProps = {
         **stub_props("9.9.9"),
         "architecture": lambda_.Architecture.X86_64,
+        "runtime": lambda_.Runtime.PYTHON_3_12,
         "log_retention": logs.RetentionDays.ONE_WEEK,
         "memory_size": 128,
     }
@@ -113,6 +114,7 @@ def test_keywords_override_the_defaults_and_the_version_wins(
     _construct, template = deviant
     props = function_properties(template)
     assert props["Architectures"] == ["x86_64"]
+    assert props["Runtime"] == "python3.12"
     assert props["MemorySize"] == 128
     assert props["Handler"] == "qip_demo.handler.handler"
     assert props["Description"] == "QIP demo 9.9.9"
@@ -131,7 +133,7 @@ def test_the_checks_reject_a_construct_that_differs(
     _construct, template = deviant
     checks = TestServiceFunction()
     with pytest.raises(AssertionError):
-        checks.test_function_runs_the_handler_on_python_3_14_arm64_with_tracing(template)
+        checks.test_function_runs_the_handler_on_the_given_runtime_arm64_with_tracing(template)
     with pytest.raises(AssertionError):
         checks.test_memory_and_timeout_defaults(template)
     with pytest.raises(AssertionError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -148,3 +149,14 @@ def test_pipeline_state_collects_the_variants_of_both_output_stages() -> None:
         RenderedVariant.model_validate(
             {**rendered("x", OutputFormat.JPEG).to_json_dict(), "sourceSha256": "nothex"}
         )
+
+
+def test_source_sha256_is_validates_hash_when_the_state_carries_it() -> None:
+    base = {"imageKey": KEY, "bucket": "b", "uploadTimestamp": "t", "contentType": "c", "size": 1}
+    validation = {"imageKey": KEY, "bucket": "b", "valid": True, "format": "jpeg"}
+    carried = PipelineState.model_validate(
+        {**base, "validation": {**validation, "width": 1, "height": 1, "contentSha256": SHA}}
+    )
+    assert carried.source_sha256(b"other bytes") == SHA
+    older = PipelineState.model_validate(base)
+    assert older.source_sha256(b"abc") == hashlib.sha256(b"abc").hexdigest()

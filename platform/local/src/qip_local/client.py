@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import mimetypes
 import re
+import threading
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +29,7 @@ from qip_shared.keys import archive_prefix, processed_prefix
 from qip_shared.keys import resized_key as default_resized_key
 from qip_shared.keys import thumbnail_key as default_thumbnail_key
 from qip_shared.messages import dead_letter_attributes, upload_event_body
-from qip_shared.record import ImageRecord
+from qip_shared.record import TABLE_PARTITION_KEY, ImageRecord
 from qip_upload_url import core as upload_core
 from qip_upload_url.errors import UploadUrlError
 
@@ -223,12 +224,17 @@ class LocalClient:
         self.direct_upload = direct_upload
         self.max_bytes = max_bytes
         self._clients: dict[str, Any] = {}
+        # Creating clients from one session is not thread-safe; using them is.
+        self._clients_lock = threading.Lock()
 
     def client(self, service: str) -> Any:
         """A (cached) boto3 client of the local endpoint."""
-        if service not in self._clients:
-            self._clients[service] = self.session.client(service, endpoint_url=self.endpoint_url)
-        return self._clients[service]
+        with self._clients_lock:
+            if service not in self._clients:
+                self._clients[service] = self.session.client(
+                    service, endpoint_url=self.endpoint_url
+                )
+            return self._clients[service]
 
     # -- upload ------------------------------------------------------------------------------
     def request_upload(
@@ -357,23 +363,41 @@ class LocalClient:
     def records(self, image_keys: Sequence[str]) -> dict[str, ImageRecord | None]:
         """Several records at once (BatchGetItem, 100 keys a call, consistent reads)."""
         found: dict[str, ImageRecord | None] = dict.fromkeys(image_keys)
+        for item in self._batch_items(image_keys):
+            record = ImageRecord.from_item(item)
+            found[record.image_key] = record
+        return found
+
+    def statuses(self, image_keys: Sequence[str]) -> dict[str, str | None]:
+        """Only the status of several records (a small projection: cheap to poll often)."""
+        found: dict[str, str | None] = dict.fromkeys(image_keys)
+        projection = {
+            "ProjectionExpression": "#k, #s",
+            "ExpressionAttributeNames": {"#k": TABLE_PARTITION_KEY, "#s": "status"},
+        }
+        for item in self._batch_items(image_keys, projection):
+            status = item.get("status", {}).get("S")
+            found[item[TABLE_PARTITION_KEY]["S"]] = status
+        return found
+
+    def _batch_items(
+        self, image_keys: Sequence[str], options: dict[str, Any] | None = None
+    ) -> Iterator[dict[str, Any]]:
         ddb = self.client("dynamodb")
         table = self.resources.table
         keys = list(dict.fromkeys(image_keys))
         for start in range(0, len(keys), 100):
             request: dict[str, Any] = {
                 table: {
-                    "Keys": [{"imageKey": {"S": k}} for k in keys[start : start + 100]],
+                    "Keys": [{TABLE_PARTITION_KEY: {"S": k}} for k in keys[start : start + 100]],
                     "ConsistentRead": True,
+                    **(options or {}),
                 }
             }
             while request:
                 answer = ddb.batch_get_item(RequestItems=request)
-                for item in answer.get("Responses", {}).get(table, []):
-                    record = ImageRecord.from_item(item)
-                    found[record.image_key] = record
+                yield from answer.get("Responses", {}).get(table, [])
                 request = answer.get("UnprocessedKeys") or {}
-        return found
 
     def execution_status(self, record: ImageRecord) -> str | None:
         """Status of the record's execution (RUNNING, SUCCEEDED, ...), or None."""
@@ -404,26 +428,10 @@ class LocalClient:
         on_update: Callable[[str, ImageRecord | None], None] | None = None,
     ) -> dict[str, ImageRecord | None]:
         """Poll the records until every image is settled or the timeout passes."""
-        deadline = time.monotonic() + timeout
-        latest: dict[str, ImageRecord | None] = dict.fromkeys(image_keys)
-        pending = set(image_keys)
-        while pending:
-            # One batched read a round, however many images are pending.
-            current = self.records(sorted(pending))
-            for key in sorted(pending):
-                record = current[key]
-                # moto applies an update's SET clauses one by one: a read can see half of
-                # one, so a record counts as settled only when two reads in a row agree.
-                stable = record is not None and record == latest[key]
-                latest[key] = record
-                if on_update is not None:
-                    on_update(key, record)
-                if stable and self.is_settled(record):
-                    pending.discard(key)
-            if not pending or time.monotonic() > deadline:
-                break
-            time.sleep(interval)
-        return latest
+        watch = RecordWatch(self, on_update=on_update)
+        watch.add(image_keys)
+        watch.close()
+        return watch.run(timeout=timeout, interval=interval)
 
     def read_queue(self, queue_url: str, *, max_messages: int = 1000) -> list[dict[str, Any]]:
         """Drain a tap queue (notifications or events); returns the parsed bodies."""
@@ -478,65 +486,48 @@ class LocalClient:
         timeout: float = 300.0,
         on_update: Callable[[int, ImageRecord | None], None] | None = None,
     ) -> list[Outcome]:
-        """Upload every file, wait for all, collect outcomes (and outputs into `out_dir`)."""
+        """Upload every file while watching those uploaded; collect outcomes (and outputs)."""
         outcomes: list[Outcome] = []
-        started: dict[int, float] = {}
+        started: dict[str, float] = {}
         index_of: dict[str, int] = {}
-        for i, name in enumerate(files):
-            path = Path(name)
-            data = path.read_bytes()
-            started[i] = time.perf_counter()
-            try:
-                key = self.upload_bytes(data, file_name=path.name)
-            except UploadRefusedError as refused:
-                reason = REFUSAL_REASONS.get(refused.code)
-                if reason is None and len(data) == 0:
-                    reason = RejectionReason.UNSUPPORTED_FORMAT  # an empty file is no image
-                status = ImageStatus.REJECTED if reason is not None else ImageStatus.FAILED
-                outcomes.append(
-                    Outcome(
-                        name,
-                        None,
-                        status.value,
-                        reason.value if reason else None,
-                        f"refused at upload: {refused.message}",
-                    )
-                )
-                continue
-            except (UploadFailedError, requests.RequestException) as failed:
-                outcomes.append(Outcome(name, None, ImageStatus.FAILED.value, error=str(failed)))
-                continue
-            index_of[key] = i
-            outcomes.append(Outcome(name, key, ImageStatus.UPLOADED.value))
-
-        finished: dict[str, float] = {}
 
         def update(key: str, record: ImageRecord | None) -> None:
-            if key not in finished and self.is_settled(record):
-                finished[key] = time.perf_counter()
             if on_update is not None:
                 on_update(index_of[key], record)
 
-        records = self.wait_for(list(index_of), timeout=timeout, on_update=update)
+        watch = RecordWatch(self, on_update=update)
+        results: dict[str, dict[str, ImageRecord | None]] = {}
+        watcher = threading.Thread(
+            target=lambda: results.update(latest=watch.run(timeout=timeout)),
+            name="qip-watch",
+            daemon=True,
+        )
+        watcher.start()
+        try:
+            for i, name in enumerate(files):
+                began = time.perf_counter()
+                outcome = self._upload_one(name)
+                outcomes.append(outcome)
+                if outcome.image_key is not None:
+                    index_of[outcome.image_key] = i
+                    started[outcome.image_key] = began
+                    watch.add([outcome.image_key])
+        finally:
+            watch.close()
+            watcher.join()
+        records = results.get("latest", {})
         labels: set[str] = set()
         for outcome in outcomes:
             if outcome.image_key is None:
                 continue
-            i = index_of[outcome.image_key]
-            record = records.get(outcome.image_key)
-            outcome.seconds = finished.get(outcome.image_key, time.perf_counter()) - started[i]
+            key = outcome.image_key
+            record = records.get(key)
+            outcome.seconds = watch.settled_at.get(key, time.perf_counter()) - started[key]
             if record is None:
                 outcome.status = "UNKNOWN"
                 outcome.error = "no record appeared before the timeout"
                 continue
-            outcome.status = record.status.value
-            if not self.is_settled(record):
-                outcome.error = f"still {record.status.value} when the wait timed out"
-            outcome.reason = record.rejection_reason.value if record.rejection_reason else None
-            if record.status is ImageStatus.FAILED:
-                outcome.error = error_text(record)
-            outcome.durations = stage_durations(record)
-            outcome.record = record.to_json_dict()
+            self._fill_outcome(outcome, record, settled=key in watch.settled_at)
             if out_dir is not None:
                 directory = out_dir / _label(outcome.file, labels)
                 outcome.outputs = self.download_outputs(record, directory)
@@ -545,6 +536,39 @@ class LocalClient:
                     json.dumps(outcome.record, indent=2, sort_keys=True) + "\n"
                 )
         return outcomes
+
+    def _upload_one(self, name: str) -> Outcome:
+        """Upload one file; the outcome has its key, or says why it never got one."""
+        path = Path(name)
+        data = path.read_bytes()
+        try:
+            key = self.upload_bytes(data, file_name=path.name)
+        except UploadRefusedError as refused:
+            reason = REFUSAL_REASONS.get(refused.code)
+            if reason is None and len(data) == 0:
+                reason = RejectionReason.UNSUPPORTED_FORMAT  # an empty file is no image
+            status = ImageStatus.REJECTED if reason is not None else ImageStatus.FAILED
+            return Outcome(
+                name,
+                None,
+                status.value,
+                reason.value if reason else None,
+                f"refused at upload: {refused.message}",
+            )
+        except (UploadFailedError, requests.RequestException) as failed:
+            return Outcome(name, None, ImageStatus.FAILED.value, error=str(failed))
+        return Outcome(name, key, ImageStatus.UPLOADED.value)
+
+    @staticmethod
+    def _fill_outcome(outcome: Outcome, record: ImageRecord, *, settled: bool) -> None:
+        outcome.status = record.status.value
+        if not settled:
+            outcome.error = f"still {record.status.value} when the wait timed out"
+        outcome.reason = record.rejection_reason.value if record.rejection_reason else None
+        if record.status is ImageStatus.FAILED:
+            outcome.error = error_text(record)
+        outcome.durations = stage_durations(record)
+        outcome.record = record.to_json_dict()
 
     # -- operations --------------------------------------------------------------------------
     def dlq_messages(self, *, limit: int = 1000) -> list[dict[str, Any]]:
@@ -697,6 +721,95 @@ class LocalClient:
             )
             removed.append(f"dynamodb://{self.resources.table}/{image_key}")
         return removed
+
+
+class RecordWatch:
+    """Watches records until each is settled; keys may be added while it runs.
+
+    Each round reads only the status of every pending record (one small BatchGetItem), and
+    the whole record only of those that reached a terminal status (or, for a live display,
+    every few rounds). moto applies an update's SET clauses one by one, so a read can see
+    half of one: a record counts as settled when two whole reads in a row agree and its
+    execution, if any, has finished.
+    """
+
+    DISPLAY_EVERY = 4  # rounds between whole reads of running records, for `on_update`
+    KEYS_PER_INTERVAL = 8  # pending keys that add one `interval` to the pause between rounds
+
+    def __init__(
+        self,
+        client: LocalClient,
+        *,
+        on_update: Callable[[str, ImageRecord | None], None] | None = None,
+    ) -> None:
+        self.client = client
+        self.on_update = on_update
+        self.latest: dict[str, ImageRecord | None] = {}
+        self.settled_at: dict[str, float] = {}
+        self._pending: set[str] = set()
+        self._closed = False
+        self._changed = threading.Condition()
+
+    def add(self, image_keys: Iterable[str]) -> None:
+        """Watch these keys too."""
+        with self._changed:
+            for key in image_keys:
+                if key not in self.latest:
+                    self.latest[key] = None
+                    self._pending.add(key)
+            self._changed.notify_all()
+
+    def close(self) -> None:
+        """No more keys will be added: `run` returns once the watched ones are settled."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+
+    def run(self, *, timeout: float, interval: float = 0.05) -> dict[str, ImageRecord | None]:
+        """Poll until every key is settled and `close` was called, or `timeout` passes."""
+        deadline = time.monotonic() + timeout
+        round_number = 0
+        while time.monotonic() <= deadline:
+            with self._changed:
+                if not self._pending:
+                    if self._closed:
+                        break
+                    self._changed.wait(interval)
+                    continue
+                pending = sorted(self._pending)
+            self._round(pending, full_all=round_number % self.DISPLAY_EVERY == 0)
+            round_number += 1
+            with self._changed:
+                if self._closed and not self._pending:
+                    break
+            # Each read costs moto CPU the pipeline needs: a big batch is read less often.
+            time.sleep(interval * (1 + len(pending) / self.KEYS_PER_INTERVAL))
+        return dict(self.latest)
+
+    def _round(self, pending: list[str], *, full_all: bool) -> None:
+        statuses = self.client.statuses(pending)
+        terminal = [k for k in pending if _is_terminal(statuses[k])]
+        whole = pending if (self.on_update is not None and full_all) else terminal
+        current = self.client.records(whole) if whole else {}
+        for key in pending:
+            if key not in current:
+                continue
+            record = current[key]
+            stable = record is not None and record == self.latest[key]
+            self.latest[key] = record
+            if self.on_update is not None:
+                self.on_update(key, record)
+            if stable and self.client.is_settled(record):
+                with self._changed:
+                    self._pending.discard(key)
+                    self.settled_at[key] = time.perf_counter()
+
+
+def _is_terminal(status: str | None) -> bool:
+    try:
+        return status is not None and ImageStatus(status).is_terminal
+    except ValueError:
+        return False
 
 
 def expand_paths(paths: Iterable[str]) -> list[str]:

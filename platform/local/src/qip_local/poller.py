@@ -52,7 +52,9 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> di
     return {"Records": records}
 
 
-MAX_IDLE_SLEEP = 0.25  # seconds: the most an upload waits for an idle poller to look again
+# Seconds an idle receive waits for a message (moto answers as soon as one arrives); also
+# the longest `stop()` waits for a polling thread.
+LONG_POLL_SECONDS = 1
 
 
 class SqsPoller:
@@ -68,7 +70,8 @@ class SqsPoller:
         function_name: str,
         batch_size: int = 1,
         workers: int = 2,
-        idle_sleep: float = 0.02,
+        idle_sleep: float = 0.25,
+        wait_seconds: int = LONG_POLL_SECONDS,
         failed_visibility: int | None = None,
     ) -> None:
         self._sqs = sqs
@@ -79,6 +82,7 @@ class SqsPoller:
         self.batch_size = batch_size
         self.workers = workers
         self.idle_sleep = idle_sleep
+        self.wait_seconds = wait_seconds
         # None: a failed message waits out the queue's visibility timeout, as on AWS.
         self.failed_visibility = failed_visibility
         self._stop = threading.Event()
@@ -104,27 +108,21 @@ class SqsPoller:
         self._threads.clear()
 
     def _run(self) -> None:
-        # An idle poller backs off (doubling up to MAX_IDLE_SLEEP): empty receives are full
-        # requests to the fake AWS, competing with the handlers for the same interpreter.
-        idle = self.idle_sleep
+        # Long polling: an idle receive waits inside moto until a message arrives (no busy
+        # loop competing with the handlers); after an error, pause before trying again.
         while not self._stop.is_set():
             try:
-                worked = self.poll_once()
+                self.poll_once()
             except Exception:  # the poller must survive a bad moment of the fake AWS
                 logger.exception("sqs poller iteration failed")
-                worked = False
-            if worked:
-                idle = self.idle_sleep
-            else:
-                self._stop.wait(idle)
-                idle = min(idle * 2, max(MAX_IDLE_SLEEP, self.idle_sleep))
+                self._stop.wait(self.idle_sleep)
 
     def poll_once(self) -> bool:
-        """Receive one batch and deliver it; False when the queue had nothing."""
+        """Receive one batch (waiting up to `wait_seconds`) and deliver it; False if none came."""
         received = self._sqs.receive_message(
             QueueUrl=self.queue_url,
             MaxNumberOfMessages=self.batch_size,
-            WaitTimeSeconds=0,
+            WaitTimeSeconds=self.wait_seconds,
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
         )

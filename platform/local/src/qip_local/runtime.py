@@ -26,6 +26,7 @@ from qip_local.shim import (
     FunctionRegistry,
     Handler,
     ScaledTime,
+    cached_json_paths,
     cached_state_machine_clients,
     lambda_shim,
     lazy_handler,
@@ -143,6 +144,7 @@ class LocalRuntime:
         self.registry.concurrency = self.config.function_concurrency
         self.retry_clock = self._stack.enter_context(scaled_retry_sleeps(self.config.retry_scale))
         self._stack.enter_context(cached_state_machine_clients())
+        self._stack.enter_context(cached_json_paths())
         self._stack.enter_context(serialized_dynamodb())
         self.session = boto3.Session(region_name=REGION)
         resources = provision(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import hashlib
 import importlib
 import json
@@ -339,6 +340,41 @@ def cached_state_machine_clients() -> Iterator[None]:
     finally:
         for module in patched:
             module.boto_client_for = original  # type: ignore[attr-defined]
+
+
+@contextlib.contextmanager
+def cached_json_paths() -> Iterator[None]:
+    """Let moto parse each JSONPath once instead of on every event and state.
+
+    moto's EventBridge (per put event and target) and Step Functions (per execution and state)
+    call `jsonpath_ng`'s `parse`, which rebuilds its LR parser tables every time: ~15% of the
+    emulation's CPU. A parsed path is immutable and `find` is pure, so one per text is enough.
+    """
+    import sys
+
+    import jsonpath_ng
+    import jsonpath_ng.ext.parser
+    import jsonpath_ng.parser
+    from moto.stepfunctions.parser.asl.component.common.path import result_path  # noqa: F401
+    from moto.stepfunctions.parser.asl.utils import json_path  # noqa: F401
+
+    originals: list[Any] = [jsonpath_ng.parser.parse, jsonpath_ng.ext.parser.parse]
+    replacements: dict[Any, Any] = {
+        original: functools.lru_cache(maxsize=4096)(original) for original in originals
+    }
+    patched: list[tuple[Any, Any]] = [
+        (module, module.parse)
+        for name, module in list(sys.modules.items())
+        if (name.startswith(("moto.", "jsonpath_ng")) or name == "jsonpath_ng")
+        and getattr(module, "parse", None) in originals
+    ]
+    for module, original in patched:
+        module.parse = replacements[original]
+    try:
+        yield
+    finally:
+        for module, original in patched:
+            module.parse = original
 
 
 def register_all(registry: FunctionRegistry, handlers: Mapping[str, Handler]) -> None:

@@ -119,7 +119,12 @@ def bombs(corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     }
     files = {
         name: corpus_dir / name
-        for name in ("bomb-30000x30000.png", "flood-12000x12000.png", "65536-uint32-limit.png")
+        for name in (
+            "bomb-30000x30000.png",
+            "flood-12000x12000.png",
+            "65536-uint32-limit.png",
+            "heic-claims-40000x40000.heic",
+        )
     }
     for name, data in generated.items():
         (folder / name).write_bytes(data)

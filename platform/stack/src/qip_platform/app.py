@@ -3,7 +3,8 @@
 Context (cdk.json defaults, override with `-c key=value`, also accepted by this module directly):
 `stages` (comma list), `workflow` (EXPRESS|STANDARD), `architecture` (arm64|x86_64),
 `stackName` (QipStack), `deleteUpload`, `storeGps` (true|false), `recordTtlDays`, `corsOrigins`
-(comma list), `nag` (true: run cdk-nag AwsSolutions at synth; findings fail it).
+(browser origins, comma list; default none), `nag` (true: run cdk-nag AwsSolutions at synth;
+findings fail it).
 Layers are built into `platform/build/layers` on first synth (see `layers.py`).
 """
 
@@ -21,6 +22,7 @@ from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from qip_pipeline.definition import parse_stages
+from qip_platform.bytecode import LambdaPythonMissingError
 from qip_platform.layers import LayerBuildError, LayerDirs, ensure_layers, repo_root
 from qip_platform.stack import QipStack, StackSettings
 
@@ -52,7 +54,7 @@ def settings_from_context(app: App) -> StackSettings:
         store_gps=_flag(get("storeGps") or False),
         delete_upload=_flag(get("deleteUpload") or False),
         record_ttl_days=int(ttl) if ttl not in (None, "") else None,
-        cors_origins=tuple(_list(origins)) if origins else ("*",),
+        cors_origins=tuple(_list(origins)) if origins else (),
     )
 
 
@@ -102,9 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         context[key] = value
     # Under the CDK CLI the outdir comes from CDK_OUTDIR; alone, write ./cdk.out.
     outdir = args.outdir or (None if os.environ.get("CDK_OUTDIR") else "cdk.out")
-    try:
+    try:  # a bad selection (StageSelectionError is a ValueError), no layers, no Python 3.13
         app, stack = build_app(context, outdir=outdir)
-    except (ValueError, LayerBuildError) as error:  # StageSelectionError is a ValueError
+    except (ValueError, LayerBuildError, LambdaPythonMissingError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     assembly = app.synth()

@@ -1,15 +1,18 @@
-"""Lambda layers built offline-reproducibly for the Lambda architecture.
+"""Lambda layers built offline-reproducibly for the Lambda architecture, with their bytecode.
 
-Two layers: `pillow` (for the stages that decode images) and `deps` (pydantic + pydantic-core,
-aws-lambda-powertools, aws-xray-sdk). Versions are the pins of the workspace's `uv.lock`, so a
-layer holds exactly what the tests ran against; wheels are manylinux_2_28 binaries for
-CPython 3.14 on the chosen architecture (`--only-binary :all:`: nothing is compiled here).
-boto3/botocore are not packaged: the Lambda Python runtime provides them.
+Two layers: `pillow` (Pillow and pillow-heif, for the stages that decode images) and `deps`
+(pydantic + pydantic-core, aws-lambda-powertools, aws-xray-sdk). Versions are the pins of the
+workspace's `uv.lock`, so a layer holds exactly what the tests ran against; wheels are
+manylinux_2_28 binaries for CPython 3.13 (`versions.LAMBDA_PYTHON`) on the chosen architecture
+(`--only-binary :all:`: nothing is built here), then compiled to unchecked-hash pycs by a 3.13
+interpreter (`bytecode.py`). boto3/botocore are not packaged: the Lambda Python runtime provides
+them. `build_runtime_sdk` installs the same pins the same way into a directory of its own,
+standing in for the runtime's copy when the artifacts are tested here (never deployed).
 
 A built layer lives in `<cache>/<name>-<arch>-<key>/python/`, where `key` hashes the pins, the
-platform and the Python version: a changed pin builds a new directory, an unchanged one is reused
-without touching the network (the first build fills uv's wheel cache; later builds of the same pins
-run with `--offline`).
+platform, the Python version and the bytecode: a changed pin builds a new directory, an unchanged
+one is reused without touching the network (the first build fills uv's wheel cache; later builds
+of the same pins run with `--offline`).
 
     python -m qip_platform.layers --architecture arm64      # build (or reuse) both, print paths
 """
@@ -27,12 +30,13 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from qip_platform.versions import source_dir
+from qip_platform.bytecode import LAYER_ROOT, compile_tree
+from qip_platform.versions import LAMBDA_PYTHON, source_dir
 
-LAMBDA_PYTHON = "3.14"
+BYTECODE = "unchecked-hash"
 PLATFORMS = {"arm64": "aarch64-manylinux_2_28", "x86_64": "x86_64-manylinux_2_28"}
 LAYERS: dict[str, tuple[str, ...]] = {
-    "pillow": ("pillow",),
+    "pillow": ("pillow", "pillow-heif"),
     "deps": (
         "pydantic",
         "pydantic-core",
@@ -45,6 +49,17 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "wrapt",
     ),
 }
+# What the Lambda Python runtime provides (`/var/runtime`): installed only to test the artifacts.
+RUNTIME_SDK: tuple[str, ...] = (
+    "boto3",
+    "botocore",
+    "s3transfer",
+    "jmespath",
+    "python-dateutil",
+    "six",
+    "urllib3",
+)
+RUNTIME_SDK_NAME = "runtime-sdk"
 
 
 class LayerBuildError(RuntimeError):
@@ -83,18 +98,20 @@ def locked_versions(lock_file: Path, names: tuple[str, ...]) -> dict[str, str]:
 
 
 def requirements(layer: str, lock_file: Path | None = None) -> list[str]:
-    """`name==version` lines of a layer, pinned by the lock file."""
-    pins = locked_versions(lock_file or repo_root() / "uv.lock", LAYERS[layer])
+    """`name==version` lines of a layer (or of `RUNTIME_SDK_NAME`), pinned by the lock file."""
+    names = RUNTIME_SDK if layer == RUNTIME_SDK_NAME else LAYERS[layer]
+    pins = locked_versions(lock_file or repo_root() / "uv.lock", names)
     return [f"{name}=={version}" for name, version in pins.items()]
 
 
 def layer_key(layer: str, pins: list[str], architecture: str) -> str:
-    """A short hash naming one exact build (pins, platform, Python)."""
+    """A short hash naming one exact build (pins, platform, Python, bytecode)."""
     spec = {
         "layer": layer,
         "pins": pins,
         "platform": PLATFORMS[architecture],
         "python": LAMBDA_PYTHON,
+        "bytecode": BYTECODE,
     }
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -110,11 +127,16 @@ def _uv_install(pins: list[str], target: Path, architecture: str, *, offline: bo
     ]  # fmt: skip
     if offline:
         command.append("--offline")
-    # Bytecode compiled by this machine's Python would be wrong for 3.14 and not reproducible.
+    # Bytecode is compiled afterwards by the runtime's Python, not by uv with this machine's.
     env = {k: v for k, v in os.environ.items() if k != "UV_COMPILE_BYTECODE"}
     result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)  # noqa: S603
     if result.returncode != 0:
         raise LayerBuildError(f"uv pip install failed for {' '.join(pins)}:\n{result.stderr}")
+
+
+def build_runtime_sdk(architecture: str = "x86_64", cache_dir: Path | None = None) -> Path:
+    """boto3 and its dependencies as the Lambda runtime provides them (for tests, not deployed)."""
+    return build_layer(RUNTIME_SDK_NAME, architecture, cache_dir)
 
 
 def build_layer(layer: str, architecture: str = "arm64", cache_dir: Path | None = None) -> Path:
@@ -137,6 +159,7 @@ def build_layer(layer: str, architecture: str = "arm64", cache_dir: Path | None 
             _uv_install(pins, staging / "python", architecture, offline=False)
         # Console scripts embed this machine's interpreter path: useless there, not reproducible.
         shutil.rmtree(staging / "python" / "bin", ignore_errors=True)
+        compile_tree(staging / "python", LAYER_ROOT)
         staging.rename(final)  # atomic: a half-built layer is never picked up
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""Each service's version and needs, read from its own pyproject.toml (the single source)."""
+"""Each service's version and needs (read from its own pyproject.toml), and the runtime's Python."""
 
 from __future__ import annotations
 
@@ -10,6 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from qip_pipeline.names import ALL_SERVICES
+
+# The Lambda runtime's Python (`python3.13`): the functions' and layers' runtime, the interpreter
+# that compiles their bytecode and the platform tag of their wheels. One value, read everywhere.
+LAMBDA_PYTHON = "3.13"
 
 
 def module_name(service: str) -> str:

@@ -148,9 +148,9 @@ def test_no_custom_resources_and_no_hidden_functions(rendered):
     assert set(rendered.functions()) == set(names.ALL_SERVICES)
 
 
-def test_functions_python_3_14_arm64_traced_versioned(rendered):
+def test_functions_python_3_13_arm64_traced_versioned(rendered):
     for service, (_logical_id, props) in rendered.functions().items():
-        assert props["Runtime"] == "python3.14"
+        assert props["Runtime"] == "python3.13"
         assert props["Architectures"] == ["arm64"]
         assert props["TracingConfig"] == {"Mode": "Active"}
         assert props["Handler"] == names.handler_path(service)

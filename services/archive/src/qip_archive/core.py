@@ -4,12 +4,15 @@
 `s3://{archive_bucket}/archive/YYYY/MM/DD/{imageId}/`, so the record names the bucket too.
 `resizedKey` and `thumbnailKey` on the record are the keys the resize and thumbnail stages wrote
 (in the upload bucket, under `processed/`), the meaning those names have in their outputs; the
-archived copies are listed in the output's `archivedKeys`.
+archived copies are listed in the output's `archivedKeys`. Every rendered variant is copied
+(`archive/.../{variant}.{ext}`), and the record gets their lineage (`variants`) and the
+`recipeVersion` that rendered them. A run on a COMPLETED record whose outputs were rendered by
+another recipe version (a backfill) copies the new variants and records them (`plan_rerender`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -19,8 +22,16 @@ from qip_shared.keys import (
     archive_prefix,
     archive_resized_key,
     archive_thumbnail_key,
+    archive_variant_key,
 )
-from qip_shared.pipeline import ArchiveOutput, PipelineState
+from qip_shared.pipeline import (
+    ArchiveOutput,
+    PipelineState,
+    RenderedVariant,
+    ResizeOutput,
+    ThumbnailOutput,
+    recipe_version_of,
+)
 from qip_shared.record import ImageRecord
 from qip_shared.timeutil import duration_ms
 
@@ -67,6 +78,12 @@ class ArchivePlan:
     copies: tuple[PlannedCopy, ...]
     resized_key: str | None
     thumbnail_key: str | None
+    variants: tuple[RenderedVariant, ...] = ()
+
+    @property
+    def recipe_version(self) -> str | None:
+        """The recipe version that rendered the variants (None: no variants in the state)."""
+        return recipe_version_of(list(self.variants))
 
     @property
     def archived_location(self) -> str:
@@ -110,26 +127,8 @@ def plan_archive(state: PipelineState, archive_bucket: str) -> ArchivePlan:
     resize, thumbnail = state.resize, state.thumbnail
     # Outputs live beside the upload (processed/ in the upload bucket); they are never versioned
     # copies of interest, so the current version is archived.
-    if resize is not None:
-        copies.append(
-            PlannedCopy(
-                ArtifactKind.RESIZED,
-                state.bucket,
-                resize.resized_key,
-                archive_bucket,
-                archive_resized_key(key, stamp),
-            )
-        )
-    if thumbnail is not None:
-        copies.append(
-            PlannedCopy(
-                ArtifactKind.THUMBNAIL,
-                state.bucket,
-                thumbnail.thumbnail_key,
-                archive_bucket,
-                archive_thumbnail_key(key, stamp),
-            )
-        )
+    copies.extend(_output_copies(state, resize, archive_bucket))
+    copies.extend(_output_copies(state, thumbnail, archive_bucket))
     return ArchivePlan(
         image_key=key,
         upload_bucket=state.bucket,
@@ -139,7 +138,66 @@ def plan_archive(state: PipelineState, archive_bucket: str) -> ArchivePlan:
         copies=tuple(copies),
         resized_key=resize.resized_key if resize else None,
         thumbnail_key=thumbnail.thumbnail_key if thumbnail else None,
+        variants=tuple(state.variants),
     )
+
+
+def _output_copies(
+    state: PipelineState, output: ResizeOutput | ThumbnailOutput | None, archive_bucket: str
+) -> list[PlannedCopy]:
+    """The copies of one output stage: each variant, or the classic output of an older state."""
+    if output is None:
+        return []
+    key, stamp = state.image_key, state.upload_timestamp
+    if isinstance(output, ResizeOutput):
+        kind, classic, classic_target = (
+            ArtifactKind.RESIZED,
+            output.resized_key,
+            archive_resized_key(key, stamp),
+        )
+    else:
+        kind, classic, classic_target = (
+            ArtifactKind.THUMBNAIL,
+            output.thumbnail_key,
+            archive_thumbnail_key(key, stamp),
+        )
+    if not output.variants:
+        return [PlannedCopy(kind, state.bucket, classic, archive_bucket, classic_target)]
+    return [
+        PlannedCopy(
+            kind,
+            state.bucket,
+            variant.key,
+            archive_bucket,
+            archive_variant_key(key, stamp, variant.name, variant.format),
+        )
+        for variant in output.variants
+    ]
+
+
+def plan_rerender(plan: ArchivePlan) -> ArchivePlan:
+    """The part of `plan` a backfill redoes: the variants' copies (the original is archived)."""
+    return replace(
+        plan, copies=tuple(c for c in plan.copies if c.kind is not ArtifactKind.ORIGINAL)
+    )
+
+
+def needs_rerender(plan: ArchivePlan, record: ImageRecord) -> bool:
+    """Whether a COMPLETED record's outputs were rendered by another recipe than `plan`'s."""
+    return plan.recipe_version is not None and plan.recipe_version != record.recipe_version
+
+
+def variant_fields(plan: ArchivePlan) -> dict[str, Any]:
+    """The record attributes (camelCase) naming the outputs: classic keys and every variant."""
+    fields: dict[str, Any] = {}
+    if plan.resized_key is not None:
+        fields["resizedKey"] = plan.resized_key
+    if plan.thumbnail_key is not None:
+        fields["thumbnailKey"] = plan.thumbnail_key
+    if plan.variants:
+        fields["variants"] = [v.to_json_dict() for v in plan.variants]
+        fields["recipeVersion"] = plan.recipe_version
+    return fields
 
 
 def processing_duration(upload_timestamp: str, completed_at: str) -> int:
@@ -149,15 +207,11 @@ def processing_duration(upload_timestamp: str, completed_at: str) -> int:
 
 def completion_fields(plan: ArchivePlan, duration: int) -> dict[str, Any]:
     """The record attributes (camelCase) written with status COMPLETED."""
-    fields: dict[str, Any] = {
+    return {
         "archivedLocation": plan.archived_location,
         "processingDuration": duration,
+        **variant_fields(plan),
     }
-    if plan.resized_key is not None:
-        fields["resizedKey"] = plan.resized_key
-    if plan.thumbnail_key is not None:
-        fields["thumbnailKey"] = plan.thumbnail_key
-    return fields
 
 
 def build_output(plan: ArchivePlan, duration: int | None) -> ArchiveOutput:

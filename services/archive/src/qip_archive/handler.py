@@ -2,12 +2,14 @@
 
 Input: the execution state (`PipelineState`). Output: `ArchiveOutput.to_json_dict()`, whose
 `archivedLocation` is `s3://{archive_bucket}/archive/YYYY/MM/DD/{imageId}/` (see `core`).
-Order: stages.archive IN_PROGRESS → server-side copies → status COMPLETED with archivedLocation,
-resizedKey, thumbnailKey, processingDuration and stages.archive COMPLETED (one conditional
-write) → StageCompleted event → delete of the upload if QIP_DELETE_UPLOAD (only after COMPLETED,
-so a retry can still copy it). A re-run on a record already COMPLETED returns the recorded
-result and changes nothing. The lifecycle (logs, metrics, error classes, FAILED stage on error)
-is `qip_shared.stage`'s.
+Order: stages.archive IN_PROGRESS → server-side copies (the original and every variant) →
+status COMPLETED with archivedLocation, resizedKey, thumbnailKey, variants, recipeVersion,
+processingDuration and stages.archive COMPLETED (one conditional write) → StageCompleted event
+→ delete of the upload if QIP_DELETE_UPLOAD (only after COMPLETED, so a retry can still copy
+it). A re-run on a record already COMPLETED returns the recorded result and changes nothing,
+unless its variants come from another recipe version (a backfill): then the new variants are
+copied and recorded with their `recipeVersion`, once. The lifecycle (logs, metrics, error
+classes, FAILED stage on error) is `qip_shared.stage`'s.
 """
 
 from __future__ import annotations
@@ -19,15 +21,19 @@ from qip_archive.core import (
     build_output,
     completion_fields,
     judge_record,
+    needs_rerender,
     output_from_record,
     plan_archive,
+    plan_rerender,
     processing_duration,
+    variant_fields,
 )
 from qip_archive.errors import MisconfiguredError, RecordNotArchivableError
+from qip_shared.aws import StaleWriteError
 from qip_shared.enums import ImageStatus, StageName
 from qip_shared.pipeline import ArchiveOutput, PipelineState
-from qip_shared.record import StageInfo
-from qip_shared.requests import status_update_request
+from qip_shared.record import ImageRecord, StageInfo
+from qip_shared.requests import rerender_update_request, status_update_request
 from qip_shared.stage import Stage, StageDone
 from qip_shared.timeutil import utc_now
 
@@ -104,10 +110,37 @@ def _already_done(plan: ArchivePlan, adapters: Adapters) -> ArchiveOutput:
     record = adapters.get_record(plan.image_key)
     verdict = judge_record(record)
     if verdict is RecordVerdict.ALREADY_COMPLETED and record is not None:
+        if needs_rerender(plan, record):
+            return _record_rerender(plan, record, adapters)
         logger.info("record already completed; returning its result")
         return output_from_record(plan, record)
     status = record.status.value if record else "absent"
     raise RecordNotArchivableError(f"record is {status}; archive needs PROCESSING")
+
+
+def _record_rerender(plan: ArchivePlan, record: ImageRecord, adapters: Adapters) -> ArchiveOutput:
+    """A backfill: archive the re-rendered variants and record them (once per recipe version)."""
+    rerender = plan_rerender(plan)
+    for planned in rerender.copies:
+        adapters.copy(planned)
+    try:
+        adapters.update_record(
+            rerender_update_request(
+                adapters.settings.table_name,
+                plan.image_key,
+                recipe_version=str(plan.recipe_version),
+                fields=variant_fields(plan),
+                updated_at=utc_now(),
+            )
+        )
+    except StaleWriteError:
+        logger.info("variants of this recipe version already recorded")
+    else:
+        logger.info(
+            "re-rendered variants recorded",
+            extra={"recipeVersion": plan.recipe_version, "previous": record.recipe_version},
+        )
+    return output_from_record(plan, record)
 
 
 handler = stage.handler(process)

@@ -226,3 +226,81 @@ def test_malformed_input_is_a_permanent_error(
         archive_handler.handler({"imageKey": KEY}, None)
     assert caught.value.code == "BAD_INPUT"
     assert aws.archive_keys() == []
+
+
+def _variant(name: str, fmt: str, version: str) -> dict[str, Any]:
+    ext = "jpg" if fmt == "jpeg" else fmt
+    image_id = KEY.rsplit("/", 1)[1].split(".", maxsplit=1)[0]
+    return {
+        "name": name,
+        "format": fmt,
+        "width": 4,
+        "height": 3,
+        "key": f"processed/{image_id}/{name}.{ext}",
+        "bytes": 7,
+        "recipeVersion": version,
+        "sourceSha256": "cd" * 32,
+        "decoder": "Pillow JPEG",
+        "encoder": f"Pillow {fmt}",
+    }
+
+
+def _with_variants(aws: Any, state: dict[str, Any], version: str) -> dict[str, Any]:
+    """The state as a recipe with JPEG+AVIF display and a WebP thumbnail renders it."""
+    resize, thumb = state["processed"]
+    resize["variants"] = [
+        _variant("resized", "jpeg", version),
+        _variant("resized", "avif", version),
+    ]
+    thumb["variants"] = [_variant("thumbnail", "webp", version)]
+    for variant in [*resize["variants"], *thumb["variants"]]:
+        aws.s3.put_object(Bucket=UPLOAD_BUCKET, Key=variant["key"], Body=version.encode())
+    return state
+
+
+def test_archives_every_variant_and_records_their_lineage(
+    aws: Any, staged_image: Callable[..., dict[str, Any]], use_settings: Callable[..., Adapters]
+) -> None:
+    use_settings()
+    state = _with_variants(aws, staged_image(), "7")
+
+    result = archive_handler.handler(state, None)
+
+    names = ["original.jpg", "resized.jpg", "resized.avif", "thumbnail.webp"]
+    assert aws.archive_keys() == sorted(PREFIX + n for n in names)
+    assert result["archivedKeys"] == [PREFIX + n for n in names]
+    record = aws.record(KEY)
+    assert record.recipe_version == "7"
+    assert [(v.name, v.format.value) for v in record.variants or []] == [
+        ("resized", "jpeg"),
+        ("resized", "avif"),
+        ("thumbnail", "webp"),
+    ]
+    assert all(v.source_sha256 == "cd" * 32 for v in record.variants or [])
+
+
+def test_a_completed_image_rerendered_by_a_new_recipe_is_recorded_once(
+    aws: Any, staged_image: Callable[..., dict[str, Any]], use_settings: Callable[..., Adapters]
+) -> None:
+    use_settings()
+    archive_handler.handler(_with_variants(aws, staged_image(), "1"), None)
+    first = aws.record(KEY)
+    assert first.status is ImageStatus.COMPLETED
+
+    # A backfill runs the stages again on the COMPLETED record with recipe version 2.
+    rerendered = _with_variants(aws, staged_image(status=ImageStatus.COMPLETED), "2")
+    aws.put_record(first)  # staged_image replaced the record: put the completed one back
+    archive_handler.handler(rerendered, None)
+
+    second = aws.record(KEY)
+    assert second.status is ImageStatus.COMPLETED
+    assert second.recipe_version == "2"
+    assert {v.recipe_version for v in second.variants or []} == {"2"}
+    assert second.archived_location == first.archived_location
+    assert second.stages == first.stages  # the stages of the first run stay as they were
+    body = aws.s3.get_object(Bucket=ARCHIVE_BUCKET, Key=f"{PREFIX}resized.avif")["Body"].read()
+    assert body == b"2"
+
+    # Once recorded, the same re-render changes nothing more.
+    archive_handler.handler(rerendered, None)
+    assert aws.record(KEY).updated_at == second.updated_at

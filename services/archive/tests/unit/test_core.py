@@ -13,8 +13,10 @@ from qip_archive.core import (
     build_output,
     completion_fields,
     judge_record,
+    needs_rerender,
     output_from_record,
     plan_archive,
+    plan_rerender,
     processing_duration,
     source_version,
 )
@@ -166,3 +168,58 @@ def test_judge_record(record: ImageRecord | None, verdict: RecordVerdict) -> Non
 
 def test_archived_location_format() -> None:
     assert archived_location("b", "archive/2026/01/02/x/") == "s3://b/archive/2026/01/02/x/"
+
+
+def test_a_state_with_variants_archives_each_and_names_its_recipe(
+    sample_state: dict[str, Any],
+) -> None:
+    def variant(name: str, fmt: str, version: str) -> dict[str, Any]:
+        ext = "jpg" if fmt == "jpeg" else fmt
+        return {
+            "name": name,
+            "format": fmt,
+            "width": 1,
+            "height": 1,
+            "key": f"processed/{IMAGE_ID}/{name}.{ext}",
+            "bytes": 1,
+            "recipeVersion": version,
+            "sourceSha256": "ab" * 32,
+            "decoder": "d",
+            "encoder": "e",
+        }
+
+    resize, thumb = sample_state["processed"]
+    resize["variants"] = [variant("resized", "jpeg", "2"), variant("resized", "webp", "2")]
+    thumb["variants"] = [variant("thumbnail", "avif", "2")]
+    plan = plan_archive(PipelineState.model_validate(sample_state), "arch")
+    assert plan.archived_keys == [
+        f"{PREFIX}original.jpg",
+        f"{PREFIX}resized.jpg",
+        f"{PREFIX}resized.webp",
+        f"{PREFIX}thumbnail.avif",
+    ]
+    assert plan.recipe_version == "2"
+    fields = completion_fields(plan, 5)
+    assert fields["recipeVersion"] == "2"
+    assert [v["format"] for v in fields["variants"]] == ["jpeg", "webp", "avif"]
+    record = ImageRecord.model_validate(
+        {
+            "imageKey": sample_state["imageKey"],
+            "uploadTimestamp": "2026-11-26T06:40:00.000Z",
+            "size": 1,
+            "contentType": "image/jpeg",
+            "status": "COMPLETED",
+            "recipeVersion": "1",
+        }
+    )
+    assert needs_rerender(plan, record)
+    assert not needs_rerender(plan, record.model_copy(update={"recipe_version": "2"}))
+    assert [c.kind for c in plan_rerender(plan).copies] == [
+        ArtifactKind.RESIZED,
+        ArtifactKind.RESIZED,
+        ArtifactKind.THUMBNAIL,
+    ]
+    # Variants of two recipe versions are "mixed": never equal to a version, so still stale.
+    thumb["variants"] = [variant("thumbnail", "avif", "3")]
+    mixed = plan_archive(PipelineState.model_validate(sample_state), "arch")
+    assert needs_rerender(mixed, record.model_copy(update={"recipe_version": "2"}))

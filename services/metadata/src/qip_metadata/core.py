@@ -1,6 +1,8 @@
 """Read an image's properties and useful EXIF from its header: pure, and no pixel is decoded.
 
 Only `Image.open` (header parsing) and the EXIF accessors are used; nothing calls `load()`.
+HEIF/AVIF: size, orientation (irot/imir, never the EXIF tag) and bit depth come from the
+primary item's properties; EXIF (camera, exposure, GPS) from its Exif item.
 EXIF comes from untrusted uploads, so every value is checked: strings are cleaned and capped,
 rationals with a zero denominator (or any non-finite number) are dropped, and a malformed
 block yields no summary rather than an error. GPS is kept only when asked for (privacy).
@@ -22,6 +24,8 @@ from PIL import Image
 
 from qip_shared.enums import ImageFormat
 from qip_shared.errors import PermanentError
+from qip_shared.imaging import DECODABLE_FORMATS
+from qip_shared.isobmff import HeifHeader, HeifHeaderError, ftyp_format, read_heif_header
 from qip_shared.pipeline import ExifSummary, GpsCoordinates, ImageMetadata
 
 MAX_TEXT_LENGTH = 128
@@ -52,9 +56,12 @@ _FORMATS = {
     "PNG": ImageFormat.PNG,
     "GIF": ImageFormat.GIF,
     "WEBP": ImageFormat.WEBP,
+    "AVIF": ImageFormat.AVIF,
 }
 # What Image.open may try (the JPEG plugin itself returns MPO files).
-_PILLOW_FORMATS = ["JPEG", "PNG", "GIF", "WEBP"]
+_PILLOW_FORMATS = list(DECODABLE_FORMATS)
+# Pillow's HEIF and AVIF plugins read ISO-BMFF containers; their geometry comes from the header.
+_CONTAINERS = frozenset({"HEIF", "AVIF"})
 _ORIENTATIONS_THAT_SWAP = frozenset({5, 6, 7, 8})
 _EXIF_DATETIME = re.compile(r"^(\d{4}):(\d{2}):(\d{2})[ T](\d{2}):(\d{2}):(\d{2})")
 
@@ -76,17 +83,19 @@ def extract_metadata(data: bytes, *, store_gps: bool) -> ImageMetadata:
 
 def read_metadata(image: Image.Image, data: bytes, *, store_gps: bool) -> ImageMetadata:
     """The metadata of an opened (not loaded) image; `data` is its encoded bytes."""
-    fmt = _FORMATS.get(image.format or "")
+    fmt = ftyp_format(data[:64]) if image.format == "HEIF" else _FORMATS.get(image.format or "")
     if fmt is None:
         raise PermanentError(f"unsupported format {image.format!r}", code="UNREADABLE_IMAGE")
-    width, height = image.size
-    bits = bits_per_sample(image, data, fmt)
+    container = container_header(data) if image.format in _CONTAINERS else None
+    width, height = container.stored_size if container else image.size
+    bits = container.bit_depth if container else bits_per_sample(image, data, fmt)
     has_alpha = image_has_alpha(image)
     channels = channel_count(image, has_alpha)
     space = colour_space(image.mode, bits)
     has_icc = bool(image.info.get("icc_profile"))
     exif = read_exif(image, data, fmt)
-    orientation = exif_orientation(exif)
+    # A container's irot/imir are its orientation; its EXIF tag is informative only.
+    orientation = container.orientation if container else exif_orientation(exif)
     summary = summarise_exif(exif, store_gps=store_gps)
     frames = frame_count(image)
     display_width, display_height = displayed_size(width, height, orientation)
@@ -105,6 +114,16 @@ def read_metadata(image: Image.Image, data: bytes, *, store_gps: bool) -> ImageM
         has_icc_profile=has_icc,
         exif=summary,
     )
+
+
+def container_header(data: bytes) -> HeifHeader:
+    """The HEIF/AVIF primary item's header (stored size, irot/imir, bit depth)."""
+    try:
+        return read_heif_header(data)
+    except HeifHeaderError as exc:
+        raise PermanentError(
+            f"cannot read the image header: {exc}", code="UNREADABLE_IMAGE"
+        ) from None
 
 
 def displayed_size(width: int, height: int, orientation: int) -> tuple[int, int]:

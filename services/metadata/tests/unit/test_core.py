@@ -6,8 +6,10 @@ import io
 from pathlib import Path
 from typing import Any
 
+import pillow_heif.as_plugin
 import pytest
 from PIL import (
+    AvifImagePlugin,
     GifImagePlugin,
     Image,
     ImageCms,
@@ -63,6 +65,8 @@ def decode_spy(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         PngImagePlugin.PngImageFile,
         GifImagePlugin.GifImageFile,
         WebPImagePlugin.WebPImageFile,
+        AvifImagePlugin.AvifImageFile,
+        pillow_heif.as_plugin._LibHeifImageFile,
     ]
     for cls in classes:
         original = cls.__dict__.get("load")

@@ -1,23 +1,20 @@
-"""Resize: fit the upright image inside a box, never upscaling, as an sRGB JPEG without metadata.
+"""Resize: render the recipe's resize variants from one decode, as clean sRGB outputs.
 
-Pure: bytes in, bytes and facts out. The decoding, orientation, colour and encoding rules are
-`qip_shared.imaging`'s, shared with the thumbnail stage.
+Pure: bytes and variant specs in, encoded variants out. The decoding, orientation, colour,
+geometry and encoding rules are `qip_shared`'s (`imaging`, `rendering`), shared with thumbnail.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from qip_resize.errors import UndecodableImageError
 from qip_shared.config import RESIZE_BOX
-from qip_shared.imaging import (
-    ImageDecodeError,
-    Size,
-    decode_upright,
-    encode_jpeg,
-    fit_size,
-    resample,
-)
+from qip_shared.enums import StageName
+from qip_shared.imaging import ImageDecodeError, Size
+from qip_shared.recipe import EncodedVariant, Fit, OutputFormat, VariantSpec
+from qip_shared.rendering import render_variants
 
 
 @dataclass(frozen=True)
@@ -29,18 +26,25 @@ class ResizeResult:
     height: int
 
 
+def render_resize(data: bytes, variants: Sequence[VariantSpec]) -> list[EncodedVariant]:
+    """Every resize variant of `data`'s upright first frame, in each format, from one decode."""
+    try:
+        return render_variants(data, variants)
+    except ImageDecodeError as err:
+        raise UndecodableImageError(str(err)) from err
+
+
 def resize_image(data: bytes, *, box: Size = RESIZE_BOX) -> ResizeResult:
     """Fit `data`'s upright first frame inside `box` (aspect kept, never upscaled) as a JPEG."""
     if box[0] < 1 or box[1] < 1:
         raise ValueError(f"box must be at least 1x1, got {box}")
-    try:
-        # Decode only as large as the fitted output needs (JPEG DCT scaling).
-        decoded = decode_upright(data, lambda upright: fit_size(upright, box))
-    except ImageDecodeError as err:
-        raise UndecodableImageError(str(err)) from err
-    # The output size follows the source's displayed size, not the decode-time scaled one.
-    target = fit_size(decoded.source_size, box)
-    image = decoded.image
-    if image.size != target or decoded.content != (0.0, 0.0, image.width, image.height):
-        image = resample(image, target, decoded.content)
-    return ResizeResult(data=encode_jpeg(image), width=image.width, height=image.height)
+    spec = VariantSpec(
+        name="resized",
+        stage=StageName.RESIZE,
+        fit=Fit.INSIDE,
+        width=box[0],
+        height=box[1],
+        formats=(OutputFormat.JPEG,),
+    )
+    (jpeg,) = render_resize(data, [spec])
+    return ResizeResult(data=jpeg.data, width=jpeg.width, height=jpeg.height)

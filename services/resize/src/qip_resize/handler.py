@@ -1,4 +1,4 @@
-"""Lambda entry point of the resize stage: read the upload, fit it in 1024x768, write the JPEG.
+"""Lambda entry point of the resize stage: read the upload, render the recipe's resize variants.
 
 The lifecycle (records, events, logs, metrics, error classes) is `qip_shared.stage`'s.
 """
@@ -6,11 +6,10 @@ The lifecycle (records, events, logs, metrics, error classes) is `qip_shared.sta
 from __future__ import annotations
 
 from qip_resize.adapters import Adapters
-from qip_resize.core import resize_image
+from qip_resize.core import render_resize
 from qip_resize.errors import RecordNotFoundError
 from qip_shared.enums import StageName
-from qip_shared.keys import resized_key
-from qip_shared.pipeline import PipelineState, ResizeOutput
+from qip_shared.pipeline import PipelineState, ResizeOutput, primary_variant
 from qip_shared.stage import Stage, StageDone
 
 SERVICE = "qip-resize"
@@ -35,22 +34,39 @@ def process(
 
 
 def _resize(state: PipelineState, adapters: Adapters) -> StageDone[ResizeOutput]:
-    """Resize the upload and write it under its deterministic key."""
-    output_key = resized_key(state.image_key)
-    result = resize_image(adapters.get_object(state.bucket, state.image_key))
-    adapters.put_jpeg(state.bucket, output_key, result.data)
-    logger.info("resized", extra={"width": result.width, "height": result.height})
+    """Render every resize variant of the recipe and write each under its deterministic key."""
+    recipe = adapters.recipe(state.recipe_version)
+    data = adapters.get_object(state.bucket, state.image_key)
+    variants = adapters.put_variants(
+        state.bucket,
+        state.image_key,
+        render_resize(data, recipe.for_stage(STAGE)),
+        recipe_version=recipe.version,
+        source_sha256=state.source_sha256(data),
+    )
+    primary = primary_variant(variants)
+    logger.info(
+        "resized",
+        extra={"width": primary.width, "height": primary.height, "variants": len(variants)},
+    )
     output = ResizeOutput(
         image_key=state.image_key,
-        resized_key=output_key,
-        width=result.width,
-        height=result.height,
-        bytes=len(result.data),
+        resized_key=primary.key,
+        width=primary.width,
+        height=primary.height,
+        bytes=primary.bytes,
+        variants=variants,
     )
     return StageDone(
         output=output,
-        record_fields={"resizedKey": output_key},
-        event_metadata={"resizedKey": output_key, "width": result.width, "height": result.height},
+        record_fields={"resizedKey": primary.key},
+        event_metadata={
+            "resizedKey": primary.key,
+            "width": primary.width,
+            "height": primary.height,
+            "recipeVersion": recipe.version,
+            "variants": [v.key for v in variants],
+        },
     )
 
 

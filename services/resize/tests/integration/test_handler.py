@@ -21,6 +21,6 @@ class TestResizeHandler(ImageStageHandlerChecks):
     KEY_OF = staticmethod(resized_key)
     SIZE = (1024, 768)
     FUNCTION = "qip-resize"
-    CORE = "resize_image"
+    CORE = "render_resize"
     UNDECODABLE = UndecodableImageError
     RECORD_NOT_FOUND = RecordNotFoundError

@@ -1,15 +1,9 @@
-"""The AWS calls thumbnail makes: the shared stage calls, plus writing the JPEG."""
+"""The AWS calls thumbnail makes: the shared stage calls, the recipe and the variant writes."""
 
 from __future__ import annotations
 
-from qip_shared.aws import StageAdapters
-
-JPEG_CONTENT_TYPE = "image/jpeg"
+from qip_shared.recipe_store import RenderingAdapters
 
 
-class Adapters(StageAdapters):
+class Adapters(RenderingAdapters):
     """boto3 clients and settings; built once per process, or injected by tests."""
-
-    def put_jpeg(self, bucket: str, key: str, data: bytes) -> None:
-        """Write (or overwrite: the key is deterministic) a JPEG object."""
-        self.put_object(bucket, key, data, JPEG_CONTENT_TYPE)

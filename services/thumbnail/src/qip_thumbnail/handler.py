@@ -1,4 +1,8 @@
-"""Lambda entry point of the thumbnail stage: read the upload, write its 200x200 centre crop.
+"""Lambda entry point of the thumbnail stage: read the upload, render the recipe's thumbnails.
+
+The same decode yields the render-ready facts (ThumbHash, dominant colour, focal point,
+perceptual hash): they go on the record (with the perceptual hash's index bands) and in the
+output, where archive finds them for the duplicate lookup and the completion messages.
 
 The lifecycle (records, events, logs, metrics, error classes) is `qip_shared.stage`'s.
 """
@@ -6,11 +10,10 @@ The lifecycle (records, events, logs, metrics, error classes) is `qip_shared.sta
 from __future__ import annotations
 
 from qip_shared.enums import StageName
-from qip_shared.keys import thumbnail_key
-from qip_shared.pipeline import PipelineState, ThumbnailOutput
+from qip_shared.pipeline import PipelineState, ThumbnailOutput, primary_variant
 from qip_shared.stage import Stage, StageDone
 from qip_thumbnail.adapters import Adapters
-from qip_thumbnail.core import make_thumbnail
+from qip_thumbnail.core import render_fields, render_thumbnails
 from qip_thumbnail.errors import RecordNotFoundError
 
 SERVICE = "qip-thumbnail"
@@ -35,22 +38,41 @@ def process(
 
 
 def _thumbnail(state: PipelineState, adapters: Adapters) -> StageDone[ThumbnailOutput]:
-    """Make the thumbnail and write it under its deterministic key."""
-    output_key = thumbnail_key(state.image_key)
-    result = make_thumbnail(adapters.get_object(state.bucket, state.image_key))
-    adapters.put_jpeg(state.bucket, output_key, result.data)
-    logger.info("thumbnail written", extra={"width": result.width, "height": result.height})
+    """Render every thumbnail variant of the recipe and write each under its deterministic key."""
+    recipe = adapters.recipe(state.recipe_version)
+    data = adapters.get_object(state.bucket, state.image_key)
+    thumbnails = render_thumbnails(data, recipe.for_stage(STAGE))
+    variants = adapters.put_variants(
+        state.bucket,
+        state.image_key,
+        thumbnails.variants,
+        recipe_version=recipe.version,
+        source_sha256=state.source_sha256(data),
+    )
+    primary = primary_variant(variants)
+    logger.info(
+        "thumbnail written",
+        extra={"width": primary.width, "height": primary.height, "variants": len(variants)},
+    )
     output = ThumbnailOutput(
         image_key=state.image_key,
-        thumbnail_key=output_key,
-        width=result.width,
-        height=result.height,
-        bytes=len(result.data),
+        thumbnail_key=primary.key,
+        width=primary.width,
+        height=primary.height,
+        bytes=primary.bytes,
+        variants=variants,
+        render=thumbnails.render,
     )
     return StageDone(
         output=output,
-        record_fields={"thumbnailKey": output_key},
-        event_metadata={"thumbnailKey": output_key, "width": result.width, "height": result.height},
+        record_fields={"thumbnailKey": primary.key, **render_fields(thumbnails.render)},
+        event_metadata={
+            "thumbnailKey": primary.key,
+            "width": primary.width,
+            "height": primary.height,
+            "recipeVersion": recipe.version,
+            "variants": [v.key for v in variants],
+        },
     )
 
 

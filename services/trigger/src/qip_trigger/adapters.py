@@ -21,7 +21,8 @@ from qip_shared.aws import (
     version_args,
 )
 from qip_shared.config import QipSettings
-from qip_trigger.core import DEFAULT_CLAIM_LEASE, SNIFF_BYTES, S3Upload, candidate_keys
+from qip_shared.signatures import SNIFF_BYTES
+from qip_trigger.core import DEFAULT_CLAIM_LEASE, S3Upload, candidate_keys
 
 # Trigger-only settings (not in QipSettings): the claim lease, and the queue's maxReceiveCount,
 # which tells the handler that a delivery is the last before the DLQ.
@@ -120,7 +121,7 @@ class Adapters(StageAdapters):
         return None
 
     def first_bytes(self, bucket: str, key: str, version_id: str | None) -> bytes:
-        """The first bytes of an object (`Range: bytes=0-31`), enough to sniff its format."""
+        """The first `SNIFF_BYTES` of an object (one ranged GET), enough to sniff its format."""
         try:
             body = self.s3.get_object(
                 Bucket=bucket,

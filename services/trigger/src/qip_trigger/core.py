@@ -38,13 +38,12 @@ from qip_shared.keys import MAX_EXECUTION_NAME, UPLOAD_PREFIX, execution_name
 from qip_shared.pipeline import PipelineInput
 from qip_shared.record import OWNER_METADATA, ImageRecord
 from qip_shared.requests import status_update_request
+from qip_shared.signatures import ACCEPTED_NAMES, sniff_format
 from qip_shared.timeutil import format_timestamp, parse_timestamp
 from qip_shared.transitions import Condition
 
 # S3's "no version" marker (unversioned bucket): the ETag identifies the object instead.
 NULL_VERSION = "null"
-# Bytes fetched with `Range: bytes=0-31` to sniff the format.
-SNIFF_BYTES = 32
 DEFAULT_CLAIM_LEASE = timedelta(seconds=60)
 # S3 user metadata (lower-case, without `x-amz-meta-`) holding the percent-encoded client name.
 ORIGINAL_NAME_METADATA = "original-name"
@@ -155,19 +154,6 @@ def is_upload_key(key: str) -> bool:
     return key.startswith(UPLOAD_PREFIX) and len(key) > len(UPLOAD_PREFIX)
 
 
-def sniff_format(head: bytes) -> ImageFormat | None:
-    """The image format announced by the first bytes, or None for anything else."""
-    if head.startswith(b"\xff\xd8\xff"):
-        return ImageFormat.JPEG
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return ImageFormat.PNG
-    if head[:6] in (b"GIF87a", b"GIF89a"):
-        return ImageFormat.GIF
-    if len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return ImageFormat.WEBP
-    return None
-
-
 @dataclass(frozen=True)
 class Rejection:
     """Why an upload is refused at ingest: a stable reason code and a human message."""
@@ -193,11 +179,11 @@ def screen_declared(size: int, content_type: str, max_bytes: int) -> Rejection |
 
 
 def screen_content(head: bytes) -> Rejection | None:
-    """Refuse when the first bytes are not JPEG, PNG, GIF or WebP."""
+    """Refuse when the first bytes are not an accepted format's signature (or ftyp brand)."""
     if sniff_format(head) is None:
         return Rejection(
             RejectionReason.UNSUPPORTED_FORMAT,
-            "file signature is not JPEG, PNG, GIF or WebP",
+            f"file signature is not {ACCEPTED_NAMES}",
         )
     return None
 

@@ -200,7 +200,7 @@ def test_magic_bytes_come_from_a_ranged_get(
     )
     aws.upload(KEY, JPEG + bytes(4096))
     _deliver_from_queue(aws, to_lambda_event)
-    assert ranges == ["bytes=0-31"]
+    assert ranges == ["bytes=0-63"]
 
 
 def test_keys_outside_uploads_are_ignored(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from qip_shared.enums import ImageFormat, ImageStatus, RejectionReason, StageStatus
 from qip_shared.keys import execution_name
 from qip_shared.record import ImageRecord, StageInfo, Stages
+from qip_shared.signatures import SNIFF_BYTES
 from qip_trigger.core import (
     Action,
     MalformedEventError,
@@ -124,6 +126,15 @@ def test_is_upload_key(key: str, expected: bool) -> None:
         (b"GIF87a\x01\x00", ImageFormat.GIF),
         (b"GIF89a\x01\x00", ImageFormat.GIF),
         (b"RIFF\x24\x00\x00\x00WEBPVP8 ", ImageFormat.WEBP),
+        (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", ImageFormat.HEIC),
+        (b"\x00\x00\x00\x18ftypmif1\x00\x00\x00\x00mif1heix", ImageFormat.HEIC),
+        (b"\x00\x00\x00\x14ftypmif1\x00\x00\x00\x00miaf", ImageFormat.HEIF),
+        (b"\x00\x00\x00\x14ftypmsf1\x00\x00\x00\x00iso8", ImageFormat.HEIF),
+        (b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1miaf", ImageFormat.AVIF),
+        (b"\x00\x00\x00\x18ftypavis\x00\x00\x00\x00avismsf1", ImageFormat.AVIF),
+        (b"\x00\x00\x00\x18ftypisom\x00\x00\x00\x00isomiso2", None),  # an MP4 video
+        (b"\x00\x00\x00\x18ftypqt  \x00\x00\x00\x00qt  ", None),
+        (b"\x00\x00\x00\x18ftyphe", None),
         (b"RIFF\x24\x00\x00\x00WAVEfmt ", None),
         (b"%PDF-1.7", None),
         (b"<svg xmlns=", None),
@@ -155,6 +166,22 @@ def test_screen_verdicts() -> None:
     empty = screen(0, "image/jpeg", b"", 10 * MB)
     assert empty is not None
     assert empty.reason is RejectionReason.UNSUPPORTED_FORMAT
+
+
+def test_heif_and_avif_uploads_pass_the_screen(corpus_dir: Path) -> None:
+    for name, content_type in [
+        ("zPug_3.heic", "image/heic"),
+        ("RGBA_10__128x128.heif", "image/heif"),
+        ("concert.avif", "image/avif"),
+        ("corrupted.heic", "image/heic"),  # a HEIC signature: validate judges the rest
+    ]:
+        head = (corpus_dir / name).read_bytes()[:SNIFF_BYTES]
+        assert screen(len(head), content_type, head, 10 * MB) is None, name
+    video = b"\x00\x00\x00\x18ftypisom\x00\x00\x00\x00isomiso2"
+    verdict = screen(100, "image/heic", video, 10 * MB)
+    assert verdict is not None
+    assert verdict.reason is RejectionReason.UNSUPPORTED_FORMAT
+    assert "HEIC/HEIF or AVIF" in verdict.message
 
 
 def test_size_is_checked_before_anything_else() -> None:

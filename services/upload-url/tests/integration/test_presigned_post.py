@@ -181,3 +181,14 @@ def test_bad_requests_never_reach_s3(aws, api_event, call_api) -> None:
     status, body = call_api(api_event(body={"contentType": "image/png", "size": 4097}))
     assert (status, body["error"]["code"]) == (413, "TOO_LARGE")
     assert aws.list_objects_v2(Bucket="qip-test-uploads").get("KeyCount") == 0
+
+
+def test_a_heic_upload_is_signed_with_its_own_type_and_extension(aws, api_event, call_api) -> None:
+    request = {"contentType": "image/heic", "size": 2048, "fileName": "IMG_0042.HEIC"}
+    status, body = call_api(api_event(body=request))
+    assert status == 200
+    assert body["key"].endswith(".heic")
+    assert body["contentType"] == "image/heic"
+    named = conditions_by_name(decoded_policy(body["fields"]))
+    assert named["Content-Type"] == "image/heic" == body["fields"]["Content-Type"]
+    assert named["content-length-range"] == [1, 4096]

@@ -22,7 +22,8 @@ from qip_upload_url.errors import UploadUrlError
 LIMIT = 10 * 1024 * 1024
 KEY_LAYOUT = re.compile(
     r"uploads/(\d{4})/(\d{2})/(\d{2})/"
-    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.(jpg|png|gif|webp)"
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+    r"\.(jpg|png|gif|webp|heic|heif|avif)"
 )
 TRICKS = [
     "../",

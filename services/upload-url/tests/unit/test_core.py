@@ -36,6 +36,10 @@ def parse(**params: object) -> core.UploadRequest:
         ("image/png", ImageFormat.PNG),
         ("image/gif", ImageFormat.GIF),
         ("image/webp", ImageFormat.WEBP),
+        ("image/heic", ImageFormat.HEIC),
+        ("image/heif", ImageFormat.HEIF),
+        ("image/avif", ImageFormat.AVIF),
+        ("Image/HEIC; q=1", ImageFormat.HEIC),
         (" IMAGE/PNG ", ImageFormat.PNG),
     ],
 )
@@ -46,7 +50,16 @@ def test_accepted_content_types_are_canonicalised(content_type: str, fmt: ImageF
 
 
 @pytest.mark.parametrize(
-    "content_type", ["image/svg+xml", "image/tiff", "text/html", "application/octet-stream", "png"]
+    "content_type",
+    [
+        "image/svg+xml",
+        "image/tiff",
+        "text/html",
+        "application/octet-stream",
+        "png",
+        "image/heic-sequence",
+        "video/mp4",
+    ],
 )
 def test_unknown_content_type_is_415(content_type: str) -> None:
     with pytest.raises(UnsupportedContentTypeError) as caught:
@@ -210,6 +223,20 @@ def test_plan_without_a_name_has_no_metadata_condition() -> None:
     assert plan.key.endswith(".webp")
     assert core.ORIGINAL_NAME_FIELD not in plan.fields
     assert all(core.ORIGINAL_NAME_FIELD not in c for c in plan.conditions if isinstance(c, dict))
+
+
+@pytest.mark.parametrize(
+    ("content_type", "extension"),
+    [("image/heic", "heic"), ("image/heif", "heif"), ("image/avif", "avif")],
+)
+def test_heif_and_avif_plans_pin_their_type_and_extension(
+    content_type: str, extension: str
+) -> None:
+    request = parse(contentType=content_type, size=100, fileName="IMG_0001.HEIC")
+    plan = core.plan_upload(request, now=MOMENT, image_uuid=UUID, max_bytes=LIMIT)
+    assert plan.key == f"uploads/2025/11/30/{UUID}.{extension}"
+    assert plan.fields["Content-Type"] == content_type
+    assert {"Content-Type": content_type} in plan.conditions
 
 
 def test_plan_key_uses_the_utc_date() -> None:

@@ -1,7 +1,8 @@
 """Decide whether an upload is an acceptable image: pure, bytes in, facts or a typed rejection out.
 
 Checks run cheapest first: emptiness and byte size, magic bytes, the pixel cap from the header
-(canvas x frames, before anything is decoded), then one decode at the smallest useful scale.
+(canvas x frames, before anything is decoded; HEIF/AVIF: the primary item's `ispe` box, before
+any decoder sees the bytes), then one decode at the smallest useful scale.
 """
 
 from __future__ import annotations
@@ -15,20 +16,11 @@ from PIL import Image, UnidentifiedImageError
 
 from qip_shared.enums import ImageFormat, RejectionReason
 from qip_shared.errors import InvalidImageError
-
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-JPEG_MAGIC = b"\xff\xd8\xff"
-GIF_MAGICS = (b"GIF87a", b"GIF89a")
-MAGIC_BYTES_NEEDED = 16
-"""How many leading bytes `sniff_format` needs to decide."""
-
-# Pillow's plugin name for each accepted format; opening is restricted to the sniffed one.
-_PILLOW_FORMATS: dict[ImageFormat, str] = {
-    ImageFormat.JPEG: "JPEG",
-    ImageFormat.PNG: "PNG",
-    ImageFormat.GIF: "GIF",
-    ImageFormat.WEBP: "WEBP",
-}
+from qip_shared.imaging import PILLOW_FORMATS
+from qip_shared.isobmff import CONTAINER_FORMATS, HeifHeader, HeifHeaderError, read_heif_header
+from qip_shared.signatures import ACCEPTED_NAMES
+from qip_shared.signatures import SNIFF_BYTES as MAGIC_BYTES_NEEDED
+from qip_shared.signatures import sniff_format as sniff_signature
 
 
 @dataclass(frozen=True)
@@ -55,17 +47,10 @@ def sniff_format(head: bytes) -> ImageFormat:
     """The accepted format named by the leading magic bytes, or UNSUPPORTED_FORMAT."""
     if not head:
         raise InvalidImageError(RejectionReason.UNSUPPORTED_FORMAT, "the file is empty")
-    if head.startswith(JPEG_MAGIC):
-        return ImageFormat.JPEG
-    if head.startswith(PNG_MAGIC):
-        return ImageFormat.PNG
-    if head[:6] in GIF_MAGICS:
-        return ImageFormat.GIF
-    if len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return ImageFormat.WEBP
-    raise InvalidImageError(
-        RejectionReason.UNSUPPORTED_FORMAT, "not a JPEG, PNG, GIF or WebP image"
-    )
+    fmt = sniff_signature(head)
+    if fmt is None:
+        raise InvalidImageError(RejectionReason.UNSUPPORTED_FORMAT, f"not a {ACCEPTED_NAMES} image")
+    return fmt
 
 
 def check_byte_size(size: int, *, max_bytes: int) -> None:
@@ -88,7 +73,7 @@ def check_pixels(width: int, height: int, frames: int, *, max_pixels: int) -> No
 
 
 def validate_image(data: bytes, *, max_bytes: int, max_pixels: int) -> ValidationResult:
-    """Accept a decodable JPEG/PNG/GIF/WebP within the limits, or raise InvalidImageError."""
+    """Accept a decodable image of an accepted format within the limits, or InvalidImageError."""
     if not data:
         raise InvalidImageError(RejectionReason.UNSUPPORTED_FORMAT, "the file is empty")
     check_byte_size(len(data), max_bytes=max_bytes)
@@ -97,8 +82,9 @@ def validate_image(data: bytes, *, max_bytes: int, max_pixels: int) -> Validatio
         # libwebp allocates the whole canvas when its decoder is created: check before opening.
         width, height, frames = webp_header(data, max_pixels=max_pixels)
         check_pixels(width, height, frames, max_pixels=max_pixels)
+    container = container_header(data, max_pixels=max_pixels) if fmt in CONTAINER_FORMATS else None
     try:
-        return _open_and_decode(data, fmt, max_pixels=max_pixels)
+        return _open_and_decode(data, fmt, max_pixels=max_pixels, container=container)
     except InvalidImageError:
         raise
     except Image.DecompressionBombError as exc:
@@ -117,13 +103,28 @@ def validate_image(data: bytes, *, max_bytes: int, max_pixels: int) -> Validatio
         ) from None
 
 
-def _open_and_decode(data: bytes, fmt: ImageFormat, *, max_pixels: int) -> ValidationResult:
+def container_header(data: bytes, *, max_pixels: int) -> HeifHeader:
+    """A HEIF/AVIF's primary-image header, capped on its `ispe` size before any decode."""
+    try:
+        header = read_heif_header(data)
+    except HeifHeaderError as exc:
+        raise InvalidImageError(
+            RejectionReason.CORRUPT, f"the container is malformed: {exc}"
+        ) from None
+    check_pixels(header.width, header.height, 1, max_pixels=max_pixels)
+    return header
+
+
+def _open_and_decode(
+    data: bytes, fmt: ImageFormat, *, max_pixels: int, container: HeifHeader | None = None
+) -> ValidationResult:
     # Warnings are collected, never printed: Pillow's DecompressionBombWarning (89-179 MP) is
     # not a decision, our own cap below is; other warnings on hostile input are noise.
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
-        with Image.open(BytesIO(data), formats=[_PILLOW_FORMATS[fmt]]) as image:
-            width, height = image.size
+        with Image.open(BytesIO(data), formats=[PILLOW_FORMATS[fmt]]) as image:
+            # HEIF/AVIF: the picture before its rotation, as other formats report their header's.
+            width, height = container.stored_size if container else image.size
             if width < 1 or height < 1:
                 raise InvalidImageError(RejectionReason.CORRUPT, "the header claims no pixels")
             frames = _frame_count(image, data, fmt, width * height, max_pixels)
@@ -132,8 +133,23 @@ def _open_and_decode(data: bytes, fmt: ImageFormat, *, max_pixels: int) -> Valid
                 # Decode at 1/8 scale (and grey for YCbCr): every entropy-coded byte is still
                 # read, so truncation and garbage are caught at a fraction of the cost.
                 image.draft("L", (max(1, width // 8), max(1, height // 8)))
-            image.load()  # the first frame only; LOAD_TRUNCATED_IMAGES is never set
+            image.load()  # the first (HEIF: primary) frame only; LOAD_TRUNCATED_IMAGES is never set
+            if container is not None:
+                _check_decoded_size(image.size, container)
     return ValidationResult(format=fmt, width=width, height=height, frames=frames)
+
+
+def _check_decoded_size(size: tuple[int, int], header: HeifHeader) -> None:
+    """CORRUPT when the decoded primary image is larger than its `ispe` box said (a lying cap)."""
+    claimed = sorted((header.width, header.height))
+    decoded = sorted(size)
+    # A clean-aperture crop (clap) may only shrink the picture; libheif rejects other mismatches.
+    if decoded[0] > claimed[0] or decoded[1] > claimed[1]:
+        raise InvalidImageError(
+            RejectionReason.CORRUPT,
+            f"the image decodes to {size[0]}x{size[1]}, more than the "
+            f"{header.width}x{header.height} its header claims",
+        )
 
 
 def _frame_count(

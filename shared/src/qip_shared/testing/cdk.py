@@ -39,6 +39,8 @@ __all__ = [
 ]
 
 # What `Tracing.ACTIVE` adds to a function's own role: the only statement a construct may make.
+# The runtime `stub_props` hands a construct (the stack picks the deployed one).
+STUB_RUNTIME = lambda_.Runtime.PYTHON_3_13
 TRACING_ACTIONS = frozenset({"xray:PutTraceSegments", "xray:PutTelemetryRecords"})
 # The `QIP_*` names every `PipelineFunction` carries, and an `ImageFunction` besides.
 PIPELINE_ENVIRONMENT = frozenset(
@@ -74,6 +76,7 @@ def stub_props(version: str) -> FunctionProps:
     return {
         "code": lambda_.Code.from_inline("def handler(event, context): ..."),
         "layers": [],
+        "runtime": STUB_RUNTIME,
         "version": version,
     }
 
@@ -149,11 +152,11 @@ class ServiceFunctionChecks:
         cls.build(stack, service_version)
         return Template.from_stack(stack)
 
-    def test_function_runs_the_handler_on_python_3_14_arm64_with_tracing(
+    def test_function_runs_the_handler_on_the_given_runtime_arm64_with_tracing(
         self, template: Template
     ) -> None:
         props = function_properties(template)
-        assert props["Runtime"] == "python3.14"
+        assert props["Runtime"] == STUB_RUNTIME.name
         assert props["Architectures"] == ["arm64"]
         assert props["Handler"] == self.handler
         assert props["TracingConfig"] == {"Mode": "Active"}

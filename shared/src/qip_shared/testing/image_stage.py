@@ -8,6 +8,7 @@ and `qip_shared.testing.images` through the service's conftest.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -38,6 +39,7 @@ class ImageStageHandlerChecks:
     UNDECODABLE: ClassVar[type[QipError]]
     RECORD_NOT_FOUND: ClassVar[type[QipError]]
     KEY_OF: ClassVar[staticmethod[[str], str]]  # e.g. staticmethod(resized_key)
+    EXTRA_OUTPUT_FIELDS: ClassVar[frozenset[str]] = frozenset()  # e.g. thumbnail's "render"
 
     def output_key(self, image_key: str) -> str:
         """Where this stage writes its output for an upload."""
@@ -63,7 +65,29 @@ class ImageStageHandlerChecks:
         assert output.image_key == key
         assert getattr(output, self.OUTPUT_ATTR) == self.output_key(key)
         assert (output.width, output.height) == self.SIZE
-        assert set(answer) == {"imageKey", self.KEY_FIELD, "width", "height", "bytes"}
+        assert set(answer) == {
+            "imageKey",
+            self.KEY_FIELD,
+            "width",
+            "height",
+            "bytes",
+            "variants",
+            *self.EXTRA_OUTPUT_FIELDS,
+        }
+        # The default recipe: one JPEG variant, the classic output, with its lineage.
+        [variant] = output.variants
+        assert (variant.key, variant.format, variant.width, variant.height, variant.bytes) == (
+            self.output_key(key),
+            "jpeg",
+            *self.SIZE,
+            output.bytes,
+        )
+        assert variant.recipe_version == "1"
+        upload_bytes = account.get_object(key)["data"]
+        assert variant.source_sha256 == hashlib.sha256(upload_bytes).hexdigest()
+        assert variant.decoder.startswith("Pillow ")
+        assert "JPEG" in variant.decoder
+        assert "libjpeg-turbo" in variant.encoder
         # The JPEG: written under its key, typed, upright, clean.
         stored = account.get_object(getattr(output, self.OUTPUT_ATTR))
         assert stored["ContentType"] == "image/jpeg"
@@ -216,7 +240,7 @@ class ImageStageHandlerChecks:
     def test_unexpected_failure_is_recorded_and_reraised(
         self, account: Any, upload: dict[str, Any], invoke: Any, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        def broken(data: bytes) -> Any:
+        def broken(*args: Any) -> Any:
             raise RuntimeError("a bug")
 
         monkeypatch.setattr(self.HANDLER, self.CORE, broken)

@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
+import qip_shared.imaging  # noqa: F401  (registers the HEIF codec the builders encode with)
+
 RED, GREEN, BLUE, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)
 QUADRANTS = (RED, GREEN, BLUE, WHITE)  # top-left, top-right, bottom-left, bottom-right
 # How to store an upright picture so a viewer honouring EXIF orientation N shows it upright

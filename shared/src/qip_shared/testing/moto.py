@@ -31,7 +31,7 @@ from moto import mock_aws
 
 from qip_shared.config import QipSettings
 from qip_shared.enums import ImageStatus
-from qip_shared.record import TABLE_PARTITION_KEY, ImageRecord
+from qip_shared.record import TABLE_PARTITION_KEY, ImageRecord, table_create_request
 from qip_shared.timeutil import utc_now
 
 # Powertools reads these when the handler's logger and metrics are built.
@@ -50,27 +50,8 @@ EVENT_SOURCE_PATTERN = json.dumps({"source": ["image-processor"]})
 
 
 def create_table(dynamodb: Any, table_name: str = TABLE) -> None:
-    """The image table as the platform defines it (key imageKey, status GSI)."""
-    dynamodb.create_table(
-        TableName=table_name,
-        BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": TABLE_PARTITION_KEY, "KeyType": "HASH"}],
-        AttributeDefinitions=[
-            {"AttributeName": TABLE_PARTITION_KEY, "AttributeType": "S"},
-            {"AttributeName": "status", "AttributeType": "S"},
-            {"AttributeName": "uploadTimestamp", "AttributeType": "S"},
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": STATUS_INDEX,
-                "KeySchema": [
-                    {"AttributeName": "status", "KeyType": "HASH"},
-                    {"AttributeName": "uploadTimestamp", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    )
+    """The image table as the platform defines it (key imageKey, every index)."""
+    dynamodb.create_table(**table_create_request(table_name))
 
 
 class MotoAccount:
