@@ -29,7 +29,7 @@ OUTPUT_TOPIC = "TopicArn"
 OUTPUT_STATE_MACHINE = "StateMachineArn"
 OUTPUT_QUEUE_URL = "ProcessingQueueUrl"
 OUTPUT_DLQ_URL = "DeadLetterQueueUrl"
-OUTPUT_STAGES = "Stages"
+OUTPUT_STAGES = "PipelineStages"
 
 
 def handler_path(service: str) -> str:

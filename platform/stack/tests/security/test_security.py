@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from qip_pipeline.names import ALL_SERVICES
+
 # botocore (service, operation) -> the IAM actions the call is authorised by.
 IAM_ACTIONS: dict[tuple[str, str], set[str]] = {
     ("s3", "GetObject"): {"s3:GetObject", "s3:GetObjectVersion"},
@@ -24,6 +26,7 @@ IAM_ACTIONS: dict[tuple[str, str], set[str]] = {
     ("dynamodb", "GetItem"): {"dynamodb:GetItem"},
     ("dynamodb", "PutItem"): {"dynamodb:PutItem"},
     ("dynamodb", "UpdateItem"): {"dynamodb:UpdateItem"},
+    ("dynamodb", "Query"): {"dynamodb:Query"},
     ("eventbridge", "PutEvents"): {"events:PutEvents"},
     ("sns", "Publish"): {"sns:Publish"},
     ("sqs", "SendMessage"): {"sqs:SendMessage"},
@@ -31,7 +34,11 @@ IAM_ACTIONS: dict[tuple[str, str], set[str]] = {
     ("lambda", "Invoke"): {"lambda:InvokeFunction"},
 }
 # Calls made with the function's credentials but not through an API call of its code.
-SIGNED_CALLS = {"generate_presigned_post": {"s3:PutObject"}}  # S3 checks the signer on POST
+# S3 checks the signer's authority when the presigned POST or GET is used.
+SIGNED_CALLS = {
+    "generate_presigned_post": {"s3:PutObject"},
+    "generate_presigned_url": {"s3:GetObject"},
+}
 RUNTIME = {
     "xray:PutTraceSegments": "tracing (Lambda runtime)",
     "xray:PutTelemetryRecords": "tracing (Lambda runtime)",
@@ -132,7 +139,7 @@ def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def signed_calls(repo_root: Path, service: str) -> set[str]:
-    """Actions a service's code uses by signing requests for others (presigned POST)."""
+    """Actions a service's code uses by signing requests for others (presigned POST, GET)."""
     actions: set[str] = set()
     for source in (repo_root / "services" / service / "src").rglob("*.py"):
         text = source.read_text()
@@ -153,7 +160,7 @@ def needed_actions(
         for action in mapped:
             why.setdefault(action, []).append(f"calls {service_name} {operation}")
     for action in signed_calls(repo_root, service):
-        why.setdefault(action, []).append("signs the presigned POST")
+        why.setdefault(action, []).append("signs presigned requests")
     for action, reason in RUNTIME.items():
         why.setdefault(action, []).append(reason)
     if service == "trigger":
@@ -166,7 +173,7 @@ def test_each_function_holds_exactly_what_its_code_calls(
     template: dict[str, Any], recorded_calls: dict[str, set[tuple[str, str]]], repo_root: Path
 ) -> None:
     found = functions(template)
-    assert len(found) == 7
+    assert len(found) == len(ALL_SERVICES)
     sections = []
     for service, props in sorted(found.items()):
         name = f"qip-{service}"
