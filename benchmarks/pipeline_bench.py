@@ -97,8 +97,9 @@ def _instrument_cores() -> None:
 def _image_key(service: str, event: Any) -> str | None:
     if not isinstance(event, dict):
         return None
-    if "imageKey" in event:
-        return str(event["imageKey"])
+    state = event.get("state") if isinstance(event.get("state"), dict) else event
+    if "imageKey" in state:  # a stage task's input is {"state": ..., "execution": ...}
+        return str(state["imageKey"])
     with contextlib.suppress(Exception):  # the trigger's SQS batch: an EventBridge event per body
         body = json.loads(event["Records"][0]["body"])
         return str(body["detail"]["object"]["key"])

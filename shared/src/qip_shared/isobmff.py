@@ -9,8 +9,9 @@ a box that overruns its parent, a truncated field or a missing primary image rai
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from qip_shared.av1 import Av1HeaderError, max_frame_size
 from qip_shared.enums import ImageFormat
 
 # HEVC-coded image and sequence brands (what phones write), then AV1's, then the generic ones.
@@ -75,6 +76,8 @@ class HeifHeader:
     # irot/imir of the primary item as one matrix, in their association order.
     transform: Matrix = _IDENTITY
     bit_depth: int | None = None
+    # AV1 only: the sequence header's maximum frame size, what the AV1 decoder allocates.
+    coded_frame: tuple[int, int] | None = None
 
     @property
     def pixels(self) -> int:
@@ -164,7 +167,72 @@ def read_heif_header(data: bytes) -> HeifHeader:
         raise HeifHeaderError("the meta box names no primary item or has no properties")
     primary = _uint(data, pitm.start + 4, 2 if data[pitm.start] == 0 else 4, pitm.end)
     properties = _primary_properties(data, iprp, primary)
-    return _header_from(data, properties)
+    header = _header_from(data, properties)
+    av1c = next((box for box in properties if box.kind == b"av1C"), None)
+    if av1c is None:
+        return header
+    # The sequence header sits in av1C's configOBUs, else at the start of the item's data.
+    obus = data[av1c.start + 4 : av1c.end] or _item_data(data, children, primary)
+    try:
+        coded_frame = max_frame_size(obus) if obus else None
+    except Av1HeaderError as exc:
+        raise HeifHeaderError(f"the AV1 stream: {exc}") from None
+    return replace(header, coded_frame=coded_frame)
+
+
+def _item_data(data: bytes, meta_children: list[Box], item: int) -> bytes | None:
+    """The first extent of `item`'s data as `iloc` places it (in the file or `idat`), or None."""
+    iloc = next((box for box in meta_children if box.kind == b"iloc"), None)
+    if iloc is None:
+        return None
+    version, end = data[iloc.start], iloc.end
+    sizes = _uint(data, iloc.start + 4, 2, end)
+    offset_size, length_size, base_size = sizes >> 12, (sizes >> 8) & 15, (sizes >> 4) & 15
+    index_size = sizes & 15 if version in (1, 2) else 0
+    id_size = 2 if version < 2 else 4
+    count = _uint(data, iloc.start + 6, id_size, end)
+    pos = iloc.start + 6 + id_size
+    for _ in range(count):
+        item_id = _uint(data, pos, id_size, end)
+        pos += id_size
+        method = _uint(data, pos, 2, end) & 15 if version in (1, 2) else 0
+        pos += 2 + (2 if version in (1, 2) else 0)  # construction method, data reference
+        base = _sized(data, pos, base_size, end)
+        extents = _uint(data, pos + base_size, 2, end)
+        pos += base_size + 2
+        first: tuple[int, int] | None = None
+        for _ in range(extents):
+            pos += index_size
+            extent = (
+                _sized(data, pos, offset_size, end),
+                _sized(data, pos + offset_size, length_size, end),
+            )
+            first = first or extent
+            pos += offset_size + length_size
+        if item_id == item:
+            return _extent_bytes(data, meta_children, method, base, first)
+    return None
+
+
+def _extent_bytes(
+    data: bytes, meta_children: list[Box], method: int, base: int, extent: tuple[int, int] | None
+) -> bytes | None:
+    """The bytes of one extent: construction method 0 is a file offset, 1 an `idat` offset."""
+    idat = next((box for box in meta_children if box.kind == b"idat"), None)
+    if extent is None or method not in (0, 1) or (method == 1 and idat is None):
+        return None
+    origin = idat.start if method == 1 and idat is not None else 0
+    start = origin + base + extent[0]
+    if start >= len(data):
+        raise HeifHeaderError(f"the primary item's data starts at byte {start}, past the end")
+    return data[start : start + extent[1]] if extent[1] else data[start:]
+
+
+def _sized(data: bytes, pos: int, size: int, end: int) -> int:
+    """An iloc field of 0, 4 or 8 bytes (0 bytes is the value 0)."""
+    if size not in (0, 4, 8):
+        raise HeifHeaderError(f"an item location field of {size} bytes")
+    return _uint(data, pos, size, end) if size else 0
 
 
 def _primary_properties(data: bytes, iprp: Box, primary: int) -> list[Box]:

@@ -109,3 +109,11 @@ def execution_name(image_key: str, version: str | None) -> str:
     ).hexdigest()[:24]
     prefix = _SAFE.sub("-", image_id_from_key(image_key))[: MAX_EXECUTION_NAME - 30]
     return f"qip-{prefix}-{digest}"
+
+
+def execution_arn(state_machine_arn: str, name: str) -> str:
+    """The ARN of the (Standard) execution `name` of a state machine, known without asking."""
+    prefix, marker, machine = state_machine_arn.partition(":stateMachine:")
+    if not marker:
+        raise ValueError(f"not a state machine ARN: {state_machine_arn!r}")
+    return f"{prefix}:execution:{machine}:{name}"

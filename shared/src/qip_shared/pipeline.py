@@ -257,3 +257,25 @@ class PipelineState(PipelineInput):
         """Every variant the output stages rendered, resize's first."""
         outputs = (self.resize, self.thumbnail)
         return [v for output in outputs if output is not None for v in output.variants]
+
+
+class ExecutionContext(Contract):
+    """Where a task runs: the state machine passes it from its context object (`$$`)."""
+
+    execution_id: str | None = None
+    execution_name: str | None = None
+    execution_start_time: str | None = None
+    state_name: str | None = None
+    retry_count: int = Field(default=0, ge=0)
+
+    @property
+    def attempt(self) -> int:
+        """The attempt number of this task (1 on the first try)."""
+        return self.retry_count + 1
+
+
+class TaskInput(Contract):
+    """What a stage task receives: the execution state and its execution context."""
+
+    state: PipelineState
+    execution: ExecutionContext

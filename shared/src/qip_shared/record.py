@@ -169,6 +169,8 @@ class ImageRecord(Contract):
     archived_location: str | None = None
     error_message: str | None = None
     error_type: str | None = None
+    # The stage (or state-machine step) whose failure ended the image FAILED.
+    failed_stage: str | None = None
     rejection_reason: RejectionReason | None = None
     processing_duration: int | None = Field(default=None, ge=0)
     ttl: int | None = Field(default=None, ge=0)

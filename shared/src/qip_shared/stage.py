@@ -26,16 +26,16 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ValidationError
 
+from qip_shared import config
 from qip_shared.aws import StageAdapters, StaleWriteError
 from qip_shared.enums import EventDetailType, NotificationType, StageName, StageStatus
 from qip_shared.errors import InvalidImageError, PermanentError, QipError, RetryableError
 from qip_shared.events import Notification, ProcessingEvent, ProcessingEventDetail
-from qip_shared.pipeline import PipelineState
+from qip_shared.pipeline import ExecutionContext, PipelineState, TaskInput
 from qip_shared.record import StageInfo
 from qip_shared.requests import stage_update_request
-from qip_shared.timeutil import duration_ms, utc_now
+from qip_shared.timeutil import duration_ms, parse_timestamp, utc_now
 
-METRICS_NAMESPACE = "QIP"
 ERROR_MESSAGE_LIMIT = 1000
 """Longest error message recorded on a stage (DynamoDB items are capped; the log has it all)."""
 
@@ -121,6 +121,9 @@ class StageDone(Generic[JsonModelT]):
 
 def attempt_number(event: Mapping[str, Any]) -> int | None:
     """The attempt number, when the state machine passes its retry count along."""
+    execution = event.get("execution")
+    if isinstance(execution, Mapping):
+        event = execution
     value = event.get("retryCount", event.get("attempt"))
     return int(value) + 1 if isinstance(value, int) and not isinstance(value, bool) else None
 
@@ -142,12 +145,46 @@ def as_contract_error(err: Exception) -> Exception:
 
 def parse_state(event: Mapping[str, Any]) -> PipelineState:
     """The stage input; a malformed one will never get better, so it is a permanent error."""
+    return parse_task_input(event).state
+
+
+def parse_task_input(event: Mapping[str, Any]) -> TaskInput:
+    """The state and execution context (`{"state", "execution"}`, or a bare state, old style)."""
     try:
-        return PipelineState.model_validate(event)
+        if isinstance(event, Mapping) and "state" in event and "execution" in event:
+            return TaskInput.model_validate(event)
+        execution = ExecutionContext(
+            execution_id=event.get("executionArn") if isinstance(event, Mapping) else None,
+            retry_count=(attempt_number(event) or 1) - 1 if isinstance(event, Mapping) else 0,
+        )
+        return TaskInput(state=PipelineState.model_validate(event), execution=execution)
     except ValidationError as err:
         raise PermanentError(
             f"malformed stage input: {err.error_count()} errors", code="BAD_INPUT"
         ) from None
+
+
+def context_keys(execution: ExecutionContext) -> dict[str, Any]:
+    """The log keys of an execution context (design "Error Logging": execution id, attempt)."""
+    keys: dict[str, Any] = {"attempt": execution.attempt}
+    if execution.execution_id:
+        keys["executionArn"] = execution.execution_id
+    if execution.execution_name:
+        keys["executionName"] = execution.execution_name
+    return keys
+
+
+def add_processing_duration(metrics: Metrics, upload_timestamp: str, terminal_at: str) -> None:
+    """Emit `ImageProcessingDuration` (ms from upload to the terminal status), if measurable."""
+    try:
+        elapsed = parse_timestamp(terminal_at) - parse_timestamp(upload_timestamp)
+    except ValueError:
+        return
+    metrics.add_metric(
+        name="ImageProcessingDuration",
+        unit=MetricUnit.Milliseconds,
+        value=max(0, round(elapsed.total_seconds() * 1000)),
+    )
 
 
 class Stage(Generic[AdaptersT]):
@@ -161,7 +198,7 @@ class Stage(Generic[AdaptersT]):
         # Powertools keeps metric state per process, not per instance: a default dimension set
         # here would be overwritten when several stages share a process (the local runtime), so
         # the stage dimension is added on each invocation instead.
-        self.metrics = Metrics(namespace=METRICS_NAMESPACE, service=service)
+        self.metrics = Metrics(namespace=config.metrics_namespace(), service=service)
         self.dependencies: Dependencies[AdaptersT] = Dependencies(build)
 
     def inject(self, adapters: AdaptersT | None) -> None:
@@ -181,11 +218,15 @@ class Stage(Generic[AdaptersT]):
         def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             started = time.monotonic()
             self.metrics.add_dimension(name="stage", value=self.stage.value)
-            execution_arn = event.get("executionArn") if isinstance(event, dict) else None
             try:
-                state = parse_state(event)
-                self.logger.append_keys(imageKey=state.image_key, stage=self.stage.value)
-                output = process(state, self.dependencies(), execution_arn=execution_arn)
+                task = parse_task_input(event)
+                state = task.state
+                self.logger.append_keys(
+                    imageKey=state.image_key, stage=self.stage.value, **context_keys(task.execution)
+                )
+                output = process(
+                    state, self.dependencies(), execution_arn=task.execution.execution_id
+                )
             except Exception as err:
                 self._log_failure(err, event)
                 contract_error = as_contract_error(err)
@@ -218,15 +259,20 @@ class Stage(Generic[AdaptersT]):
             attempt = attempt_number(event)
             if attempt is not None:
                 extra["attempt"] = attempt
-            if event.get("executionArn"):
-                extra["executionArn"] = event["executionArn"]
+            execution = event.get("execution")
+            arn = execution.get("executionId") if isinstance(execution, dict) else None
+            arn = arn or event.get("executionArn")
+            if arn:
+                extra["executionArn"] = arn
         if isinstance(err, InvalidImageError):
-            # A rejection is an outcome, not a fault: no stack trace, no PipelineFailures.
+            # A rejection is an outcome, not a fault: no stack trace, no failure metric.
             extra.update(reason=err.reason.value, errorMessage=err.message)
             self.logger.error("image rejected", extra=extra)
             return
         self.logger.exception(f"{self.stage.value} failed", extra=extra)
-        self.metrics.add_metric(name="PipelineFailures", unit=MetricUnit.Count, value=1)
+        # Per attempt: a retry may still succeed. Failed images are counted as PipelineFailures
+        # where their FAILED status is written (the state machine's HandleError, the sweeper).
+        self.metrics.add_metric(name="StageAttemptFailures", unit=MetricUnit.Count, value=1)
 
     # --- the record lifecycle ---------------------------------------------------------------
 
@@ -252,8 +298,9 @@ class Stage(Generic[AdaptersT]):
         in_progress = StageInfo(
             status=StageStatus.IN_PROGRESS, timestamp=started_at, started_at=started_at
         )
+        execution = {"executionArn": execution_arn} if execution_arn else None
         try:
-            self.write_stage(adapters, state.image_key, in_progress)
+            self.write_stage(adapters, state.image_key, in_progress, extra=execution)
         except StaleWriteError:
             self.logger.info("stage already recorded or record finished; answering from it")
             return already_done()
@@ -280,12 +327,17 @@ class Stage(Generic[AdaptersT]):
                 self.write_stage(adapters, state.image_key, info, extra=done.record_fields)
             else:
                 complete(info, done)
+                self.add_processing_duration(state.upload_timestamp, completed_at)
         except StaleWriteError:
             # Another run finished the stage (or the record) in between: the record decides.
             self.logger.info("record moved on meanwhile; stage completion not recorded")
             return already_done()
         self.announce(state, adapters, done, completed_at, elapsed, execution_arn=execution_arn)
         return done.output
+
+    def add_processing_duration(self, upload_timestamp: str, terminal_at: str) -> None:
+        """`ImageProcessingDuration`: upload to terminal status (where that status is written)."""
+        add_processing_duration(self.metrics, upload_timestamp, terminal_at)
 
     def write_stage(
         self,

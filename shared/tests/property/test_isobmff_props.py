@@ -7,6 +7,8 @@ own ("irot/imir applied"), checked against Pillow's transposes rather than our o
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
@@ -67,6 +69,20 @@ def test_mutated_headers_give_a_sane_header_or_the_header_error(
         assert header.height >= 1
         assert 1 <= header.displayed_width <= max(header.width, header.height)
         assert 1 <= header.orientation <= 8
+
+
+# Property 3: Invalid file rejection — a real AVIF (iloc, av1C, the AV1 sequence header) with
+# bytes overwritten in its header or first media bytes gives a header or HeifHeaderError.
+@given(st.lists(st.tuples(st.integers(0, 799), st.integers(0, 255)), min_size=1, max_size=6))
+def test_mutated_avif_headers_give_a_header_or_the_header_error(
+    corpus_dir: Path, edits: list[tuple[int, int]]
+) -> None:
+    data = bytearray((corpus_dir / "concert.avif").read_bytes())
+    for position, value in edits:
+        data[position] = value
+    header = read_or_refuse(bytes(data))
+    if header is not None and header.coded_frame is not None:
+        assert min(header.coded_frame) >= 1
 
 
 # Issue 17, irot/imir applied: for any sequence of irot/imir, showing the stored picture by the

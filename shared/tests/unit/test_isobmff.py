@@ -279,3 +279,18 @@ def test_huge_claims_are_read_not_believed() -> None:
     # The header reader only reports; validate compares it with the cap before any decode.
     header = read_heif_header(heif_file(ispe(0xFFFFFFFF, 0xFFFFFFFF)))
     assert header.pixels == 0xFFFFFFFF**2
+
+
+def test_an_av1_item_whose_data_lies_past_the_end_is_refused(corpus_dir: Path) -> None:
+    data = (corpus_dir / "concert.avif").read_bytes()
+    without_media = data[: data.index(b"mdat") - 4]
+    with pytest.raises(HeifHeaderError, match="past the end"):
+        read_heif_header(without_media)
+
+
+def test_an_item_location_with_an_invalid_field_size_is_refused(corpus_dir: Path) -> None:
+    data = bytearray((corpus_dir / "concert.avif").read_bytes())
+    sizes_at = data.index(b"iloc") + 8  # after type, version and flags
+    data[sizes_at] = 0x24  # offset size 2, length size 4: 2 is not an allowed size
+    with pytest.raises(HeifHeaderError, match="field of 2 bytes"):
+        read_heif_header(bytes(data))

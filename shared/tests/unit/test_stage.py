@@ -184,7 +184,39 @@ def test_failure_is_recorded_logged_and_raised_as_the_shared_class(
     assert error["function_name"] == "qip-test"
     [emf] = [line for line in lines if "_aws" in line]
     names = {m["Name"] for m in emf["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
-    assert {"StageExecutionTime", "PipelineFailures"} <= names
+    assert {"StageExecutionTime", "StageAttemptFailures"} <= names
+
+
+def test_the_execution_context_reaches_logs_and_record(
+    account: MotoAccount, event: dict[str, Any], invoke: Any, lambda_logs: Any
+) -> None:
+    def fail(state: PipelineState) -> None:
+        raise RuntimeError("crash")
+
+    arn = "arn:aws:states:us-east-1:123456789012:express:qip-pipeline:run-1:abc"
+    execution = {
+        "executionId": arn,
+        "executionName": "run-1",
+        "executionStartTime": "2026-11-26T07:00:01.000Z",
+        "stateName": "ResizeImage",
+        "retryCount": 2,
+    }
+    behaviour["work"] = fail
+    lambda_logs()
+    with pytest.raises(RuntimeError):
+        invoke({"state": event, "execution": execution})
+    # The stage recorded which execution ran it.
+    record = account.record(event["imageKey"])
+    assert record is not None
+    assert record.execution_arn == arn
+    lines = lambda_logs()
+    [error] = [line for line in lines if line.get("level") == "ERROR"]
+    assert (error["executionArn"], error["executionName"], error["attempt"]) == (arn, "run-1", 3)
+    [emf] = [line for line in lines if "_aws" in line]
+    names = {m["Name"] for m in emf["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    # An attempt's failure is not an image's failure: a retry may still succeed.
+    assert "StageAttemptFailures" in names
+    assert "PipelineFailures" not in names
 
 
 def test_lost_publish_does_not_fail_the_stage(

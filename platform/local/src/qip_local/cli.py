@@ -27,7 +27,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from qip_local.state import clear_state
 from qip_shared.enums import ImageStatus, StageName
+from qip_shared.record import STATUS_INDEX_NAME
 
 app = typer.Typer(
     name="qip",
@@ -45,6 +47,11 @@ dlq_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(dlq_app, name="dlq")
+recipe_app = typer.Typer(
+    help="Show or change the recipe (the variants resize and thumbnail render) of `qip serve`.",
+    no_args_is_help=True,
+)
+app.add_typer(recipe_app, name="recipe")
 
 err = Console(stderr=True, highlight=False)
 STAGE_ORDER = list(StageName)
@@ -160,6 +167,30 @@ OutputsOption = Annotated[
         "region and endpoint from the environment).",
     ),
 ]
+RecipeOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--recipe",
+        help="A recipe JSON file: the variants to render (default: the design's two JPEGs).",
+    ),
+]
+
+
+def _read_recipe(path: Path | None) -> Any:
+    """The validated recipe in `path` (None: none given); a bad file is one clear line."""
+    from pydantic import ValidationError
+
+    from qip_shared.recipe import Recipe
+
+    if path is None:
+        return None
+    try:
+        return Recipe.from_json(path.read_bytes())
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'recipe'}: {e['msg']}" for e in exc.errors()
+        )
+        raise CliError(f"{path} is not a valid recipe: {problems}") from None
 
 
 # -- process -------------------------------------------------------------------------------
@@ -264,6 +295,7 @@ def process(
         float,
         typer.Option(help="Scale of Step Functions retry waits (1 = the designed 2/4/8 s)."),
     ] = 1.0,
+    recipe: RecipeOption = None,
     outputs: OutputsOption = None,
 ) -> None:
     """Run the whole pipeline on files or folders, and copy the outputs to ./qip-out/.
@@ -287,6 +319,8 @@ def process(
         qip process examples/ --json | jq '.[] | {file, status, reason}'
 
         qip process examples/ --stages validation,metadata,thumbnail
+
+        qip process examples/ --recipe examples/recipes/all-formats.json
     """
     from qip_local.client import expand_paths
 
@@ -295,6 +329,9 @@ def process(
         if not files:
             raise CliError("no files to process")
         stage_list = _parse_stages(stages)
+        chosen_recipe = _read_recipe(recipe)
+        if chosen_recipe is not None and endpoint:
+            raise CliError("--recipe starts a system with it; on a running one: qip recipe set")
         out.mkdir(parents=True, exist_ok=True)
         stdout = sys.stdout
         console = Console(file=stdout, highlight=False)
@@ -308,6 +345,7 @@ def process(
                 retry_scale,
                 console,
                 json_output,
+                chosen_recipe,
                 outputs,
             )
         if json_output:
@@ -347,6 +385,7 @@ def _run_process(
     retry_scale: float,
     console: Console,
     json_output: bool,
+    recipe: Any = None,
     outputs: Path | None = None,
 ) -> tuple[list[Any], list[StageName]]:
     records: dict[int, Any] = {}
@@ -358,9 +397,10 @@ def _run_process(
 
             if not json_output:
                 console.print("[dim]starting the embedded AWS (moto) and the pipeline…[/]")
-            runtime = LocalRuntime(
-                LocalConfig(stages=stage_list, retry_scale=retry_scale), server=True
-            )
+            config = LocalConfig(stages=stage_list, retry_scale=retry_scale)
+            if recipe is not None:
+                config.recipe = recipe
+            runtime = LocalRuntime(config, server=True)
             stack.enter_context(runtime)
             client = runtime.local_client()
             if not json_output:
@@ -391,7 +431,7 @@ def _awscli_examples(endpoint: str, resources: Any) -> str:
             f"aws s3 ls s3://{resources.archive_bucket} --recursive",
             f"aws dynamodb scan --table-name {resources.table}",
             "aws dynamodb query --table-name "
-            f"{resources.table} --index-name status-uploadTimestamp-index "
+            f"{resources.table} --index-name {STATUS_INDEX_NAME} "
             "--key-condition-expression '#s = :s' --expression-attribute-names "
             '\'{"#s":"status"}\' --expression-attribute-values \'{":s":{"S":"COMPLETED"}}\'',
             f"aws stepfunctions list-executions --state-machine-arn {resources.state_machine_arn}",
@@ -401,6 +441,46 @@ def _awscli_examples(endpoint: str, resources: Any) -> str:
             f"--queue-url {resources.dlq_url}",
         ]
     )
+
+
+class StopRequest:
+    """SIGINT/SIGTERM asking `serve` to stop; the handler takes no lock, so it cannot deadlock.
+
+    The first signal sets a flag the main loop polls; a second one (say, while shutting down)
+    exits at once, and a watchdog ends a shutdown that takes longer than `SHUTDOWN_GRACE`.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    POLL_SECONDS = 0.2
+    SHUTDOWN_GRACE = 10.0
+
+    def __init__(self) -> None:
+        # list.append is one atomic step: safe even when a handler interrupts another.
+        self.received: list[int] = []
+
+    def handle(self, signum: int, frame: object) -> None:
+        """Record the signal; on the second one, leave without any cleanup that could block."""
+        del frame
+        self.received.append(signum)
+        if len(self.received) > 1:
+            clear_state(os.getpid())
+            os._exit(128 + signum)
+
+    def install(self) -> None:
+        """Route SIGINT and SIGTERM to `handle` (main thread only)."""
+        for signum in self.SIGNALS:
+            signal.signal(signum, self.handle)
+
+    def wait(self) -> None:
+        """Return once a signal has arrived (sleep is woken by signals, PEP 475)."""
+        while not self.received:
+            time.sleep(self.POLL_SECONDS)
+
+    def arm_watchdog(self) -> None:
+        """End the process if the shutdown itself hangs."""
+        watchdog = threading.Timer(self.SHUTDOWN_GRACE, os._exit, args=(1,))
+        watchdog.daemon = True
+        watchdog.start()
 
 
 @app.command()
@@ -419,6 +499,7 @@ def serve(
     dashboard_port: Annotated[
         int, typer.Option(help="Live dashboard port on 127.0.0.1 (0: any free port).")
     ] = 0,
+    recipe: RecipeOption = None,
 ) -> None:
     """Keep the embedded AWS and the pipeline running until Ctrl-C.
 
@@ -430,22 +511,24 @@ def serve(
         qip serve
 
         qip serve --port 4566 --log-file /tmp/qip.log
+
+        qip serve --recipe examples/recipes/all-formats.json
     """
     from qip_local.dashboard import serve_dashboard
     from qip_local.runtime import LocalConfig, LocalRuntime
-    from qip_local.state import ServeState, clear_state, state_path, write_state
+    from qip_local.state import ServeState, state_path, write_state
 
-    stop = threading.Event()
+    stop = StopRequest()
     with _one_line_errors():
         stage_list = _parse_stages(stages)
+        config = LocalConfig(prefix=prefix, stages=stage_list, retry_scale=retry_scale)
+        chosen_recipe = _read_recipe(recipe)
+        if chosen_recipe is not None:
+            config.recipe = chosen_recipe
         console = Console(file=sys.stdout, highlight=False)
         log_file.parent.mkdir(parents=True, exist_ok=True)
         with log_file.open("a") as log, _runtime_output_to(log):
-            runtime = LocalRuntime(
-                LocalConfig(prefix=prefix, stages=stage_list, retry_scale=retry_scale),
-                server=True,
-                port=port,
-            )
+            runtime = LocalRuntime(config, server=True, port=port)
             with (
                 runtime,
                 serve_dashboard(runtime.local_client(), port=dashboard_port) as dashboard_url,
@@ -459,13 +542,12 @@ def serve(
                 console.print("\nTry (in another shell):\n")
                 console.print(_awscli_examples(runtime.endpoint_url, runtime.resources))
                 console.print("\nCtrl-C to stop.")
-                for signum in (signal.SIGINT, signal.SIGTERM):
-                    signal.signal(signum, lambda *_: stop.set())
+                stop.install()
                 try:
-                    while not stop.wait(0.5):
-                        pass
+                    stop.wait()
                 finally:
                     clear_state(os.getpid())
+                    stop.arm_watchdog()
                     console.print("stopping…")
 
 
@@ -483,6 +565,7 @@ def _record_table(record: Any, execution_status: str | None) -> Table:
         ("errorType", record.error_type),
         ("errorMessage", record.error_message),
         ("archivedLocation", record.archived_location),
+        ("recipeVersion", record.recipe_version),
         (
             "execution",
             f"{record.execution_arn} ({execution_status})" if record.execution_arn else None,
@@ -495,6 +578,11 @@ def _record_table(record: Any, execution_status: str | None) -> Table:
         if info is not None:
             took = f" in {info.duration_ms} ms" if info.duration_ms is not None else ""
             table.add_row(f"stage {stage.value}", f"{info.status.value}{took} ({info.timestamp})")
+    for variant in record.variants or []:
+        table.add_row(
+            f"variant {variant.name} {variant.format.value}",
+            f"{variant.width}x{variant.height}, {variant.bytes} bytes: {variant.key}",
+        )
     return table
 
 
@@ -783,6 +871,136 @@ def dlq_redrive(
         typer.echo(f"moved {moved} message(s) back to {_queue_name(client.resources.queue_url)}")
         if wanted is not None and moved < len(set(wanted)):
             err.print(f"{len(set(wanted)) - moved} of the given ids were not in the queue")
+
+
+# -- recipe and backfill -------------------------------------------------------------------
+def _recipe_table(recipe: Any) -> Table:
+    table = Table(title=f"recipe {recipe.version}", box=box.SIMPLE_HEAD)
+    for column in ("variant", "stage", "fit", "size", "formats"):
+        table.add_column(column)
+    for variant in recipe.variants:
+        table.add_row(
+            variant.name,
+            variant.stage.value,
+            variant.fit.value,
+            f"{variant.width}x{variant.height}",
+            ", ".join(f.value for f in variant.formats),
+        )
+    return table
+
+
+@recipe_app.command("show")
+def recipe_show(
+    endpoint: EndpointOption = None,
+    prefix: PrefixOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Show the recipe a running `qip serve` renders.
+
+    Examples:
+
+        qip recipe show
+
+        qip recipe show --json > recipe.json
+    """
+    from qip_shared.recipe_store import read_recipe
+
+    with _one_line_errors():
+        client = _connect(endpoint, prefix)
+        current = read_recipe(client.client("ssm"), client.resources.recipe_parameter)
+        if json_output:
+            typer.echo(json.dumps(current.to_json_dict(), indent=2))
+        else:
+            Console(highlight=False).print(_recipe_table(current))
+
+
+@recipe_app.command("set")
+def recipe_set(
+    file: Annotated[Path, typer.Argument(help="The recipe JSON file.")],
+    endpoint: EndpointOption = None,
+    prefix: PrefixOption = None,
+) -> None:
+    """Make a running `qip serve` render another recipe (new uploads; `qip backfill` for the
+    images it already has). Warm functions pick it up within a minute.
+
+    Examples:
+
+        qip recipe set examples/recipes/all-formats.json && qip backfill
+    """
+    from qip_shared.recipe_store import read_recipe, write_recipe
+
+    with _one_line_errors():
+        chosen = _read_recipe(file)
+        client = _connect(endpoint, prefix)
+        ssm, parameter = client.client("ssm"), client.resources.recipe_parameter
+        previous = read_recipe(ssm, parameter)
+        write_recipe(ssm, parameter, chosen)
+        typer.echo(f"recipe {chosen.version} set (was {previous.version}); run `qip backfill`")
+
+
+@app.command()
+def backfill(
+    endpoint: EndpointOption = None,
+    prefix: PrefixOption = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help='Print only {"examined", "rerendered", "failed"}.')
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for all re-renders.")] = 600.0,
+) -> None:
+    """Re-render the COMPLETED images whose variants another recipe version rendered.
+
+    Finds them through the status index (no Scan), runs each through the same stages once
+    (idempotent: run it again and nothing is re-rendered; resumable after an interruption).
+    Exit code 1 if any image failed to re-render.
+
+    Examples:
+
+        qip recipe set examples/recipes/all-formats.json && qip backfill
+
+        qip backfill --json
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from qip_local.backfill import Backfill
+
+    with _one_line_errors():
+        client = _connect(endpoint, prefix)
+        resources = client.resources
+        job = Backfill(
+            dynamodb=client.client("dynamodb"),
+            stepfunctions=client.client("stepfunctions"),
+            ssm=client.client("ssm"),
+            table=resources.table,
+            upload_bucket=resources.upload_bucket,
+            state_machine_arn=resources.state_machine_arn,
+            recipe_parameter=resources.recipe_parameter,
+        )
+        if json_output:
+            report = job.run(timeout=timeout)
+            typer.echo(json.dumps(report.to_json()))
+        else:
+            console = Console(highlight=False)
+            version = job.current_recipe().version
+            with Progress(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+            ) as progress:
+                task = progress.add_task(f"re-rendering with recipe {version}", total=None)
+                report = job.run(
+                    on_plan=lambda _examined, stale: progress.update(task, total=stale),
+                    on_done=lambda _record, _ok: progress.advance(task),
+                    timeout=timeout,
+                )
+            failed = f"[red]{report.failed} failed[/]" if report.failed else "0 failed"
+            console.print(
+                f"examined {report.examined} completed image(s): "
+                f"[green]{report.rerendered} re-rendered[/], {failed}"
+            )
+    if report.failed:
+        raise typer.Exit(EXIT_FAILED)
 
 
 # -- synth ---------------------------------------------------------------------------------

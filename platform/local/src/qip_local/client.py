@@ -25,7 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from qip_local.provision import Resources
 from qip_shared.config import DEFAULT_MAX_BYTES
 from qip_shared.enums import CONTENT_TYPES, ImageStatus, RejectionReason, StageName
-from qip_shared.keys import archive_prefix, processed_prefix
+from qip_shared.keys import archive_prefix, processed_prefix, variant_file_name
 from qip_shared.keys import resized_key as default_resized_key
 from qip_shared.keys import thumbnail_key as default_thumbnail_key
 from qip_shared.messages import dead_letter_attributes, upload_event_body
@@ -84,7 +84,7 @@ class Outcome:
     reason: str | None = None
     error: str | None = None
     durations: dict[str, float] = field(default_factory=dict)
-    outputs: dict[str, str] | None = None
+    outputs: dict[str, Any] | None = None
     record: dict[str, Any] | None = None
     seconds: float = 0.0
 
@@ -456,25 +456,51 @@ class LocalClient:
         return self.read_queue(self.resources.events_queue_url)
 
     # -- outputs -----------------------------------------------------------------------------
-    def download_outputs(self, record: ImageRecord, directory: Path) -> dict[str, str] | None:
-        """Copy the resized image and thumbnail of a COMPLETED record into `directory`."""
+    def download_outputs(self, record: ImageRecord, directory: Path) -> dict[str, Any] | None:
+        """Copy every variant of a COMPLETED record into `directory`.
+
+        `resized` and `thumbnail` are the paths of the classic outputs (the first JPEG of each
+        stage); `variants` lists every variant with its lineage and local path.
+        """
         if record.status is not ImageStatus.COMPLETED:
             return None
         s3 = self.client("s3")
-        outputs: dict[str, str] = {}
-        wanted = {
+        outputs: dict[str, Any] = {}
+        classic = {
             "resized": record.resized_key or default_resized_key(record.image_key),
             "thumbnail": record.thumbnail_key or default_thumbnail_key(record.image_key),
         }
-        for name, key in wanted.items():
+        # A record from before recipes has no variants: its two JPEGs are the outputs.
+        files = {v.key: variant_file_name(v.name, v.format) for v in record.variants or []} or {
+            key: f"{name}.jpg" for name, key in classic.items()
+        }
+        paths: dict[str, str] = {}
+        for key, file_name in files.items():
             try:
                 body = s3.get_object(Bucket=self.resources.upload_bucket, Key=key)["Body"].read()
             except s3.exceptions.NoSuchKey:
                 continue
             directory.mkdir(parents=True, exist_ok=True)
-            target = directory / f"{name}.jpg"
+            target = directory / file_name
             target.write_bytes(body)
-            outputs[name] = str(target)
+            paths[key] = str(target)
+        for name, key in classic.items():
+            if key in paths:
+                outputs[name] = paths[key]
+        if record.variants:
+            outputs["variants"] = [
+                {
+                    "name": v.name,
+                    "format": v.format.value,
+                    "width": v.width,
+                    "height": v.height,
+                    "path": paths.get(v.key),
+                    "bytes": v.bytes,
+                    "recipeVersion": v.recipe_version,
+                    "sourceSha256": v.source_sha256,
+                }
+                for v in record.variants
+            ]
         return outputs or None
 
     # -- the whole job -----------------------------------------------------------------------

@@ -28,15 +28,19 @@ from qip_pipeline.names import (
     handler_path,
     upload_event_pattern,
 )
+from qip_shared import config
 from qip_shared.config import (
     ENV_ARCHIVE_BUCKET,
     ENV_EVENT_BUS_NAME,
+    ENV_RECIPE_PARAMETER,
     ENV_STATE_MACHINE_ARN,
     ENV_TABLE_NAME,
     ENV_TOPIC_ARN,
     ENV_UPLOAD_BUCKET,
 )
 from qip_shared.enums import EVENT_SOURCE, StageName
+from qip_shared.recipe import DEFAULT_RECIPE, Recipe
+from qip_shared.recipe_store import write_recipe
 from qip_shared.record import (
     OWNER_INDEX_NAME,
     OWNER_INDEX_PARTITION_KEY,
@@ -47,9 +51,7 @@ from qip_shared.record import (
     TTL_ATTRIBUTE,
 )
 
-MAX_RECEIVE_COUNT = 3
 MESSAGE_RETENTION_SECONDS = 4 * 24 * 3600
-LAMBDA_RUNTIME = "python3.12"
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,7 @@ class Resources:
     definition: str
     function_arns: dict[str, str] = field(default_factory=dict)
     event_bus_name: str = "default"
+    recipe_parameter: str = ""
 
     def function_name(self, service: str) -> str:
         """The deployed name of a service's function."""
@@ -91,6 +94,7 @@ def function_environment(resources: Resources) -> dict[str, str]:
         ENV_TOPIC_ARN: resources.topic_arn,
         ENV_EVENT_BUS_NAME: resources.event_bus_name,
         ENV_STATE_MACHINE_ARN: resources.state_machine_arn,
+        ENV_RECIPE_PARAMETER: resources.recipe_parameter,
     }
 
 
@@ -136,6 +140,7 @@ def provision(
     visibility_timeout: int = 30,
     endpoint_url: str | None = None,
     extra_environment: Mapping[str, str] | None = None,
+    recipe: Recipe = DEFAULT_RECIPE,
 ) -> Resources:
     """Create every resource of the stack on the embedded AWS and return their identifiers."""
     names = names or ResourceNames()
@@ -201,7 +206,7 @@ def provision(
             "VisibilityTimeout": str(visibility_timeout),
             "MessageRetentionPeriod": str(MESSAGE_RETENTION_SECONDS),
             "RedrivePolicy": json.dumps(
-                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVE_COUNT)}
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(config.MAX_RECEIVES)}
             ),
         },
     )["QueueUrl"]
@@ -253,6 +258,9 @@ def provision(
         ),
     )["Role"]["Arn"]
 
+    # The recipe lives where the deployed stack keeps it: one SSM parameter.
+    write_recipe(client("ssm"), names.recipe_parameter, recipe)
+
     account_region = topic_arn.split(":")[3:5]
     region, account = account_region[0], account_region[1]
     state_machine_arn = f"arn:aws:states:{region}:{account}:stateMachine:{names.state_machine}"
@@ -263,6 +271,9 @@ def provision(
         ENV_TOPIC_ARN: topic_arn,
         ENV_EVENT_BUS_NAME: "default",
         ENV_STATE_MACHINE_ARN: state_machine_arn,
+        ENV_RECIPE_PARAMETER: names.recipe_parameter,
+        config.ENV_MAX_RECEIVE_COUNT: str(config.MAX_RECEIVES),
+        config.ENV_METRICS_NAMESPACE: config.METRICS_NAMESPACE,
         **(extra_environment or {}),
     }
     code = _dummy_zip()
@@ -270,7 +281,7 @@ def provision(
     for service in ALL_SERVICES:
         created = lam.create_function(
             FunctionName=function_name(service, names.prefix),
-            Runtime=LAMBDA_RUNTIME,
+            Runtime=config.LAMBDA_RUNTIME,
             Role=role_arn,
             Handler=handler_path(service),
             Code={"ZipFile": code},
@@ -305,6 +316,7 @@ def provision(
         state_machine_arn=state_machine_arn,
         definition=definition,
         function_arns=function_arns,
+        recipe_parameter=names.recipe_parameter,
     )
 
 
@@ -357,4 +369,5 @@ def discover(
         state_machine_arn=machine["stateMachineArn"],
         definition=definition,
         function_arns=function_arns,
+        recipe_parameter=names.recipe_parameter,
     )

@@ -37,6 +37,7 @@ from qip_local.shim import (
 from qip_pipeline.definition import ALL_STAGES
 from qip_pipeline.names import ALL_SERVICES, ResourceNames, function_name
 from qip_shared.enums import StageName
+from qip_shared.recipe import DEFAULT_RECIPE, Recipe
 
 REGION = "us-east-1"
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}}
@@ -74,6 +75,8 @@ class LocalConfig:
     # service name -> handler; replaces the real `qip_<service>.handler.handler` (tests).
     handlers: Mapping[str, Handler] = field(default_factory=dict)
     poll_messages: bool = True
+    # What the resize and thumbnail stages render (stored in the system's SSM parameter).
+    recipe: Recipe = DEFAULT_RECIPE
 
 
 class LocalRuntime:
@@ -154,6 +157,7 @@ class LocalRuntime:
             visibility_timeout=self.config.visibility_timeout,
             endpoint_url=self.endpoint_url,
             extra_environment=self.config.environment,
+            recipe=self.config.recipe,
         )
         self.resources = resources
         # Handlers read os.environ when they first build their dependencies.

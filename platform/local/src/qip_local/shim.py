@@ -107,7 +107,12 @@ class FunctionRegistry:
             self._hooks.clear()
 
     def _attempt(self, function_name: str, event: Any) -> int:
-        # Counts calls with the same payload: a Step Functions retry re-sends the same input.
+        # A stage task says which attempt it is (`execution.retryCount`, from `$$.State`).
+        execution = event.get("execution") if isinstance(event, dict) else None
+        retry_count = execution.get("retryCount") if isinstance(execution, dict) else None
+        if isinstance(retry_count, int) and not isinstance(retry_count, bool):
+            return retry_count + 1
+        # Otherwise counts calls with the same payload (a redelivered message, a re-invoke).
         text = json.dumps(event, sort_keys=True, default=str).encode("utf-8", "surrogatepass")
         key = (function_name, hashlib.sha256(text).hexdigest())
         with self._lock:

@@ -217,6 +217,37 @@ def test_serve_then_status_query_dlq_and_delete(tmp_path: Path) -> None:
     assert not (tmp_path / "serve.json").exists()
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_serve_stops_on_two_quick_signals(tmp_path: Path, signum: signal.Signals) -> None:
+    # Issue 15: a second signal arriving while the first is handled must not hang serve.
+    env = {**os.environ, "QIP_STATE_FILE": str(tmp_path / "serve.json")}
+    server = subprocess.Popen(
+        [*qip_command(), "serve", "--log-file", str(tmp_path / "serve.log")],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "serve.json").is_file():
+            assert server.poll() is None, server.stderr.read() if server.stderr else ""
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        server.send_signal(signum)
+        server.send_signal(signum)
+        stopped = time.monotonic()
+        server.wait(timeout=10)
+        assert time.monotonic() - stopped < 10
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    assert server.returncode is not None
+    assert not (tmp_path / "serve.json").exists()
+
+
 def test_exit_code_is_one_when_an_image_failed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -62,8 +62,10 @@ def current_image() -> str | None:
 def event_image_key(event: Any) -> str | None:
     """The image a stage event or an SQS trigger event is about (first record for SQS)."""
     if isinstance(event, dict):
-        if isinstance(event.get("imageKey"), str):
-            return str(event["imageKey"])
+        # A stage task's input is `{"state": ..., "execution": ...}`.
+        state = event.get("state") if isinstance(event.get("state"), dict) else event
+        if isinstance(state.get("imageKey"), str):
+            return str(state["imageKey"])
         for record in event.get("Records") or []:
             with contextlib.suppress(KeyError, TypeError, ValueError):
                 return str(json.loads(record["body"])["detail"]["object"]["key"])

@@ -15,9 +15,12 @@ from typing import Any
 
 from qip_shared.enums import NotificationType
 from qip_shared.errors import RetryableError
+from qip_shared.limits import LIMITS, Workflow
 
 SEED = 8
 RATE = 0.10
+# Retries of a RetryableError the Express definition allows (the attempt after them passes).
+RETRIES = LIMITS[Workflow.EXPRESS].service_retry.max_attempts
 FORMATS = ("JPEG", "PNG", "GIF", "WEBP")
 # Two throttling/5xx answers per service, each at half the rate: 10 % of calls fail.
 AWS_FAULTS = {
@@ -53,8 +56,8 @@ class TransientFaults:
         if key is None:
             return
         if function in STAGES:
-            # A Step Functions retry re-sends the same input; the 4th attempt always passes.
-            if attempt <= 3 and chance(function, key, attempt) < RATE:
+            # Within the Express retry budget, so the last attempt the definition allows passes.
+            if attempt <= RETRIES and chance(function, key, attempt) < RATE:
                 with self.lock:
                     self.stage_faults[(function, key)] += 1
                 raise RetryableError(f"injected transient fault in {function}, attempt {attempt}")

@@ -89,6 +89,11 @@ class ResourceNames:
         return f"{self.prefix}-upload-created"
 
     @property
+    def recipe_parameter(self) -> str:
+        """SSM parameter holding the recipe the resize and thumbnail stages render."""
+        return f"/{self.prefix}/recipe"
+
+    @property
     def audit_log_group(self) -> str:
         """Log group receiving the audit trail of upload events."""
         return f"/{self.prefix}/audit"

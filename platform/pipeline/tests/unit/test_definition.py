@@ -10,8 +10,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from qip_pipeline import definition as d
+from qip_pipeline.names import STAGE_SERVICES
 from qip_shared.enums import StageName
 from qip_shared.errors import INVALID_IMAGE_ERROR, PERMANENT_ERROR, RETRYABLE_ERROR
+from qip_shared.limits import (
+    EXPRESS_EXECUTION_CAP_SECONDS,
+    FUNCTION_TIMEOUT_SECONDS,
+    INVOKE_ALLOWANCE_SECONDS,
+    LIMITS,
+    Workflow,
+)
 
 SELECTIONS = [
     tuple(StageName),
@@ -106,32 +114,143 @@ def test_optional_stages_drop_out_cleanly(selection):
     assert success["stages"] == [s.value for s in selection]
 
 
+@pytest.mark.parametrize("workflow", list(Workflow))
 @pytest.mark.parametrize("selection", SELECTIONS, ids=lambda s: "+".join(x.value for x in s))
-def test_lambda_retries_match_the_design(selection):
-    for name, state in _all_states(json.loads(d.definition_json(selection))).items():
+def test_lambda_retries_are_the_workflows_budget(selection, workflow):
+    limits = LIMITS[workflow]
+
+    def budget(rule):
+        return (
+            rule["IntervalSeconds"],
+            rule["MaxAttempts"],
+            rule["BackoffRate"],
+            rule["MaxDelaySeconds"],
+        )
+
+    def expected(policy):
+        return (
+            policy.interval_seconds,
+            policy.max_attempts,
+            policy.backoff_rate,
+            policy.max_delay_seconds,
+        )
+
+    machine = json.loads(d.definition_json(selection, workflow))
+    for name, state in _all_states(machine).items():
         if name not in LAMBDA_STAGES:
             continue
         retry = state["Retry"]
-        for error in ("Lambda.ServiceException", "Lambda.TooManyRequestsException"):
-            rule = _first_retrier(retry, error)
-            assert rule is not None
-            assert (rule["IntervalSeconds"], rule["MaxAttempts"], rule["BackoffRate"]) == (
-                2,
-                3,
-                2.0,
-            )
-        rule = _first_retrier(retry, RETRYABLE_ERROR)
-        assert (rule["IntervalSeconds"], rule["MaxAttempts"], rule["BackoffRate"]) == (2, 3, 2.0)
+        for error in (
+            "Lambda.ServiceException",
+            "Lambda.TooManyRequestsException",
+            RETRYABLE_ERROR,
+        ):
+            assert budget(_first_retrier(retry, error)) == expected(limits.service_retry)
         for error in ("States.TaskFailed", "KeyError", "Lambda.Unknown"):
-            rule = _first_retrier(retry, error)
-            assert (rule["IntervalSeconds"], rule["MaxAttempts"], rule["BackoffRate"]) == (
-                1,
-                2,
-                1.5,
-            )
+            assert budget(_first_retrier(retry, error)) == expected(limits.task_retry)
         # A rejection or a permanent error is caught by the first retrier, which never retries.
         for error in (INVALID_IMAGE_ERROR, PERMANENT_ERROR):
             assert _first_retrier(retry, error)["MaxAttempts"] == 0
+        # Its timeout is the function's (one table for the constructs and the definition).
+        service = STAGE_SERVICES[LAMBDA_STAGES[name]]
+        allowed = FUNCTION_TIMEOUT_SECONDS[service] + INVOKE_ALLOWANCE_SECONDS
+        assert state["TimeoutSeconds"] == allowed
+
+
+@pytest.mark.parametrize("selection", SELECTIONS, ids=lambda s: "+".join(x.value for x in s))
+def test_every_lambda_task_passes_the_state_and_its_execution_context(selection):
+    for name, state in _all_states(json.loads(d.definition_json(selection))).items():
+        if name not in LAMBDA_STAGES:
+            continue
+        assert state["Parameters"]["state.$"] == "$"
+        context = state["Parameters"]["execution"]
+        assert context["executionId.$"] == "$$.Execution.Id"
+        assert context["executionName.$"] == "$$.Execution.Name"
+        assert context["retryCount.$"] == "$$.State.RetryCount"
+
+
+def _longest_by_enumeration(machine: dict[str, Any]) -> float:
+    """The same worst case, by listing every path (slow, independent of the memoised walk)."""
+    states = machine["States"]
+
+    def cost(state: dict[str, Any]) -> float:
+        if state["Type"] == "Parallel":
+            return max(_longest_by_enumeration(b) for b in state["Branches"])
+        if state["Type"] != "Task":
+            return 0.0
+        attempts, waits = 1, 0.0
+        for rule in state.get("Retry", []):
+            for n in range(rule.get("MaxAttempts", 3)):
+                attempts += 1
+                delay = rule.get("IntervalSeconds", 1) * rule.get("BackoffRate", 2.0) ** n
+                waits += min(delay, rule.get("MaxDelaySeconds", delay))
+        return state["TimeoutSeconds"] * attempts + waits
+
+    def paths(name: str) -> list[float]:
+        state = states[name]
+        targets = {state.get("Next"), *(c["Next"] for c in state.get("Catch", []))} - {None}
+        below = [t for target in targets for t in paths(target)] or [0.0]
+        return [cost(state) + t for t in below]
+
+    return max(paths(machine["StartAt"]))
+
+
+@pytest.mark.parametrize("selection", SELECTIONS, ids=lambda s: "+".join(x.value for x in s))
+def test_the_express_worst_case_ends_inside_the_cap(selection):
+    # Every task at its timeout on every attempt, every retry waited, the Catch path included.
+    machine = json.loads(d.definition_json(selection, Workflow.EXPRESS))
+    worst = d.worst_case_seconds(machine)
+    assert worst == _longest_by_enumeration(machine)
+    # The machine's own timeout never cuts a path short, and it ends before AWS's cap does.
+    assert worst <= machine["TimeoutSeconds"] <= EXPRESS_EXECUTION_CAP_SECONDS - 30
+    tasks = [state for state in _all_states(machine).values() if state["Type"] == "Task"]
+    assert all("TimeoutSeconds" in state for state in tasks)
+
+
+def test_the_standard_workflow_keeps_its_own_limits():
+    express = json.loads(d.definition_json(workflow=Workflow.EXPRESS))
+    standard = json.loads(d.definition_json(workflow=Workflow.STANDARD))
+    assert standard["TimeoutSeconds"] == LIMITS[Workflow.STANDARD].execution_timeout_seconds
+    assert d.worst_case_seconds(standard) <= standard["TimeoutSeconds"]
+    # More retries than Express can afford: the design's budgets.
+    assert d.worst_case_seconds(standard) > d.worst_case_seconds(express)
+
+
+def test_worst_case_of_a_known_machine():
+    def task(seconds: int, **rest: Any) -> dict[str, Any]:
+        return {"Type": "Task", "TimeoutSeconds": seconds, **rest}
+
+    retry = [
+        {"ErrorEquals": ["X"], "MaxAttempts": 0},
+        {
+            "ErrorEquals": ["Y"],
+            "IntervalSeconds": 2,
+            "MaxAttempts": 3,
+            "BackoffRate": 2.0,
+            "MaxDelaySeconds": 5,
+        },
+    ]
+    machine = {
+        "StartAt": "A",
+        "States": {
+            "A": task(10, Retry=retry, Next="P", Catch=[{"ErrorEquals": ["X"], "Next": "F"}]),
+            "P": {
+                "Type": "Parallel",
+                "Branches": [
+                    {"StartAt": "B", "States": {"B": task(7, End=True)}},
+                    {"StartAt": "C", "States": {"C": task(3, End=True)}},
+                ],
+                "End": True,
+            },
+            "F": task(20, Next="Z"),
+            "Z": {"Type": "Fail"},
+        },
+    }
+    # A: 4 attempts x 10 s + waits 2 + 4 + 5 (capped); then the catch path (20) beats P (7).
+    assert d.worst_case_seconds(machine) == 40 + 11 + 20
+    del machine["States"]["F"]["TimeoutSeconds"]
+    with pytest.raises(ValueError, match="TimeoutSeconds"):
+        d.worst_case_seconds(machine)
 
 
 @pytest.mark.parametrize("selection", SELECTIONS, ids=lambda s: "+".join(x.value for x in s))
@@ -144,13 +263,29 @@ def test_errors_end_rejected_or_in_handle_error(selection):
     # Inside a Parallel branch the Parallel state's own Catch applies.
     branch_tasks = {n for s in states.values() for b in s.get("Branches", []) for n in b["States"]}
     for name, state in states.items():
-        if (name in LAMBDA_STAGES and name not in branch_tasks) or state["Type"] == "Parallel":
+        if name in LAMBDA_STAGES:
+            # Every stage's failure is named before it is recorded, in a branch too.
             catcher = _first_catcher(state["Catch"], "Lambda.Unknown")
             assert catcher == {
                 "ErrorEquals": ["States.ALL"],
-                "Next": d.HANDLE_ERROR_STATE,
+                "Next": f"{name}Failed",
                 "ResultPath": "$.error",
             }
+            named = states[f"{name}Failed"]
+            assert named["Parameters"]["stage"] == LAMBDA_STAGES[name].value
+            if name in branch_tasks:
+                abort = states[named["Next"]]
+                assert abort["Type"] == "Fail"
+                assert abort["CausePath"] == "States.JsonToString($.error)"
+            else:
+                assert named["Next"] == d.HANDLE_ERROR_STATE
+        if state["Type"] == "Parallel":
+            catcher = _first_catcher(state["Catch"], "Lambda.Unknown")
+            assert catcher["Next"] == d.PARALLEL_FAILED_STATE
+            assert states[d.PARALLEL_FAILED_STATE]["Next"] == d.NAME_FAILED_BRANCH_STATE
+            assert states[d.NAME_FAILED_BRANCH_STATE]["Next"] == d.HANDLE_ERROR_STATE
+    handle = states[d.HANDLE_ERROR_STATE]["Parameters"]
+    assert "failedStage" in handle["ExpressionAttributeNames"].values()
     assert states[d.HANDLE_ERROR_STATE]["Next"] == d.PUBLISH_FAILURE_STATE
     assert states[d.PUBLISH_FAILURE_STATE]["Next"] == d.ANNOUNCE_FAILURE_STATE
     assert states[d.ANNOUNCE_FAILURE_STATE]["Next"] == d.DEAD_LETTER_STATE

@@ -16,12 +16,14 @@ from qip_pipeline.definition import (
     DEAD_LETTER_QUEUE_PLACEHOLDER,
     EVENT_BUS_PLACEHOLDER,
     FUNCTION_PLACEHOLDERS,
+    HANDLE_ERROR_STATE,
     TABLE_PLACEHOLDER,
     TOPIC_PLACEHOLDER,
     definition_json,
 )
 from qip_platform.component import Component
 from qip_platform.storage import Storage
+from qip_shared.config import METRICS_NAMESPACE
 from qip_shared.enums import StageName
 
 WORKFLOWS = {"EXPRESS": sfn.StateMachineType.EXPRESS, "STANDARD": sfn.StateMachineType.STANDARD}
@@ -57,7 +59,7 @@ class Pipeline(Component):
             retention=props["log_retention"],
             removal_policy=RemovalPolicy.DESTROY,
         )
-        self.definition = definition_json(list(functions))
+        self.definition = definition_json(list(functions), props["workflow"])
         self.state_machine = sfn.StateMachine(
             self,
             "Pipeline",
@@ -67,6 +69,19 @@ class Pipeline(Component):
             tracing_enabled=True,
             logs=sfn.LogOptions(
                 destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True
+            ),
+        )
+        # A failed image is counted once, where the machine records it FAILED (not per attempt).
+        logs.MetricFilter(
+            self,
+            "PipelineFailuresFilter",
+            log_group=self.log_group,
+            metric_namespace=METRICS_NAMESPACE,
+            metric_name="PipelineFailures",
+            metric_value="1",
+            filter_pattern=logs.FilterPattern.all(
+                logs.FilterPattern.string_value("$.type", "=", "TaskStateEntered"),
+                logs.FilterPattern.string_value("$.details.name", "=", HANDLE_ERROR_STATE),
             ),
         )
         # from_string grants nothing by itself: exactly its functions, topic, table, bus, DLQ.

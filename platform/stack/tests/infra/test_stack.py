@@ -13,17 +13,20 @@ from cfnlint.api import ManualArgs, lint_file
 from qip_pipeline import names
 from qip_pipeline.definition import (
     FUNCTION_PLACEHOLDERS,
+    HANDLE_ERROR_STATE,
     TABLE_PLACEHOLDER,
     TOPIC_PLACEHOLDER,
     StageSelectionError,
     definition_json,
     placeholders,
     substitute,
+    worst_case_seconds,
 )
 from qip_platform.app import build_app, main
 from qip_platform.versions import needs_pillow, service_dir, service_version
 from qip_shared import config
 from qip_shared.enums import StageName
+from qip_shared.limits import INVOKE_ALLOWANCE_SECONDS
 
 BUS = "arn:AWS::Partition:events:AWS::Region:AWS::AccountId:event-bus/default"
 UPLOADS = "UploadBucket.Arn/uploads/*"
@@ -238,10 +241,10 @@ def test_state_machine_role_invokes_only_its_functions(rendered):
 # -- the state machine: one source --------------------------------------------------------------
 
 
-def _check_definition(rendered, stages):
+def _check_definition(rendered, stages, workflow="EXPRESS"):
     (_id, props) = _by_prefix(rendered, "AWS::StepFunctions::StateMachine", "Pipeline")
     deployed = props["DefinitionString"]
-    source = definition_json(stages)
+    source = definition_json(stages, workflow)
     substitutions = props["DefinitionSubstitutions"]
     assert set(substitutions) == placeholders(source) == placeholders(deployed)
     # Substituting the same values into both gives the same machine, text for text.
@@ -266,9 +269,38 @@ def test_deployed_definition_is_definition_json(rendered):
     assert logging["IncludeExecutionData"] is True
 
 
+def test_the_deployed_express_worst_case_fits_and_agrees_with_the_functions(rendered):
+    # Issue 15: computed from the synthesized template, not from the source.
+    (_id, props) = _by_prefix(rendered, "AWS::StepFunctions::StateMachine", "Pipeline")
+    machine = json.loads(props["DefinitionString"])
+    assert worst_case_seconds(machine) <= machine["TimeoutSeconds"] <= 300
+    # Each stage task waits exactly its function's timeout plus the invoke allowance.
+    functions = rendered.functions()
+    tasks = {}
+    for state in machine["States"].values():
+        for scope in [state, *(b["States"][b["StartAt"]] for b in state.get("Branches", []))]:
+            if scope.get("Type") == "Task" and scope["Resource"].endswith("FunctionArn}"):
+                tasks[scope["Resource"]] = scope["TimeoutSeconds"]
+    assert len(tasks) == len(StageName)
+    for stage in StageName:
+        _logical_id, function = functions[names.STAGE_SERVICES[stage]]
+        task_timeout = tasks[f"${{{FUNCTION_PLACEHOLDERS[stage]}}}"]
+        assert task_timeout == function["Timeout"] + INVOKE_ALLOWANCE_SECONDS
+
+
+def test_a_failed_image_is_counted_once_where_it_is_recorded_failed(rendered):
+    (_id, flt) = next(iter(rendered.of_type("AWS::Logs::MetricFilter").items()))
+    pattern = flt["Properties"]["FilterPattern"]
+    assert HANDLE_ERROR_STATE in pattern
+    assert "TaskStateEntered" in pattern
+    [transformation] = flt["Properties"]["MetricTransformations"]
+    assert transformation["MetricName"] == "PipelineFailures"
+    assert transformation["MetricValue"] == "1"
+
+
 def test_minimal_selection_deploys_only_its_functions_on_a_standard_workflow(minimal_rendered):
     stages = (StageName.VALIDATION, StageName.RESIZE, StageName.ARCHIVE)
-    props = _check_definition(minimal_rendered, stages)
+    props = _check_definition(minimal_rendered, stages, "STANDARD")
     assert props["StateMachineType"] == "STANDARD"
     functions = minimal_rendered.functions()
     assert set(functions) == {
@@ -375,6 +407,11 @@ def test_queue_dlq_and_event_source(rendered):
     assert mapping["ScalingConfig"] == {"MaximumConcurrency": 10}
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert rendered.name(mapping["FunctionName"]) == "TriggerFunction"
+    # The trigger is told the queue's redrive count (one setting, passed on).
+    trigger_env = rendered.functions()["trigger"][1]["Environment"]["Variables"]
+    assert trigger_env[config.ENV_MAX_RECEIVE_COUNT] == str(
+        queue["RedrivePolicy"]["maxReceiveCount"]
+    )
     for policy in rendered.of_type("AWS::SQS::QueuePolicy").values():
         assert _denies_insecure_transport(policy["Properties"]["PolicyDocument"])
 
@@ -528,3 +565,12 @@ def test_cfn_lint_is_clean(template, tmp_path):
     # W3005 (DependsOn already implied by a GetAtt) comes from CDK's own output, not from us.
     matches = lint_file(Path(path), config=ManualArgs(ignore_checks=["W3005"]))
     assert [str(m) for m in matches] == []
+
+
+def test_functions_and_dashboard_share_one_metrics_namespace(rendered):
+    for service, (_id, props) in rendered.functions().items():
+        variables = props["Environment"]["Variables"]
+        assert variables[config.ENV_METRICS_NAMESPACE] == config.METRICS_NAMESPACE, service
+    (dashboard,) = rendered.of_type("AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    assert f"{{{config.METRICS_NAMESPACE},service,stage}}" in body

@@ -115,7 +115,8 @@ def recorded_calls() -> Iterator[dict[str, set[tuple[str, str]]]]:
         )
 
         def broken(function: str, event: Any, attempt: int) -> None:
-            if function.endswith("resize") and event.get("imageKey") == ticket.image_key:
+            state = event.get("state") or {}
+            if function.endswith("resize") and state.get("imageKey") == ticket.image_key:
                 raise PermanentError("resize is broken for this image")
 
         runtime.add_fault_hook(broken)

@@ -9,6 +9,7 @@ from constructs import Construct
 
 from qip_shared import config
 from qip_shared.cdk import PipelineFunction, PipelineProps
+from qip_shared.limits import FUNCTION_TIMEOUT_SECONDS
 
 
 class ArchiveFunction(PipelineFunction):
@@ -16,7 +17,7 @@ class ArchiveFunction(PipelineFunction):
 
     SERVICE = "archive"
     MEMORY_SIZE = 256
-    TIMEOUT_SECONDS = 60
+    TIMEOUT_SECONDS = FUNCTION_TIMEOUT_SECONDS[SERVICE]
     HANDLER = "qip_archive.handler.handler"
 
     def __init__(

@@ -10,6 +10,7 @@ from aws_cdk import aws_s3 as s3
 
 from qip_archive.construct import ArchiveFunction
 from qip_shared import config
+from qip_shared.limits import FUNCTION_TIMEOUT_SECONDS
 from qip_shared.testing.cdk import PIPELINE_ENVIRONMENT, ServiceFunctionChecks
 
 
@@ -18,7 +19,7 @@ class TestArchiveFunction(ServiceFunctionChecks):
     handler = "qip_archive.handler.handler"
     qip_environment = PIPELINE_ENVIRONMENT | {config.ENV_ARCHIVE_BUCKET, config.ENV_DELETE_UPLOAD}
     memory_size = 256
-    timeout_seconds = 60
+    timeout_seconds = FUNCTION_TIMEOUT_SECONDS["archive"]
 
     @classmethod
     def resources(cls, stack: Stack) -> Mapping[str, Any]:

@@ -8,6 +8,7 @@ from constructs import Construct
 
 from qip_shared import config
 from qip_shared.cdk import ImageFunction, ImageProps
+from qip_shared.limits import FUNCTION_TIMEOUT_SECONDS
 
 
 class MetadataFunction(ImageFunction):
@@ -15,7 +16,7 @@ class MetadataFunction(ImageFunction):
 
     SERVICE = "metadata"
     MEMORY_SIZE = 512
-    TIMEOUT_SECONDS = 30
+    TIMEOUT_SECONDS = FUNCTION_TIMEOUT_SECONDS[SERVICE]
     HANDLER = "qip_metadata.handler.handler"
 
     def __init__(

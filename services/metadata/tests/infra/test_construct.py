@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from qip_metadata.construct import MetadataFunction
 from qip_shared import config
+from qip_shared.limits import FUNCTION_TIMEOUT_SECONDS
 from qip_shared.testing.cdk import IMAGE_ENVIRONMENT, ServiceFunctionChecks
 
 
@@ -12,4 +13,4 @@ class TestMetadataFunction(ServiceFunctionChecks):
     handler = "qip_metadata.handler.handler"
     qip_environment = IMAGE_ENVIRONMENT | {config.ENV_STORE_GPS}
     memory_size = 512
-    timeout_seconds = 30
+    timeout_seconds = FUNCTION_TIMEOUT_SECONDS["metadata"]

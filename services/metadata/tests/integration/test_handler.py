@@ -192,7 +192,7 @@ def test_error_logs_are_structured(
     assert "exception" in error
     (emf,) = [line for line in lines if "_aws" in line]
     names = {m["Name"] for m in emf["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
-    assert {"StageExecutionTime", "PipelineFailures"} <= names
+    assert {"StageExecutionTime", "StageAttemptFailures"} <= names
     assert emf["stage"] == "metadata"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from qip_shared.cdk import ImageFunction
+from qip_shared.limits import FUNCTION_TIMEOUT_SECONDS
 
 
 class ResizeFunction(ImageFunction):
@@ -10,5 +11,5 @@ class ResizeFunction(ImageFunction):
 
     SERVICE = "resize"
     MEMORY_SIZE = 1536
-    TIMEOUT_SECONDS = 60
+    TIMEOUT_SECONDS = FUNCTION_TIMEOUT_SECONDS[SERVICE]
     HANDLER = "qip_resize.handler.handler"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from qip_resize.construct import ResizeFunction
+from qip_shared.limits import FUNCTION_TIMEOUT_SECONDS
 from qip_shared.testing.cdk import IMAGE_ENVIRONMENT, ServiceFunctionChecks
 
 
@@ -11,4 +12,4 @@ class TestResizeFunction(ServiceFunctionChecks):
     handler = "qip_resize.handler.handler"
     qip_environment = IMAGE_ENVIRONMENT
     memory_size = 1536
-    timeout_seconds = 60
+    timeout_seconds = FUNCTION_TIMEOUT_SECONDS["resize"]

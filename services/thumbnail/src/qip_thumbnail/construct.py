@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from qip_shared.cdk import ImageFunction
+from qip_shared.limits import FUNCTION_TIMEOUT_SECONDS
 
 
 class ThumbnailFunction(ImageFunction):
@@ -10,5 +11,5 @@ class ThumbnailFunction(ImageFunction):
 
     SERVICE = "thumbnail"
     MEMORY_SIZE = 1024
-    TIMEOUT_SECONDS = 60
+    TIMEOUT_SECONDS = FUNCTION_TIMEOUT_SECONDS[SERVICE]
     HANDLER = "qip_thumbnail.handler.handler"

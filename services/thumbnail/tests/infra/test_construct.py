@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from qip_shared.limits import FUNCTION_TIMEOUT_SECONDS
 from qip_shared.testing.cdk import IMAGE_ENVIRONMENT, ServiceFunctionChecks
 from qip_thumbnail.construct import ThumbnailFunction
 
@@ -11,4 +12,4 @@ class TestThumbnailFunction(ServiceFunctionChecks):
     handler = "qip_thumbnail.handler.handler"
     qip_environment = IMAGE_ENVIRONMENT
     memory_size = 1024
-    timeout_seconds = 60
+    timeout_seconds = FUNCTION_TIMEOUT_SECONDS["thumbnail"]

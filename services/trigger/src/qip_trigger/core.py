@@ -329,14 +329,6 @@ def next_action(
     return Action.WAIT if age < lease else Action.TAKE_OVER
 
 
-def execution_arn(state_machine_arn: str, name: str) -> str:
-    """The ARN of the execution `name` of a state machine (known without asking)."""
-    prefix, marker, machine = state_machine_arn.partition(":stateMachine:")
-    if not marker:
-        raise ValueError(f"not a state machine ARN: {state_machine_arn!r}")
-    return f"{prefix}:execution:{machine}:{name}"
-
-
 # Conditional writes. Names and values use their own placeholders so they combine with the
 # shared transition conditions.
 

@@ -30,11 +30,12 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import BotoCoreError, ClientError
 
+from qip_shared import config
 from qip_shared.aws import StaleWriteError
 from qip_shared.enums import EventDetailType, ImageStatus, NotificationType
 from qip_shared.errors import QipError, RetryableError
 from qip_shared.events import Notification, ProcessingEvent, ProcessingEventDetail
-from qip_shared.keys import execution_name
+from qip_shared.keys import execution_arn, execution_name
 from qip_shared.messages import dead_letter_marker
 from qip_shared.record import ImageRecord
 from qip_shared.requests import create_record_request
@@ -49,7 +50,6 @@ from qip_trigger.core import (
     claim_request,
     decode_original_name,
     decode_owner,
-    execution_arn,
     execution_input,
     fail_request,
     is_same_object,
@@ -82,7 +82,7 @@ MAX_DECISIONS = 4
 
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
-metrics = Metrics(namespace="QIP", service=SERVICE)
+metrics = Metrics(namespace=config.metrics_namespace(), service=SERVICE)
 
 
 class Outcome(StrEnum):

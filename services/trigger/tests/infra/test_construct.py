@@ -9,6 +9,7 @@ from aws_cdk import Stack
 from aws_cdk import aws_stepfunctions as sfn
 
 from qip_shared import config
+from qip_shared.limits import FUNCTION_TIMEOUT_SECONDS
 from qip_shared.testing.cdk import PIPELINE_ENVIRONMENT, ServiceFunctionChecks
 from qip_trigger.construct import TriggerFunction
 
@@ -16,9 +17,13 @@ from qip_trigger.construct import TriggerFunction
 class TestTriggerFunction(ServiceFunctionChecks):
     construct = TriggerFunction
     handler = "qip_trigger.handler.handler"
-    qip_environment = PIPELINE_ENVIRONMENT | {config.ENV_STATE_MACHINE_ARN, config.ENV_MAX_BYTES}
+    qip_environment = PIPELINE_ENVIRONMENT | {
+        config.ENV_STATE_MACHINE_ARN,
+        config.ENV_MAX_BYTES,
+        config.ENV_MAX_RECEIVE_COUNT,
+    }
     memory_size = 256
-    timeout_seconds = 30
+    timeout_seconds = FUNCTION_TIMEOUT_SECONDS["trigger"]
 
     @classmethod
     def resources(cls, stack: Stack) -> Mapping[str, Any]:

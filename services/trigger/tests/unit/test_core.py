@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from qip_shared.enums import ImageFormat, ImageStatus, RejectionReason, StageStatus
-from qip_shared.keys import execution_name
+from qip_shared.keys import execution_arn, execution_name
 from qip_shared.record import ImageRecord, StageInfo, Stages
 from qip_shared.signatures import SNIFF_BYTES
 from qip_trigger.core import (
@@ -22,7 +22,6 @@ from qip_trigger.core import (
     claim_request,
     decode_original_name,
     decode_owner,
-    execution_arn,
     fail_request,
     is_same_object,
     is_superseded,

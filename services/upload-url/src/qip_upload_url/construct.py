@@ -9,6 +9,7 @@ from constructs import Construct
 
 from qip_shared import config
 from qip_shared.cdk import FunctionProps, ServiceFunction
+from qip_shared.limits import FUNCTION_TIMEOUT_SECONDS
 
 
 class UploadUrlFunction(ServiceFunction):
@@ -16,7 +17,7 @@ class UploadUrlFunction(ServiceFunction):
 
     SERVICE = "upload-url"
     MEMORY_SIZE = 256
-    TIMEOUT_SECONDS = 10
+    TIMEOUT_SECONDS = FUNCTION_TIMEOUT_SECONDS[SERVICE]
     HANDLER = "qip_upload_url.handler.handler"
 
     def __init__(

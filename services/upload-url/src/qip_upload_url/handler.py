@@ -14,6 +14,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
+from qip_shared import config
 from qip_upload_url import core
 from qip_upload_url.adapters import Adapters
 from qip_upload_url.errors import InternalError, RouteNotFoundError, UploadUrlError
@@ -22,7 +23,7 @@ SERVICE = "qip-upload-url"
 ROUTE = "/upload-url"
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
-metrics = Metrics(namespace="QIP", service=SERVICE)
+metrics = Metrics(namespace=config.metrics_namespace(), service=SERVICE)
 app = APIGatewayRestResolver()
 
 # Stand-in for the Lambda context when the local runtime or a test passes None.

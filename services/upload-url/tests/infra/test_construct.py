@@ -9,6 +9,7 @@ from aws_cdk import Stack
 from aws_cdk import aws_s3 as s3
 
 from qip_shared import config
+from qip_shared.limits import FUNCTION_TIMEOUT_SECONDS
 from qip_shared.testing.cdk import ServiceFunctionChecks
 from qip_upload_url.construct import UploadUrlFunction
 
@@ -25,7 +26,7 @@ class TestUploadUrlFunction(ServiceFunctionChecks):
         }
     )
     memory_size = 256
-    timeout_seconds = 10
+    timeout_seconds = FUNCTION_TIMEOUT_SECONDS["upload-url"]
 
     @classmethod
     def resources(cls, stack: Stack) -> Mapping[str, Any]:

@@ -8,6 +8,7 @@ from constructs import Construct
 
 from qip_shared import config
 from qip_shared.cdk import ImageFunction, PipelineProps
+from qip_shared.limits import FUNCTION_TIMEOUT_SECONDS
 
 
 class ValidateFunction(ImageFunction):
@@ -15,7 +16,7 @@ class ValidateFunction(ImageFunction):
 
     SERVICE = "validate"
     MEMORY_SIZE = 512
-    TIMEOUT_SECONDS = 30
+    TIMEOUT_SECONDS = FUNCTION_TIMEOUT_SECONDS[SERVICE]
     HANDLER = "qip_validate.handler.handler"
 
     def __init__(

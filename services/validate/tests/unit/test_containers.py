@@ -135,14 +135,17 @@ def test_an_ispe_that_disagrees_with_the_coded_image_is_corrupt(
     assert reason_of(rewrite_ispe(heic, *claim)) is RejectionReason.CORRUPT
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: libavif scales an AV1 frame to whatever ispe claims, so the lie never shows in "
-    "the decoded size; catching it needs the AV1 sequence header's size (not parsed yet)",
-)
-def test_an_avif_whose_ispe_lies_is_corrupt(corpus_dir: Path) -> None:
+@pytest.mark.parametrize("claim", [(100, 67), (400, 268), (800, 600), (10_001, 10_000)])
+def test_an_avif_whose_ispe_disagrees_with_its_av1_stream_is_corrupt_before_decoding(
+    corpus_dir: Path, claim: tuple[int, int], decoder_spy: list[str]
+) -> None:
+    # libavif would scale the 400x267 AV1 frame to any claim: the sequence header decides.
     data = (corpus_dir / "concert.avif").read_bytes()
-    assert reason_of(rewrite_ispe(data, 100, 67)) is RejectionReason.CORRUPT
+    with pytest.raises(InvalidImageError) as caught:
+        validate_image(rewrite_ispe(data, *claim), **LIMITS)
+    assert caught.value.reason is RejectionReason.CORRUPT
+    assert "codes 400x267" in caught.value.message
+    assert decoder_spy == []
 
 
 @pytest.mark.parametrize(
@@ -165,18 +168,24 @@ def test_truncated_and_corrupted_files_are_corrupt(corpus_dir: Path, heic: bytes
     assert reason_of(avif[: len(avif) // 2]) is RejectionReason.CORRUPT
 
 
-# Property 3: Invalid file rejection — a HEIC damaged anywhere is accepted or rejected with a
-# reason code, never a crash (validate's typed rejections are the only way out).
-@given(st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=4))
-def test_a_damaged_heic_ends_as_a_verdict(edits: list[tuple[int, int]]) -> None:
-    data = bytearray(HEIC_FOR_PROPERTIES)
+FOR_PROPERTIES = {
+    "HEIF": encode(quadrant_image((32, 24)), "HEIF"),
+    "AVIF": encode(quadrant_image((32, 24)), "AVIF"),
+}
+
+
+# Property 3: Invalid file rejection — a HEIC or AVIF damaged anywhere is accepted or rejected
+# with a reason code, never a crash (validate's typed rejections are the only way out).
+@given(
+    st.sampled_from(sorted(FOR_PROPERTIES)),
+    st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=4),
+)
+def test_a_damaged_container_ends_as_a_verdict(fmt: str, edits: list[tuple[int, int]]) -> None:
+    data = bytearray(FOR_PROPERTIES[fmt])
     for position, value in edits:
         data[position % len(data)] = value
     reason = reason_of(bytes(data))
     assert reason is None or reason in RejectionReason
-
-
-HEIC_FOR_PROPERTIES = encode(quadrant_image((32, 24)), "HEIF")
 
 
 def test_pillow_is_never_asked_to_open_an_unsniffed_container(decoder_spy: list[str]) -> None:
