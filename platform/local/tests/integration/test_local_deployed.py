@@ -102,7 +102,9 @@ def _fail_one_image(runtime: LocalRuntime) -> Any:
     ticket = client.request_upload(content_type="image/jpeg", size=len(data))
 
     def broken(function: str, event: Any, attempt: int) -> None:
-        ours = isinstance(event, dict) and event.get("imageKey") == ticket.image_key
+        # A stage task's input is `{"state": ..., "execution": ...}`.
+        state = event.get("state") if isinstance(event, dict) else None
+        ours = isinstance(state, dict) and state.get("imageKey") == ticket.image_key
         if function.endswith("resize") and ours:
             raise PermanentError("resize is broken for this image")
 

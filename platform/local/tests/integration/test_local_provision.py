@@ -15,6 +15,7 @@ import requests
 from qip_local import LocalConfig, LocalRuntime
 from qip_local.provision import discover
 from qip_pipeline.definition import (
+    DEAD_LETTER_QUEUE_PLACEHOLDER,
     EVENT_BUS_PLACEHOLDER,
     FUNCTION_PLACEHOLDERS,
     TABLE_PLACEHOLDER,
@@ -80,6 +81,7 @@ def test_state_machine_text_is_the_platforms_definition(runtime: LocalRuntime) -
             TOPIC_PLACEHOLDER: resources.topic_arn,
             TABLE_PLACEHOLDER: resources.table,
             EVENT_BUS_PLACEHOLDER: "default",
+            DEAD_LETTER_QUEUE_PLACEHOLDER: resources.dlq_url,
         },
     )
     given = runtime.client("stepfunctions").describe_state_machine(

@@ -37,7 +37,9 @@ def client(runtime: LocalRuntime) -> LocalClient:
 
 def _fail_resize_of(runtime: LocalRuntime, key: str) -> Any:
     def broken(function: str, event: Any, attempt: int) -> None:
-        if function.endswith("resize") and isinstance(event, dict) and event.get("imageKey") == key:
+        # A stage task's input is `{"state": ..., "execution": ...}`.
+        state = event.get("state") if isinstance(event, dict) else None
+        if function.endswith("resize") and isinstance(state, dict) and state.get("imageKey") == key:
             raise PermanentError("resize is broken for this image")
 
     return runtime.add_fault_hook(broken)
