@@ -42,6 +42,9 @@ SECURITY_DIR = "platform/stack/tests/security"
 STACK_UNIT_DIRS = ("platform/stack/tests/unit", "platform/stack/tests/infra", SECURITY_DIR)
 ARTIFACTS_DIR = "platform/stack/tests/artifacts"
 FUZZ_DIR = "services/validate/tests/fuzz"
+# Standard-library checks of the whole repository (CI runs them before installing anything).
+VERSIONS_SCRIPT = "platform/stack/src/qip_platform/bumps.py"
+SIZES_SCRIPT = "platform/stack/src/qip_platform/sizes.py"
 BENCH_CACHE = Path.home() / ".cache" / "qip-bench"
 
 
@@ -94,6 +97,7 @@ def lint(session: nox.Session) -> None:
 
 
 def _lint(session: nox.Session) -> None:
+    session.run("python", SIZES_SCRIPT)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("actionlint", ".github/workflows/ci.yml")
@@ -120,6 +124,16 @@ def synth(session: nox.Session) -> None:
     )
     # Every bundle and layer: cpython-313 bytecode for each module, no test or CDK code.
     session.run("python", "-m", "qip_platform.artifacts", "platform/stack/cdk.out")
+
+
+@nox.session(venv_backend="none")
+def versions(session: nox.Session) -> None:
+    """Fail when a package whose code (or a dependency's) changed since a base did not bump.
+
+    The base goes after `--` (CI passes it); default: the merge-base with origin/main, and
+    without one the check is skipped with a message. A bump also needs a CHANGELOG.md line.
+    """
+    session.run("python3", VERSIONS_SCRIPT, *session.posargs)
 
 
 @nox.session(venv_backend="none")
@@ -209,6 +223,10 @@ def all_(session: nox.Session) -> None:
         _lint(session)
     except nox.command.CommandFailed:
         failed.append("lint")
+    try:
+        session.run("python", VERSIONS_SCRIPT)
+    except nox.command.CommandFailed:
+        failed.append("versions")
     for name in PACKAGES:
         dirs = [d for d in _test_dirs(name) if (ROOT / d).exists()]
         if not dirs:

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from qip_shared.enums import ImageStatus
 from qip_shared.keys import execution_name
 from qip_shared.pipeline import PipelineInput
@@ -147,15 +149,18 @@ class Backfill:
     def _rerender_batch(
         self, batch: Sequence[ImageRecord], version: str, deadline: float
     ) -> list[bool]:
+        """Re-render a few images at once; whether each ended recorded at `version`."""
         pending = {r.image_key: (r, 1, self._start(r, version, 1)) for r in batch}
         outcome: dict[str, bool] = {}
         while pending and time.monotonic() < deadline:
             for key, (record, attempt, arn) in list(pending.items()):
+                # The record is the verdict (archive writes it last); the execution's status
+                # only tells a failed attempt, where the workflow type lets us read it.
                 status = self._status(arn)
-                if status not in FINISHED:
-                    continue
-                if status == "SUCCEEDED" and self._recorded(key, version):
+                if self._recorded(key, version):
                     outcome[key] = True
+                elif status not in FINISHED:
+                    continue
                 elif attempt < MAX_ATTEMPTS:
                     pending[key] = (record, attempt + 1, self._start(record, version, attempt + 1))
                     continue
@@ -180,8 +185,12 @@ class Backfill:
             return arn
         return str(started["executionArn"])
 
-    def _status(self, arn: str) -> str:
-        return str(self.stepfunctions.describe_execution(executionArn=arn)["status"])
+    def _status(self, arn: str) -> str | None:
+        """The execution's status; None where it cannot be read (Express workflows)."""
+        try:
+            return str(self.stepfunctions.describe_execution(executionArn=arn)["status"])
+        except ClientError:
+            return None
 
     def _recorded(self, image_key: str, version: str) -> bool:
         item = self.dynamodb.get_item(

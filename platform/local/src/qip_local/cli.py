@@ -400,7 +400,9 @@ def _run_process(
             config = LocalConfig(stages=stage_list, retry_scale=retry_scale)
             if recipe is not None:
                 config.recipe = recipe
-            runtime = LocalRuntime(config, server=True)
+            # moto, the state machine and the handlers in a child process: this one uploads
+            # and watches on the other core.
+            runtime = LocalRuntime(config, separate_process=True)
             stack.enter_context(runtime)
             client = runtime.local_client()
             if not json_output:
@@ -566,6 +568,14 @@ def _record_table(record: Any, execution_status: str | None) -> Table:
         ("errorMessage", record.error_message),
         ("archivedLocation", record.archived_location),
         ("recipeVersion", record.recipe_version),
+        ("duplicateOf", record.duplicate_of),
+        ("dominantColor", record.dominant_color),
+        (
+            "focalPoint",
+            record.focal_point and f"{record.focal_point.x:.3f}, {record.focal_point.y:.3f}",
+        ),
+        ("perceptualHash", record.perceptual_hash),
+        ("contentSha256", record.content_sha256),
         (
             "execution",
             f"{record.execution_arn} ({execution_status})" if record.execution_arn else None,
@@ -609,9 +619,12 @@ def status(
             raise CliError(f"no record for {key}")
         execution = client.execution_status(record)
         if json_output:
-            typer.echo(
-                json.dumps({**record.to_json_dict(), "executionStatus": execution}, indent=2)
-            )
+            shown = {
+                **record.to_json_dict(),
+                "render": record.render.to_public_dict(),
+                "executionStatus": execution,
+            }
+            typer.echo(json.dumps(shown, indent=2))
         else:
             Console(highlight=False).print(_record_table(record, execution))
 
@@ -747,6 +760,7 @@ def reprocess(
         qip reprocess uploads/2026/11/26/0b9c...e1.jpg --outputs outputs.json --no-wait
     """
     from qip_local.client import NotReprocessableError
+    from qip_local.dlq import queue_name
 
     with _one_line_errors():
         client = _connect(endpoint, prefix, outputs)
@@ -754,7 +768,7 @@ def reprocess(
             before = client.reprocess(key)
         except NotReprocessableError as exc:
             raise CliError(str(exc)) from None
-        typer.echo(f"sent {key} back to {_queue_name(client.resources.queue_url)}")
+        typer.echo(f"sent {key} back to {queue_name(client.resources.queue_url)}")
         if not wait:
             return
         after = client.wait_for_change(before, timeout=timeout)
@@ -762,31 +776,6 @@ def reprocess(
         typer.echo(f"{key}: {status_value}")
     if status_value not in ("COMPLETED", "REJECTED"):
         raise typer.Exit(EXIT_FAILED)
-
-
-def _queue_name(url: str) -> str:
-    return url.rstrip("/").rsplit("/", 1)[-1]
-
-
-def _dlq_rows(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    rows = []
-    for message in messages:
-        try:
-            body = json.loads(message["Body"])
-            key = body.get("detail", {}).get("object", {}).get("key", "?")
-        except (ValueError, AttributeError):
-            key = "?"
-        rows.append(
-            {
-                "messageId": message["MessageId"],
-                "imageKey": key,
-                "receiveCount": int(
-                    message.get("Attributes", {}).get("ApproximateReceiveCount", 0)
-                ),
-                "body": message["Body"],
-            }
-        )
-    return rows
 
 
 @dlq_app.command("list")
@@ -809,9 +798,11 @@ def dlq_list(
 
         qip dlq list | grep 2026/11/26 | qip dlq redrive
     """
+    from qip_local.dlq import dlq_rows, queue_name
+
     with _one_line_errors():
         client = _connect(endpoint, prefix, outputs)
-        rows = _dlq_rows(client.dlq_messages())
+        rows = dlq_rows(client.dlq_messages())
         if json_output:
             typer.echo(json.dumps(rows, indent=2))
             return
@@ -819,29 +810,12 @@ def dlq_list(
             for row in rows:
                 typer.echo(f"{row['messageId']}\t{row['imageKey']}\t{row['receiveCount']}")
             return
-        table = Table(title=f"{len(rows)} message(s) in {_queue_name(client.resources.dlq_url)}")
+        table = Table(title=f"{len(rows)} message(s) in {queue_name(client.resources.dlq_url)}")
         for column in ("messageId", "imageKey", "receives"):
             table.add_column(column, overflow="fold")
         for row in rows:
             table.add_row(row["messageId"], row["imageKey"], str(row["receiveCount"]))
         Console(highlight=False).print(table)
-
-
-def _piped_message_ids(stream: IO[str]) -> list[str] | None:
-    """Message ids from piped input (`qip dlq list` lines or its --json), or None when not piped.
-
-    A terminal is not piped input; neither is a stream with no file behind it that holds nothing
-    (a test harness).
-    """
-    from qip_local.dlq import message_ids_from_text, stdin_is_piped
-
-    piped = stdin_is_piped(stream)
-    if piped is False:
-        return None
-    text = stream.read()
-    if piped is None and not text.strip():
-        return None
-    return message_ids_from_text(text)
 
 
 @dlq_app.command("redrive")
@@ -862,13 +836,15 @@ def dlq_redrive(
 
         qip dlq list | head -3 | qip dlq redrive
     """
+    from qip_local.dlq import piped_message_ids, queue_name
+
     with _one_line_errors():
         client = _connect(endpoint, prefix, outputs)
-        wanted = _piped_message_ids(sys.stdin)
+        wanted = piped_message_ids(sys.stdin)
         if wanted is not None and not wanted:
             raise CliError("no message ids on stdin (pipe `qip dlq list` into it, or run alone)")
         moved = client.dlq_redrive(wanted)
-        typer.echo(f"moved {moved} message(s) back to {_queue_name(client.resources.queue_url)}")
+        typer.echo(f"moved {moved} message(s) back to {queue_name(client.resources.queue_url)}")
         if wanted is not None and moved < len(set(wanted)):
             err.print(f"{len(set(wanted)) - moved} of the given ids were not in the queue")
 

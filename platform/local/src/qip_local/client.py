@@ -12,6 +12,7 @@ import mimetypes
 import re
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -86,6 +87,8 @@ class Outcome:
     durations: dict[str, float] = field(default_factory=dict)
     outputs: dict[str, Any] | None = None
     record: dict[str, Any] | None = None
+    # The render-ready fields (issue 18), all six keys, null where unknown.
+    render: dict[str, Any] | None = None
     seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
@@ -98,6 +101,7 @@ class Outcome:
             "error": self.error,
             "durations": dict(self.durations),
             "outputs": dict(self.outputs) if self.outputs is not None else None,
+            "render": dict(self.render) if self.render is not None else None,
         }
 
 
@@ -260,8 +264,25 @@ class LocalClient:
                 status, str(error.get("code", "UNKNOWN")), str(error.get("message", ""))
             )
         return UploadTicket(
-            url=answer["url"], fields=dict(answer["fields"]), image_key=answer["imageKey"]
+            url=self.reachable_url(answer["url"]),
+            fields=dict(answer["fields"]),
+            image_key=answer["imageKey"],
         )
+
+    def reachable_url(self, url: str) -> str:
+        """A presigned S3 URL on the local endpoint (AWS's S3 host names stand for it).
+
+        Handlers that run inside the embedded AWS sign for S3's own host names; a browser, or
+        this client, reaches that S3 at the endpoint, path-style.
+        """
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname or ""
+        if self.endpoint_url is None or not host.endswith(".amazonaws.com"):
+            return url
+        if host.startswith("s3.") or host.startswith("s3-"):
+            return self.endpoint_url + parts.path  # path-style already: /bucket/...
+        bucket = host.split(".s3.", 1)[0].split(".s3-", 1)[0]
+        return f"{self.endpoint_url}/{bucket}{parts.path.rstrip('/')}"
 
     def post_file(self, ticket: UploadTicket, data: bytes, file_name: str) -> None:
         """POST the bytes to S3 with the ticket's form fields (the browser's part)."""
@@ -595,6 +616,7 @@ class LocalClient:
             outcome.error = error_text(record)
         outcome.durations = stage_durations(record)
         outcome.record = record.to_json_dict()
+        outcome.render = record.render.to_public_dict()
 
     # -- operations --------------------------------------------------------------------------
     def dlq_messages(self, *, limit: int = 1000) -> list[dict[str, Any]]:

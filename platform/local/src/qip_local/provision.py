@@ -41,15 +41,7 @@ from qip_shared.config import (
 from qip_shared.enums import EVENT_SOURCE, StageName
 from qip_shared.recipe import DEFAULT_RECIPE, Recipe
 from qip_shared.recipe_store import write_recipe
-from qip_shared.record import (
-    OWNER_INDEX_NAME,
-    OWNER_INDEX_PARTITION_KEY,
-    STATUS_INDEX_NAME,
-    STATUS_INDEX_PARTITION_KEY,
-    STATUS_INDEX_SORT_KEY,
-    TABLE_PARTITION_KEY,
-    TTL_ATTRIBUTE,
-)
+from qip_shared.record import TTL_ATTRIBUTE, table_create_request
 
 MESSAGE_RETENTION_SECONDS = 4 * 24 * 3600
 
@@ -160,36 +152,7 @@ def provision(
         Bucket=names.upload_bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
     )
 
-    string = "S"
-    ddb.create_table(
-        TableName=names.table,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": TABLE_PARTITION_KEY, "AttributeType": string},
-            {"AttributeName": STATUS_INDEX_PARTITION_KEY, "AttributeType": string},
-            {"AttributeName": STATUS_INDEX_SORT_KEY, "AttributeType": string},
-            {"AttributeName": OWNER_INDEX_PARTITION_KEY, "AttributeType": string},
-        ],
-        KeySchema=[{"AttributeName": TABLE_PARTITION_KEY, "KeyType": "HASH"}],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": STATUS_INDEX_NAME,
-                "KeySchema": [
-                    {"AttributeName": STATUS_INDEX_PARTITION_KEY, "KeyType": "HASH"},
-                    {"AttributeName": STATUS_INDEX_SORT_KEY, "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            },
-            {
-                "IndexName": OWNER_INDEX_NAME,
-                "KeySchema": [
-                    {"AttributeName": OWNER_INDEX_PARTITION_KEY, "KeyType": "HASH"},
-                    {"AttributeName": STATUS_INDEX_SORT_KEY, "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            },
-        ],
-    )
+    ddb.create_table(**table_create_request(names.table))
     ddb.update_time_to_live(
         TableName=names.table,
         TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},

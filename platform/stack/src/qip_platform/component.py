@@ -20,6 +20,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct, IConstruct
 
 from qip_shared import config
+from qip_shared.recipe import DEFAULT_RECIPE, Recipe
 
 # CDK's own naming scheme (core/lib/private/uniqueid.ts), applied to the flattened path.
 _HIDDEN_ID = "Default"
@@ -49,6 +50,8 @@ class StackSettings:
     # dashboard talks to the embedded AWS, not to a deployed stack).
     cors_origins: tuple[str, ...] = ()
     log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
+    # What resize and thumbnail render; stored in an SSM parameter they read at start.
+    recipe: Recipe = DEFAULT_RECIPE
 
 
 class Component(Construct):

@@ -38,6 +38,16 @@ __all__ = ["QipStack", "StackSettings"]
 ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
 
 
+def _check_choices(workflow: str, architecture: str) -> None:
+    """Refuse an unknown workflow or architecture before anything is built."""
+    if workflow.upper() not in WORKFLOWS:
+        raise StageSelectionError(f"unknown workflow {workflow!r}; choose EXPRESS or STANDARD")
+    if architecture not in ARCHITECTURES:
+        raise StageSelectionError(
+            f"unknown architecture {architecture!r}; choose {' or '.join(ARCHITECTURES)}"
+        )
+
+
 class QipStack(FlatIdStack):
     """The whole pipeline for a stage selection (default: every stage, Express workflow)."""
 
@@ -55,12 +65,7 @@ class QipStack(FlatIdStack):
         **kwargs: Any,
     ) -> None:
         self.stages = parse_stages(stages)
-        if workflow.upper() not in WORKFLOWS:
-            raise StageSelectionError(f"unknown workflow {workflow!r}; choose EXPRESS or STANDARD")
-        if architecture not in ARCHITECTURES:
-            raise StageSelectionError(
-                f"unknown architecture {architecture!r}; choose {' or '.join(ARCHITECTURES)}"
-            )
+        _check_choices(workflow, architecture)
         super().__init__(scope, construct_id, **kwargs)
         self.workflow = workflow.upper()
         self.settings = settings = settings or StackSettings()
@@ -75,14 +80,16 @@ class QipStack(FlatIdStack):
             architecture=ARCHITECTURES[architecture],
             log_retention=settings.log_retention,
         )
-        stage_functions = StageFunctions(
+        stages_component = StageFunctions(
             self,
             "Stages",
             stages=self.stages,
             settings=settings,
             storage=self.storage,
             assets=assets,
-        ).functions
+        )
+        stage_functions = stages_component.functions
+        self.recipe_parameter = stages_component.recipe
         self.pipeline = Pipeline(
             self,
             "Pipeline",
@@ -151,5 +158,7 @@ class QipStack(FlatIdStack):
             names.OUTPUT_STAGES: ",".join(stage.value for stage in self.stages),
             "DashboardName": self.monitoring.dashboard.dashboard_name,
         }
+        if self.recipe_parameter is not None:
+            values["RecipeParameterName"] = self.recipe_parameter.parameter_name
         for name, value in values.items():
             CfnOutput(self, name, value=value)

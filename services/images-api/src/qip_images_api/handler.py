@@ -7,10 +7,9 @@ GET /images?status=&since=&until=&limit=&nextToken=
 
 from __future__ import annotations
 
-import functools
 from typing import Any, cast
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.logging import correlation_paths
@@ -24,15 +23,16 @@ from qip_images_api.errors import (
     InternalError,
     RouteNotFoundError,
 )
-from qip_images_api.query import InvalidTokenError
+from qip_images_api.tokens import InvalidTokenError
+from qip_shared import config
+from qip_shared.boundary import Dependencies, LocalContext, function_logger
 from qip_shared.config import QipSettings
 from qip_shared.record import ImageRecord
-from qip_shared.stage import LocalContext
 
 SERVICE = "qip-images-api"
-logger = Logger(service=SERVICE)
+logger = function_logger(SERVICE)
 tracer = Tracer(service=SERVICE)
-metrics = Metrics(namespace="QIP", service=SERVICE)
+metrics = Metrics(namespace=config.metrics_namespace(), service=SERVICE)
 
 
 def _cors(origins: tuple[str, ...]) -> CORSConfig | None:
@@ -49,22 +49,9 @@ def _cors(origins: tuple[str, ...]) -> CORSConfig | None:
 
 app = APIGatewayRestResolver(cors=_cors(QipSettings.from_env().cors_origins))
 
-# Adapters injected by tests or the local runtime (a holder, so no `global` is needed).
-_INJECTED: dict[str, Adapters] = {}
-
-
-@functools.cache
-def dependencies() -> Adapters:
-    """The adapters, built once per process on first use (moto must be active first)."""
-    return _INJECTED.get("adapters") or Adapters.from_env()
-
-
-def set_dependencies(adapters: Adapters | None) -> None:
-    """Inject adapters (tests, local runtime); None goes back to building them from the env."""
-    _INJECTED.clear()
-    if adapters is not None:
-        _INJECTED["adapters"] = adapters
-    dependencies.cache_clear()
+# The adapters of this process: injected (tests, local runtime) or built once from the env.
+dependencies: Dependencies[Adapters] = Dependencies(Adapters.from_env)
+set_dependencies = dependencies.inject
 
 
 def _caller() -> str:

@@ -23,17 +23,14 @@ the caller passes in; it imports no boto3 itself. `qip_local` uses it from here.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import json
-import re
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from qip_images_api.tokens import decode_token, encode_token, scope_of
 from qip_shared.enums import ImageStatus
 from qip_shared.record import (
     OWNER_INDEX_NAME,
@@ -44,23 +41,17 @@ from qip_shared.record import (
     TABLE_PARTITION_KEY,
     ImageRecord,
 )
-from qip_shared.timeutil import TIMESTAMP_PATTERN, format_timestamp
+from qip_shared.timeutil import format_timestamp
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 # Lexical extremes of the fixed-width timestamp format, for open-ended ranges.
 EARLIEST = "0000-01-01T00:00:00.000Z"
 LATEST = "9999-12-31T23:59:59.999Z"
-_TOKEN_VERSION = 1
-_TIMESTAMP = re.compile(TIMESTAMP_PATTERN)
 _STATUS_ORDER = {status: position for position, status in enumerate(ImageStatus)}
 
 Moment = datetime | date | None
 Item = dict[str, Any]
-
-
-class InvalidTokenError(ValueError):
-    """A continuation token that is malformed or belongs to another query."""
 
 
 @dataclass(frozen=True)
@@ -351,8 +342,8 @@ class ImageQuery:
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
         names = tuple(partition.name for partition in partitions)
-        scope = _scope(scope_names, low, high)
-        cursors, done = _decode_token(token, scope, names, low, high)
+        scope = scope_of(scope_names, low, high)
+        cursors, done = decode_token(token, scope, names, low, high)
         if low > high:
             done = frozenset(names)
         # One more than a page, so the peek that decides `next_token` rarely needs a query.
@@ -427,88 +418,9 @@ class _MergedCursor:
         self._streams = remaining
         next_token = None
         if remaining:
-            next_token = _encode_token(
+            next_token = encode_token(
                 self._scope, {stream.name: stream.cursor for stream in remaining}, self._done
             )
         return Page(
             records=tuple(ImageRecord.from_item(item) for item in items), next_token=next_token
         )
-
-
-def _scope(names: tuple[str, ...], low: str, high: str) -> list[str]:
-    return [",".join(names), low, high]
-
-
-def _encode_token(
-    scope: list[str],
-    cursors: Mapping[str, tuple[str, str] | None],
-    done: set[str],
-) -> str:
-    payload = {
-        "v": _TOKEN_VERSION,
-        "q": scope,
-        "c": {name: list(cursor) if cursor else None for name, cursor in cursors.items()},
-        "d": sorted(done),
-    }
-    raw = json.dumps(payload, separators=(",", ":"), ensure_ascii=True).encode("ascii")
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
-
-
-def _decode_token(
-    token: str | None,
-    scope: list[str],
-    names: tuple[str, ...],
-    low: str,
-    high: str,
-) -> tuple[dict[str, tuple[str, str] | None], frozenset[str]]:
-    if token is None:
-        return {}, frozenset()
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        payload = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    except (ValueError, binascii.Error, UnicodeError) as exc:
-        raise InvalidTokenError("the continuation token is malformed") from exc
-    if not isinstance(payload, dict) or payload.get("v") != _TOKEN_VERSION:
-        raise InvalidTokenError("the continuation token is malformed")
-    if payload.get("q") != scope:
-        raise InvalidTokenError("the continuation token belongs to a different query")
-    raw_cursors, raw_done = payload.get("c"), payload.get("d")
-    if not isinstance(raw_cursors, dict) or not isinstance(raw_done, list):
-        raise InvalidTokenError("the continuation token is malformed")
-    try:
-        done = frozenset(_stream_name(value, names) for value in raw_done)
-        cursors = {
-            _stream_name(name, names): _cursor(value, low, high)
-            for name, value in raw_cursors.items()
-        }
-    except (ValueError, TypeError) as exc:
-        raise InvalidTokenError("the continuation token is malformed") from exc
-    if done & set(cursors):
-        raise InvalidTokenError("the continuation token belongs to a different query")
-    return cursors, done
-
-
-def _stream_name(value: Any, names: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value not in names:
-        raise ValueError("a stream of another query")
-    return value
-
-
-def _cursor(value: Any, low: str, high: str) -> tuple[str, str] | None:
-    if value is None:
-        return None
-    if (
-        not isinstance(value, list)
-        or len(value) != 2
-        or not all(isinstance(part, str) and part for part in value)
-    ):
-        raise ValueError("bad cursor")
-    uploaded, image_key = value
-    # A start key outside the key condition is a DynamoDB ValidationException: refuse it here.
-    if not (low <= uploaded <= high) or not _is_timestamp(uploaded):
-        raise ValueError("cursor outside the range")
-    return uploaded, image_key
-
-
-def _is_timestamp(text: str) -> bool:
-    return _TIMESTAMP.fullmatch(text) is not None

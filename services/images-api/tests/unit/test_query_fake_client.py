@@ -18,10 +18,10 @@ from qip_images_api.query import (
     EARLIEST,
     LATEST,
     ImageQuery,
-    InvalidTokenError,
     lower_bound,
     upper_bound,
 )
+from qip_images_api.tokens import InvalidTokenError
 from qip_shared.enums import ImageStatus
 from qip_shared.record import STATUS_INDEX_NAME, ImageRecord
 from qip_shared.timeutil import format_timestamp
