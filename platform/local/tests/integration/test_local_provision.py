@@ -105,7 +105,9 @@ def test_buckets_table_queues_rule_topic_and_functions(runtime: LocalRuntime) ->
     assert [k["AttributeName"] for k in index["KeySchema"]] == ["status", "uploadTimestamp"]
     index = indexes["contentSha256-uploadTimestamp-index"]
     assert [k["AttributeName"] for k in index["KeySchema"]] == ["contentSha256", "uploadTimestamp"]
-    assert len(indexes) == 6  # status, content hash, four perceptual-hash bands
+    # status, content hash, four perceptual-hash bands, owner (issue 15)
+    assert len(indexes) == 7
+    assert "owner-uploadTimestamp-index" in indexes
     ttl = runtime.client("dynamodb").describe_time_to_live(TableName=names.table)
     assert ttl["TimeToLiveDescription"]["AttributeName"] == "ttl"
 
