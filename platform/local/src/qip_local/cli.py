@@ -320,7 +320,7 @@ def process(
 
         qip process examples/ --stages validation,metadata,thumbnail
 
-        qip process examples/ --recipe examples/recipes/all-formats.json
+        qip process examples/ --recipe recipes/all-formats.json
     """
     from qip_local.client import expand_paths
 
@@ -514,7 +514,7 @@ def serve(
 
         qip serve --port 4566 --log-file /tmp/qip.log
 
-        qip serve --recipe examples/recipes/all-formats.json
+        qip serve --recipe recipes/all-formats.json
     """
     from qip_local.dashboard import serve_dashboard
     from qip_local.runtime import LocalConfig, LocalRuntime
@@ -901,7 +901,7 @@ def recipe_set(
 
     Examples:
 
-        qip recipe set examples/recipes/all-formats.json && qip backfill
+        qip recipe set recipes/all-formats.json && qip backfill
     """
     from qip_shared.recipe_store import read_recipe, write_recipe
 
@@ -931,7 +931,7 @@ def backfill(
 
     Examples:
 
-        qip recipe set examples/recipes/all-formats.json && qip backfill
+        qip recipe set recipes/all-formats.json && qip backfill
 
         qip backfill --json
     """

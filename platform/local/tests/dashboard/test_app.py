@@ -373,3 +373,26 @@ def test_detail_lists_every_variant_and_serves_only_those(web, local, processed)
     assert web.get("/variants", params=missing).status_code == 404
     other = {"key": processed["text"], "name": "resized", "format": "jpeg"}
     assert web.get("/variants", params=other).status_code == 404
+
+
+def test_placeholders_and_duplicates_are_marked(web, local, processed, encode) -> None:
+    # The same bytes as the completed "good" image, uploaded again: an exact copy of it.
+    again = upload(web, local, encode((640, 480), "JPEG"), "sunset again.jpg", "image/jpeg")
+    assert local.wait_for([again], timeout=120)[again].status is ImageStatus.COMPLETED
+    original = processed["good"]
+
+    found = rows(web.get("/fragments/images").text)
+    copy, first = found[again]["html"], found[original]["html"]
+    for html, key in ((copy, again), (first, original)):
+        record = local.record(key)
+        assert f'data-thumbhash="{record.thumbhash}"' in html
+        assert f'data-color="{record.dominant_color}"' in html
+    assert f'data-duplicate-of="{original}"' in copy
+    assert "badge--duplicate" not in first
+
+    detail = web.get("/fragments/image", params={"key": again}).text
+    assert f'data-duplicate-of="{original}"' in detail
+    assert local.record(again).content_sha256 in detail
+    page = web.get("/").text
+    assert page.index("/static/thumbhash.js") < page.index("/static/dashboard.js")
+    assert web.get("/static/thumbhash.js").status_code == 200

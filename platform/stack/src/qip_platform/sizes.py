@@ -29,7 +29,6 @@ KNOWN: dict[str, int] = {
     "platform/local/src/qip_local/provision.py::provision": 157,
     "platform/pipeline/src/qip_pipeline/definition.py": 544,
     "platform/pipeline/src/qip_pipeline/definition.py::build_definition": 134,
-    "platform/stack/src/qip_platform/monitoring.py::Monitoring.__init__": 141,
     "platform/stack/src/qip_platform/stack.py::QipStack.__init__": 87,
     "shared/src/qip_shared/imaging.py": 500,
 }
