@@ -110,8 +110,13 @@ def state_machine_definition(
     topic: str,
     table: str,
     event_bus: str = "default",
+    *,
+    execution_timeout: int | None = None,
 ) -> str:
-    """The ASL given to moto: the platform's definition with the local ARNs substituted."""
+    """The ASL given to moto: the platform's definition with the local ARNs substituted.
+
+    `execution_timeout` replaces the definition's own `TimeoutSeconds` (tests scale time down).
+    """
     values = {
         FUNCTION_PLACEHOLDERS[stage]: function_arns[STAGE_SERVICES[stage]]
         for stage in FUNCTION_PLACEHOLDERS
@@ -119,7 +124,12 @@ def state_machine_definition(
     values[TOPIC_PLACEHOLDER] = topic
     values[TABLE_PLACEHOLDER] = table
     values[EVENT_BUS_PLACEHOLDER] = event_bus
-    return substitute(definition_json(stages), values)
+    text = substitute(definition_json(stages), values)
+    if execution_timeout is None:
+        return text
+    machine = json.loads(text)
+    machine["TimeoutSeconds"] = execution_timeout
+    return json.dumps(machine, indent=2, sort_keys=True)
 
 
 def provision(
@@ -130,6 +140,7 @@ def provision(
     visibility_timeout: int = 30,
     endpoint_url: str | None = None,
     extra_environment: Mapping[str, str] | None = None,
+    execution_timeout: int | None = None,
 ) -> Resources:
     """Create every resource of the stack on the embedded AWS and return their identifiers."""
     names = names or ResourceNames()
@@ -265,7 +276,9 @@ def provision(
         )
         function_arns[service] = created["FunctionArn"]
 
-    definition = state_machine_definition(selection, function_arns, topic_arn, names.table)
+    definition = state_machine_definition(
+        selection, function_arns, topic_arn, names.table, execution_timeout=execution_timeout
+    )
     created_arn = sfn.create_state_machine(
         name=names.state_machine, definition=definition, roleArn=role_arn, type="STANDARD"
     )["stateMachineArn"]

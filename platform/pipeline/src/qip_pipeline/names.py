@@ -16,7 +16,9 @@ STAGE_SERVICES: dict[StageName, str] = {
     StageName.ARCHIVE: "archive",
 }
 INGEST_SERVICES = ("trigger", "upload-url")
-ALL_SERVICES = (*STAGE_SERVICES.values(), *INGEST_SERVICES)
+# Run on a schedule, outside the pipeline: ends records an execution left PROCESSING.
+OPERATIONS_SERVICES = ("sweeper",)
+ALL_SERVICES = (*STAGE_SERVICES.values(), *INGEST_SERVICES, *OPERATIONS_SERVICES)
 
 
 def handler_path(service: str) -> str:
@@ -74,6 +76,11 @@ class ResourceNames:
     def upload_rule(self) -> str:
         """EventBridge rule: upload bucket Object Created -> processing queue."""
         return f"{self.prefix}-upload-created"
+
+    @property
+    def sweep_schedule(self) -> str:
+        """EventBridge schedule that runs the sweeper."""
+        return f"{self.prefix}-sweep"
 
     @property
     def audit_log_group(self) -> str:
