@@ -47,6 +47,9 @@ class StackSettings:
     record_ttl_days: int | None = None
     cors_origins: tuple[str, ...] = ("*",)
     log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
+    # Who the alarms reach: e-mail addresses and HTTPS endpoints subscribed to the alarm topic.
+    alarm_emails: tuple[str, ...] = ()
+    alarm_urls: tuple[str, ...] = ()
 
 
 class Component(Construct):

@@ -29,6 +29,7 @@ from qip_platform.nag import acknowledge_findings
 from qip_platform.pipeline import WORKFLOWS, Pipeline
 from qip_platform.stages import StageFunctions
 from qip_platform.storage import Storage
+from qip_platform.sweeper import Sweeper
 from qip_platform.upload_api import UploadApi
 from qip_shared.enums import StageName
 
@@ -101,11 +102,20 @@ class QipStack(FlatIdStack):
         self.upload_api = UploadApi(
             self, "UploadApi", storage=self.storage, settings=settings, assets=assets
         )
+        self.sweeper = Sweeper(
+            self,
+            "Sweeper",
+            storage=self.storage,
+            state_machine=self.pipeline.state_machine,
+            workflow=self.workflow,
+            assets=assets,
+        )
         # service -> function, in the order the dashboard and the alarms list them.
         self.functions: dict[str, lambda_.Function] = {
             **{names.STAGE_SERVICES[stage]: fn for stage, fn in stage_functions.items()},
             "trigger": self.ingest.function,
             "upload-url": self.upload_api.function,
+            "sweeper": self.sweeper.function,
         }
         self.monitoring = Monitoring(
             self,
@@ -114,6 +124,8 @@ class QipStack(FlatIdStack):
             functions=dict(self.functions),
             queue=self.ingest.queue,
             dlq=self.ingest.dlq,
+            alarm_emails=settings.alarm_emails,
+            alarm_urls=settings.alarm_urls,
         )
         self._outputs()
         acknowledge_findings(
@@ -136,6 +148,7 @@ class QipStack(FlatIdStack):
             "ProcessingQueueUrl": self.ingest.queue.queue_url,
             "DeadLetterQueueUrl": self.ingest.dlq.queue_url,
             "DashboardName": self.monitoring.dashboard.dashboard_name,
+            "AlarmTopicArn": self.monitoring.alarm_topic.topic_arn,
         }
         for name, value in values.items():
             CfnOutput(self, name, value=value)
