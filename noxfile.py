@@ -38,6 +38,9 @@ SYSTEM_DIR = "platform/local/tests/system"
 DASHBOARD_DIR = "platform/local/tests/dashboard"
 RELIABILITY_DIR = "platform/local/tests/reliability"
 SECURITY_DIR = "platform/stack/tests/security"
+# The platform package's own tests; its artifact tests run in `test-artifacts`.
+STACK_UNIT_DIRS = ("platform/stack/tests/unit", "platform/stack/tests/infra", SECURITY_DIR)
+ARTIFACTS_DIR = "platform/stack/tests/artifacts"
 FUZZ_DIR = "services/validate/tests/fuzz"
 BENCH_CACHE = Path.home() / ".cache" / "qip-bench"
 
@@ -63,6 +66,8 @@ def _test_dirs(name: str) -> tuple[str, ...]:
     directory = PACKAGES[name][1]
     if name == "local":
         return LOCAL_UNIT_DIRS
+    if name == "platform":
+        return STACK_UNIT_DIRS
     return (f"{directory}/tests",)
 
 
@@ -122,6 +127,17 @@ def affected(session: nox.Session) -> None:
     """Packages changed since a git ref (default origin/main), dependents included."""
     refs = session.posargs or ["origin/main"]
     session.run("python3", "platform/stack/src/qip_platform/affected.py", *refs)
+
+
+@nox.session(name="test-artifacts", reuse_venv=True)
+def test_artifacts(session: nox.Session) -> None:
+    """What ships runs: each function's real bundle and layers, on python3.13, on the local AWS.
+
+    Builds the bundles and the x86_64 layers (cached by lock hash), unpacks them as Lambda does
+    and runs every handler in an isolated 3.13 interpreter against a moto server; prints sizes.
+    """
+    _sync(session, "--package", "qip-platform")
+    _pytest(session, ARTIFACTS_DIR)
 
 
 @nox.session(name="test-system", reuse_venv=True)
@@ -208,6 +224,7 @@ def all_(session: nox.Session) -> None:
         ("system", SYSTEM_DIR),
         ("reliability", RELIABILITY_DIR),
         ("dashboard", DASHBOARD_DIR),
+        ("artifacts", ARTIFACTS_DIR),
     )
     for name, directory in suites:
         if not (ROOT / directory).exists():

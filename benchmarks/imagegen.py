@@ -15,6 +15,8 @@ from pathlib import Path
 
 from PIL import Image
 
+import qip_shared.imaging  # noqa: F401  (registers the HEIF codec the HEIC inputs are written with)
+
 GENERATOR_VERSION = 2
 """Bump when the pixels change: cached files are named after it."""
 
@@ -86,7 +88,7 @@ def camera_exif(seed: int) -> Image.Exif:
 
 
 def write_image(image: Image.Image, path: Path, fmt: str, seed: int) -> None:
-    """Encode as a phone or a browser would: JPEG q90 with EXIF, PNG default, WebP q85."""
+    """Encode as a phone or a browser would: JPEG q90 with EXIF, PNG, WebP q85, HEIC/AVIF q80."""
     tmp = path.with_suffix(path.suffix + ".part")
     if fmt == "JPEG":
         image.save(tmp, "JPEG", quality=JPEG_QUALITY, exif=camera_exif(seed))
@@ -94,12 +96,15 @@ def write_image(image: Image.Image, path: Path, fmt: str, seed: int) -> None:
         image.save(tmp, "PNG")
     elif fmt == "WEBP":
         image.save(tmp, "WEBP", quality=85)
+    elif fmt in ("HEIF", "AVIF"):
+        # EXIF carried along; the grain makes these larger than a phone's (a conservative cost).
+        image.save(tmp, fmt, quality=80, exif=camera_exif(seed))
     else:
         raise ValueError(f"unknown format {fmt}")
     tmp.replace(path)  # a half-written file is never taken for a cached one
 
 
-_SUFFIX = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
+_SUFFIX = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "HEIF": "heic", "AVIF": "avif"}
 
 
 def make_case(directory: Path, name: str, fmt: str, size: tuple[int, int], seed: int) -> Case:
@@ -120,12 +125,16 @@ STAGE_CASES: tuple[tuple[str, str, tuple[int, int]], ...] = (
     ("jpeg-24mp", "JPEG", (6000, 4000)),
     ("png-2mp", "PNG", (1920, 1080)),
     ("webp-4mp", "WEBP", (2400, 1600)),
+    ("heic-12mp", "HEIF", (4032, 3024)),
+    ("avif-4mp", "AVIF", (2400, 1600)),
 )
 # Quick (smoke) run: the same pipeline of code on small inputs.
 QUICK_STAGE_CASES: tuple[tuple[str, str, tuple[int, int]], ...] = (
     ("jpeg-1mp", "JPEG", (1152, 864)),
     ("png-small", "PNG", (640, 480)),
     ("webp-small", "WEBP", (640, 480)),
+    ("heic-small", "HEIF", (640, 480)),
+    ("avif-small", "AVIF", (640, 480)),
 )
 
 

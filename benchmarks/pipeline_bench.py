@@ -1,9 +1,14 @@
-"""The whole local pipeline (the runtime `qip process` uses), instrumented: where time goes.
+"""The whole local pipeline: as `qip process` runs it, instrumented, and a naive script beside it.
 
-    python benchmarks/pipeline_bench.py <files.json> <result.json>
+    python benchmarks/pipeline_bench.py <files.json> <result.json> [cli|instrumented|naive]
 
-Runs `LocalRuntime(LocalConfig(), server=True)` and `LocalClient.process(files)` exactly as
-`qip process` does, and watches from outside, without changing what runs:
+`cli` (the targets): `LocalRuntime(LocalConfig(), separate_process=True)` and
+`LocalClient.process(files)` exactly as `qip process` runs them: start-up, throughput, the CPU
+of both processes, then single images one at a time on the idle runtime (latency).
+`naive`: a naive one-process Pillow script over the same files (open, full decode,
+`exif_transpose`, both outputs with LANCZOS, save).
+`instrumented` (where time goes): the same system in-process (`server=False`: what the child
+of `cli` runs), watched from outside without changing what runs:
 - each registered handler is wrapped (via the registry's public `register`) to time it and to
   mark its thread, so AWS calls made *inside* a handler are told apart from the rest;
 - the four cores are timed where each handler module looks them up;
@@ -179,7 +184,7 @@ def run(files: list[str], *, timeout: float) -> dict[str, Any]:
     _instrument_botocore()
     _instrument_cores()
     started_runtime = time.perf_counter()
-    runtime = LocalRuntime(LocalConfig(), server=True)
+    runtime = LocalRuntime(LocalConfig(), server=False)
     with runtime:
         registry = runtime.registry
         assert registry is not None
@@ -371,15 +376,92 @@ def summarise(raw: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a live process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _self_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+SINGLE_IMAGES = 5  # one at a time on the idle runtime, for the latency target
+
+
+def run_cli(files: list[str], *, timeout: float) -> dict[str, Any]:
+    """`qip process`'s runtime: start-up, the batch (wall, CPU of both processes), latency."""
+    from qip_local.runtime import LocalConfig, LocalRuntime  # noqa: PLC0415
+
+    started = time.perf_counter()
+    with LocalRuntime(LocalConfig(), separate_process=True) as runtime:
+        startup = time.perf_counter() - started
+        child = runtime.child_pid
+        assert child is not None
+        client = runtime.local_client()
+        cpu_before = _self_cpu() + _process_cpu(child)
+        begin = time.perf_counter()
+        outcomes = client.process(files, None, timeout=timeout)
+        wall = time.perf_counter() - begin
+        cpu = _self_cpu() + _process_cpu(child) - cpu_before
+        singles = []
+        for name in files[:SINGLE_IMAGES]:
+            time.sleep(0.5)  # idle: nothing else in flight
+            singles.append(client.process([name], None, timeout=timeout)[0].seconds)
+    done = [o for o in outcomes if o.status == "COMPLETED"]
+    return {
+        "images": len(outcomes),
+        "completed": len(done),
+        "statuses": sorted({o.status for o in outcomes}),
+        "errors": [o.error for o in outcomes if o.error][:3],
+        "startup_seconds": startup,
+        "wall_seconds": wall,
+        "images_per_second": len(done) / wall if wall > 0 else 0.0,
+        "cpu_seconds": cpu,
+        "cpu_per_image": cpu / max(1, len(done)),
+        "cpu_utilisation": cpu / wall if wall > 0 else 0.0,
+        "latency_p50_batch": _percentile([o.seconds for o in outcomes], 0.5),
+        "single_latencies": singles,
+        "single_latency_median": statistics.median(singles) if singles else None,
+    }
+
+
+def run_naive(files: list[str]) -> dict[str, Any]:
+    """A naive one-process Pillow script over the same files: wall and CPU."""
+    from workloads import WORKLOADS  # noqa: PLC0415 - a sibling module of the benchmarks
+
+    naive = WORKLOADS["naive_both"]
+    naive(Path(files[0]).read_bytes())  # warm: plugin loading is not the script's work
+    cpu_before, begin = _self_cpu(), time.perf_counter()
+    for name in files:
+        naive(Path(name).read_bytes())
+    wall = time.perf_counter() - begin
+    cpu = _self_cpu() - cpu_before
+    return {
+        "images": len(files),
+        "wall_seconds": wall,
+        "images_per_second": len(files) / wall,
+        "cpu_seconds": cpu,
+        "cpu_per_image": cpu / len(files),
+    }
+
+
 def main() -> int:
     """Command line: file list in, result JSON out (the handlers' logs go to stdout)."""
     files = json.loads(Path(sys.argv[1]).read_text())
+    mode = sys.argv[3] if len(sys.argv) > 3 else "instrumented"
     timeout = float(os.environ.get("QIP_BENCH_PIPELINE_TIMEOUT", "900"))
     # Only for the what-if run: Python's default is 0.005 s.
     switch = os.environ.get("QIP_BENCH_SWITCH_INTERVAL")
     if switch:
         sys.setswitchinterval(float(switch))
-    result = run(files, timeout=timeout)
+    if mode == "cli":
+        result = run_cli(files, timeout=timeout)
+    elif mode == "naive":
+        result = run_naive(files)
+    else:
+        result = run(files, timeout=timeout)
     Path(sys.argv[2]).write_text(json.dumps(result))
     return 0
 

@@ -31,10 +31,10 @@ sys.path.insert(0, str(HERE))
 
 import coldstart  # noqa: E402 - the sibling modules, after the path tweak above
 import cost  # noqa: E402
-import encoders  # noqa: E402
 import findings  # noqa: E402
 import imagegen  # noqa: E402
 import pipeline_bench  # noqa: E402
+import render_bench  # noqa: E402
 import report  # noqa: E402
 import sizes  # noqa: E402
 import stages  # noqa: E402
@@ -93,19 +93,38 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def run_pipeline(files: list[Path], work: Path) -> dict[str, Any]:
-    """The local pipeline in its own process (its logs go to a file, not the terminal)."""
-    list_file = work / "pipeline-files.json"
-    list_file.write_text(json.dumps([str(f) for f in files]))
-    result_file = work / "pipeline-raw.json"
-    log_file = work / "pipeline.log"
-    command = [sys.executable, str(HERE / "pipeline_bench.py"), str(list_file), str(result_file)]
+def _pipeline_part(mode: str, list_file: Path, work: Path) -> dict[str, Any]:
+    """One mode of `pipeline_bench.py` in its own process (its logs go to a file)."""
+    result_file = work / f"pipeline-{mode}.json"
+    log_file = work / f"pipeline-{mode}.log"
+    command = [
+        sys.executable,
+        str(HERE / "pipeline_bench.py"),
+        str(list_file),
+        str(result_file),
+        mode,
+    ]
     with log_file.open("w") as output:
         done = subprocess.run(command, stdout=output, stderr=subprocess.STDOUT, check=False)  # noqa: S603
     if done.returncode != 0:
         tail = log_file.read_text()[-2000:]
-        raise RuntimeError(f"pipeline benchmark failed (log {log_file}):\n{tail}")
-    summary: dict[str, Any] = pipeline_bench.summarise(json.loads(result_file.read_text()))
+        raise RuntimeError(f"pipeline benchmark ({mode}) failed (log {log_file}):\n{tail}")
+    raw: dict[str, Any] = json.loads(result_file.read_text())
+    return raw
+
+
+def run_pipeline(files: list[Path], work: Path, *, only_targets: bool = False) -> dict[str, Any]:
+    """The pipeline as `qip process` runs it and a naive script, side by side; then where the
+    time goes (instrumented, in-process), unless `only_targets`."""
+    list_file = work / "pipeline-files.json"
+    list_file.write_text(json.dumps([str(f) for f in files]))
+    cli = _pipeline_part("cli", list_file, work)
+    naive = _pipeline_part("naive", list_file, work)
+    summary: dict[str, Any] = {}
+    if not only_targets:
+        summary = pipeline_bench.summarise(_pipeline_part("instrumented", list_file, work))
+    summary["cli"] = cli
+    summary["naive"] = naive
     return summary
 
 
@@ -183,6 +202,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--from-results", type=Path, default=None, help="only re-render a results.json"
     )
+    parser.add_argument(
+        "--pipeline-only",
+        action="store_true",
+        help="only the local pipeline's targets (qip process's runtime vs a naive script)",
+    )
+    parser.add_argument(
+        "--nox-all-seconds",
+        type=float,
+        default=None,
+        help="wall time of `nox -s all` measured on this machine, for the targets table",
+    )
     parser.add_argument("--skip", default="", help="comma list: stages,throughput,pipeline,"
                         "coldstart,sizes,encoders")  # fmt: skip
     args = parser.parse_args(argv)
@@ -191,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
         report.write(stored, args.out, findings.findings(stored))
         return 0
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    if args.pipeline_only:
+        skip |= {"stages", "coldstart", "sizes", "encoders"}
     quick = args.quick
     started = time.perf_counter()
     work: Path = args.work
@@ -208,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
     info = machine_info()
     results: dict[str, Any] = {"machine": info, "quick": quick, "skipped": sorted(skip)}
+    if args.nox_all_seconds is not None:
+        results["nox_all_seconds"] = args.nox_all_seconds
     log("generating inputs (cached in %s)" % (work / "images"))
     cases = imagegen.stage_cases(work / "images", quick=quick)
     batch_cases = imagegen.batch(work / "images", batch_size, distinct)
@@ -226,12 +260,18 @@ def main(argv: list[str] | None = None) -> int:
         log(f"per-stage: {len(cases)} inputs x {len(stages.STAGE_WORKLOADS)} workloads")
         results["stages"] = stages.measure_stages(cases, repeat=repeat)
 
+    if "render" not in skip:
+        log("render-ready record: analysis cost, duplicate rates, focal point")
+        results["render"] = render_bench.measure(cases, REPO / "corpus", quick=quick)
+
     if "throughput" not in skip:
         contenders: dict[str, Any] = {}
         log(f"throughput: {images} images, {args.workers} workers")
-        for name in ("floor", "cores"):
+        for name in ("cores",) if args.pipeline_only else ("floor", "cores"):
             contenders[name] = throughput.python_throughput(name, files, workers=args.workers)
-        if throughput.sharp_module_dir(sharp_prefix) is not None:
+        if args.pipeline_only:
+            pass  # the cores alone: the yardstick of the pipeline's CPU-time target
+        elif throughput.sharp_module_dir(sharp_prefix) is not None:
             try:
                 contenders["sharp"] = throughput.sharp_throughput(
                     sharp_prefix, files, in_flight=args.workers
@@ -241,7 +281,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             contenders["sharp"] = {"error": f"sharp is not installed under {sharp_prefix}"}
         vips = throughput.pyvips_available()
-        if vips is not None:
+        if args.pipeline_only:
+            pass
+        elif vips is not None:
             try:
                 contenders["pyvips"] = throughput.python_throughput(
                     "pyvips", files, workers=args.workers
@@ -257,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     if "pipeline" not in skip:
         log(f"local pipeline: {pipeline_images} images")
         pipeline_files = [batch_cases[i % len(batch_cases)].path for i in range(pipeline_images)]
-        pipeline = run_pipeline(pipeline_files, work)
+        pipeline = run_pipeline(pipeline_files, work, only_targets=args.pipeline_only)
         results["pipeline"] = pipeline
 
     if "coldstart" not in skip:
@@ -267,6 +309,8 @@ def main(argv: list[str] | None = None) -> int:
     if "encoders" not in skip:
         stage_files = [c.path for c in batch_cases[: 2 if quick else 20]]
         log(f"encoders at matched SSIM; resize with the richest recipe ({len(stage_files)} images)")
+        import encoders  # noqa: PLC0415 - needs numpy (the bench dependency group)
+
         results["encoders"] = encoders.measure(stage_files, quick=quick)
 
     if "sizes" not in skip:

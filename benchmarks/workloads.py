@@ -81,6 +81,14 @@ def naive_thumbnail(data: bytes) -> object:
     return _save(image.resize(THUMBNAIL_SIZE, Image.Resampling.LANCZOS, box=box))
 
 
+def naive_both(data: bytes) -> object:
+    """A naive script's whole job: one full decode, both outputs with LANCZOS, saved."""
+    image = _naive_open(data)
+    resized = _save(image.resize(fit_size(image.size, RESIZE_BOX), Image.Resampling.LANCZOS))
+    box = centre_crop_box(image.size, THUMBNAIL_SIZE)
+    return resized, _save(image.resize(THUMBNAIL_SIZE, Image.Resampling.LANCZOS, box=box))
+
+
 def full_decode(data: bytes) -> object:
     """One full-size decode (the yardstick for validate + metadata)."""
     with Image.open(io.BytesIO(data)) as image:
@@ -118,6 +126,7 @@ WORKLOADS: dict[str, Workload] = {
     "cores": all_cores,
     "naive_resize": naive_resize,
     "naive_thumbnail": naive_thumbnail,
+    "naive_both": naive_both,
     "full_decode": full_decode,
     "floor": floor_decode,
     "pyvips": pyvips_both,

@@ -37,6 +37,16 @@ def test_png_and_webp_cases_decode(tmp_path):
             assert image.size == (64, 48)
 
 
+def test_heic_and_avif_cases_decode_with_their_exif(tmp_path):
+    for fmt, suffix in (("HEIF", ".heic"), ("AVIF", ".avif")):
+        case = imagegen.make_case(tmp_path, "tiny", fmt, (64, 48), seed=2)
+        assert case.path.suffix == suffix
+        with Image.open(io.BytesIO(case.path.read_bytes())) as image:
+            assert image.format == fmt
+            assert image.size == (64, 48)
+            assert image.getexif()[0x010F] == "QIP Bench"
+
+
 def test_cached_file_is_reused_not_rewritten(tmp_path):
     case = imagegen.make_case(tmp_path, "tiny", "JPEG", (64, 48), seed=5)
     stamp = case.path.stat().st_mtime_ns

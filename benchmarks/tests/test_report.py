@@ -33,7 +33,7 @@ def test_throughput_targets_are_judged_on_cpu_time_when_measured(make_results):
     assert sharp["met"] is False
     results["throughput"]["sharp"]["cpu_per_image"] = 0.5
     assert _target(results, "throughput of the four cores vs sharp")["met"] is True
-    results["pipeline"]["cpu_per_image"] = 1.0  # cores 0.4 s: 0.4 of their throughput
+    results["pipeline"]["cli"]["cpu_per_image"] = 1.0  # cores 0.4 s: 0.4 of their throughput
     pipeline = _target(results, "local pipeline")
     assert pipeline["ratio"] == 4.0 / 6.0
     assert pipeline["met"] is False
@@ -46,6 +46,28 @@ def test_throughput_targets_fall_back_to_wall_time(make_results):
     assert _target(results, "throughput of the four cores vs sharp")["met"] is True
     assert _target(results, "local pipeline")["met"] is False
     assert _target(results, "local pipeline")["ratio"] == 2.0 / 6.0
+
+
+def test_local_pipeline_targets_come_from_the_qip_process_run(make_results):
+    results = make_results(cores_ips=6.0, pipeline_ips=3.0)
+    naive = _target(results, "local pipeline throughput vs a naive")
+    assert naive["ratio"] == 3.0 / 2.0
+    assert naive["met"] is True
+    assert abs(naive["cpu_ratio"] - 0.35 / 0.4) < 1e-9
+    assert _target(results, "median single-image latency")["met"] is True
+    assert _target(results, "runtime start-up")["met"] is True
+    assert _target(results, "`nox -s all`")["met"] is None  # not measured unless given
+    results["pipeline"]["cli"]["single_latency_median"] = 0.5
+    results["pipeline"]["cli"]["startup_seconds"] = 2.0
+    results["nox_all_seconds"] = 9 * 60
+    assert _target(results, "median single-image latency")["met"] is False
+    assert _target(results, "runtime start-up")["met"] is False
+    assert _target(results, "`nox -s all`")["met"] is False
+    pipeline_only = make_results()
+    pipeline_only["pipeline"] = {k: pipeline_only["pipeline"][k] for k in ("cli", "naive")}
+    text = report.render_markdown(pipeline_only, findings.findings(pipeline_only))
+    assert "## Whole local pipeline, as `qip process` runs it" in text
+    assert "Where the local pipeline's time goes" not in text
 
 
 def test_markdown_has_every_section_and_the_machine(make_results):

@@ -1,4 +1,9 @@
-"""QIP contracts: what two packages must agree on, and nothing else."""
+"""QIP shared: the contracts two packages must agree on, and the small runtime every function ships.
+
+Shipped: contracts (`enums`, `record`, `events`, `pipeline`, `keys`, `config`), the Lambda
+boundary and stage runtime (`boundary`, `stage`, `aws`) and imaging. Never shipped (the bundler
+leaves them out, a built-bundle test checks): the CDK base `cdk` and the pytest fixtures `testing`.
+"""
 
 from qip_shared.enums import (
     EVENT_SOURCE,

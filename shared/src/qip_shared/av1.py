@@ -7,41 +7,15 @@ decoder believes: validate compares it with `ispe` and the pixel cap before any 
 
 from __future__ import annotations
 
+from qip_shared.bits import BitReader, BitstreamError
+
 OBU_SEQUENCE_HEADER = 1
 # A sequence header comes first in an item's data; past a few OBUs nothing useful follows.
 _MAX_OBUS = 8
 
 
-class Av1HeaderError(ValueError):
+class Av1HeaderError(BitstreamError):
     """The OBUs or the sequence header are cut short or malformed."""
-
-
-class BitReader:
-    """Big-endian bit reader over bytes; Av1HeaderError when a read runs past the end."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.position = 0
-
-    def bits(self, count: int) -> int:
-        """The next `count` bits as an unsigned integer (the spec's f(n))."""
-        if self.position + count > len(self.data) * 8:
-            raise Av1HeaderError("the sequence header is cut short")
-        value = 0
-        for _ in range(count):
-            byte = self.data[self.position >> 3]
-            value = (value << 1) | ((byte >> (7 - (self.position & 7))) & 1)
-            self.position += 1
-        return value
-
-    def uvlc(self) -> int:
-        """A variable-length unsigned integer (the spec's uvlc())."""
-        leading_zeros = 0
-        while not self.bits(1):
-            leading_zeros += 1
-            if leading_zeros >= 32:
-                return (1 << 32) - 1
-        return self.bits(leading_zeros) + (1 << leading_zeros) - 1
 
 
 def max_frame_size(obus: bytes) -> tuple[int, int] | None:
@@ -60,7 +34,10 @@ def max_frame_size(obus: bytes) -> tuple[int, int] | None:
         if position + size > len(obus):
             raise Av1HeaderError(f"an OBU claims {size} bytes; {len(obus) - position} remain")
         if obu_type == OBU_SEQUENCE_HEADER:
-            return _sequence_header_size(BitReader(obus[position : position + size]))
+            try:
+                return _sequence_header_size(BitReader(obus[position : position + size]))
+            except BitstreamError as exc:
+                raise Av1HeaderError(f"the sequence header: {exc}") from None
         position += size
     return None
 

@@ -28,7 +28,6 @@ from qip_shared import config
 __all__ = [
     "DEFAULT_ARCHITECTURE",
     "DEFAULT_LOG_RETENTION",
-    "METRICS_NAMESPACE",
     "FunctionProps",
     "ImageFunction",
     "ImageProps",
@@ -39,7 +38,6 @@ __all__ = [
 
 DEFAULT_ARCHITECTURE = lambda_.Architecture.ARM_64
 DEFAULT_LOG_RETENTION = logs.RetentionDays.ONE_MONTH
-METRICS_NAMESPACE = "QIP"
 
 
 class FunctionProps(TypedDict):
@@ -106,7 +104,7 @@ class ServiceFunction(Construct):
             **(environment or {}),
             config.ENV_SERVICE_VERSION: version,
             "POWERTOOLS_SERVICE_NAME": f"qip-{service}",
-            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            config.ENV_METRICS_NAMESPACE: config.METRICS_NAMESPACE,
         }
         # An explicit log group: retention without the LogRetention custom resource.
         self.log_group = logs.LogGroup(

@@ -1,4 +1,7 @@
-"""Environment contract between the platform (which sets it) and the functions (which read it)."""
+"""The settings module: every value the platform and the functions must agree on, in one place.
+
+The platform (CDK stack or local runtime) sets them; the functions read them from their environment.
+"""
 
 from __future__ import annotations
 
@@ -25,12 +28,21 @@ ENV_SERVICE_VERSION = "QIP_SERVICE_VERSION"
 # The sweeper only: age of a claim after which a PROCESSING record is swept (seconds).
 ENV_SWEEP_AFTER_SECONDS = "QIP_SWEEP_AFTER_SECONDS"
 ENV_RECIPE_PARAMETER = "QIP_RECIPE_PARAMETER"
+ENV_MAX_RECEIVE_COUNT = "QIP_MAX_RECEIVE_COUNT"
+ENV_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 100_000_000
 DEFAULT_UPLOAD_URL_EXPIRES = 300
 RESIZE_BOX = (1024, 768)
 THUMBNAIL_SIZE = (200, 200)
+# Deliveries of an upload event before the processing queue dead-letters it (the trigger is told).
+MAX_RECEIVES = 3
+# The Lambda runtime's Python: every function's and layer's runtime, the bytecode compiler's.
+LAMBDA_PYTHON_VERSION = "3.13"
+LAMBDA_RUNTIME = f"python{LAMBDA_PYTHON_VERSION}"
+# The CloudWatch namespace of the functions' own metrics (and of the dashboard's searches).
+METRICS_NAMESPACE = "QIP"
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -79,3 +91,9 @@ class QipSettings(Contract):
             service_version=env.get(ENV_SERVICE_VERSION, "0.0.0"),
             recipe_parameter=env.get(ENV_RECIPE_PARAMETER, ""),
         )
+
+
+def metrics_namespace(environ: Mapping[str, str] | None = None) -> str:
+    """The metrics namespace the platform set (`POWERTOOLS_METRICS_NAMESPACE`), else `QIP`."""
+    env = os.environ if environ is None else environ
+    return env.get(ENV_METRICS_NAMESPACE) or METRICS_NAMESPACE

@@ -11,8 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-from qip_shared.av1 import Av1HeaderError, max_frame_size
+from qip_shared.av1 import max_frame_size
+from qip_shared.bits import BitstreamError
 from qip_shared.enums import ImageFormat
+from qip_shared.hevc import picture_size
 
 # HEVC-coded image and sequence brands (what phones write), then AV1's, then the generic ones.
 HEIC_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis"})
@@ -21,6 +23,8 @@ STRUCTURAL_BRANDS = frozenset({b"mif1", b"msf1"})
 IMAGE_BRANDS = HEIC_BRANDS | AVIF_BRANDS | STRUCTURAL_BRANDS
 CONTAINER_FORMATS = frozenset({ImageFormat.HEIC, ImageFormat.HEIF, ImageFormat.AVIF})
 
+# HEVC pictures are coded in whole minimum coding blocks (8 to 64 pixels) and cropped back.
+HEVC_PADDING = 63
 # A hostile file can hold millions of tiny boxes or associations; no real image comes near.
 MAX_BOXES = 10_000
 MAX_ASSOCIATIONS = 100_000
@@ -76,8 +80,20 @@ class HeifHeader:
     # irot/imir of the primary item as one matrix, in their association order.
     transform: Matrix = _IDENTITY
     bit_depth: int | None = None
-    # AV1 only: the sequence header's maximum frame size, what the AV1 decoder allocates.
+    # What the codec itself codes (AV1 sequence header, HEVC SPS): what its decoder allocates.
     coded_frame: tuple[int, int] | None = None
+    # The codec's padding allowance: HEVC codes whole minimum blocks, cropped back by the SPS.
+    coded_padding: int = 0
+
+    @property
+    def codes_another_size(self) -> bool:
+        """Whether the codec's own header disagrees with `ispe` (beyond block padding)."""
+        if self.coded_frame is None:
+            return False
+        return not all(
+            claimed <= coded <= claimed + self.coded_padding
+            for coded, claimed in zip(self.coded_frame, (self.width, self.height), strict=True)
+        )
 
     @property
     def pixels(self) -> int:
@@ -168,16 +184,25 @@ def read_heif_header(data: bytes) -> HeifHeader:
     primary = _uint(data, pitm.start + 4, 2 if data[pitm.start] == 0 else 4, pitm.end)
     properties = _primary_properties(data, iprp, primary)
     header = _header_from(data, properties)
-    av1c = next((box for box in properties if box.kind == b"av1C"), None)
-    if av1c is None:
-        return header
-    # The sequence header sits in av1C's configOBUs, else at the start of the item's data.
-    obus = data[av1c.start + 4 : av1c.end] or _item_data(data, children, primary)
     try:
-        coded_frame = max_frame_size(obus) if obus else None
-    except Av1HeaderError as exc:
-        raise HeifHeaderError(f"the AV1 stream: {exc}") from None
-    return replace(header, coded_frame=coded_frame)
+        return _with_coded_frame(header, data, properties, children, primary)
+    except BitstreamError as exc:
+        raise HeifHeaderError(f"the coded stream's header: {exc}") from None
+
+
+def _with_coded_frame(
+    header: HeifHeader, data: bytes, properties: list[Box], children: list[Box], primary: int
+) -> HeifHeader:
+    """The header with the size its codec configuration codes (av1C, hvcC), when it has one."""
+    for box in properties:
+        if box.kind == b"hvcC":
+            frame = picture_size(data[box.start : box.end])
+            return replace(header, coded_frame=frame, coded_padding=HEVC_PADDING)
+        if box.kind == b"av1C":
+            # The sequence header sits in configOBUs, else at the start of the item's data.
+            obus = data[box.start + 4 : box.end] or _item_data(data, children, primary)
+            return replace(header, coded_frame=max_frame_size(obus) if obus else None)
+    return header
 
 
 def _item_data(data: bytes, meta_children: list[Box], item: int) -> bytes | None:

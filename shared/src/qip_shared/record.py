@@ -33,6 +33,7 @@ TTL_ATTRIBUTE = "ttl"
 CONTENT_HASH_ATTRIBUTE = "contentSha256"
 CONTENT_HASH_INDEX_NAME = "contentSha256-uploadTimestamp-index"
 BAND_INDEX_NAMES = tuple(f"{band}-uploadTimestamp-index" for band in BAND_ATTRIBUTES)
+DUPLICATE_INDEX_NAMES = (CONTENT_HASH_INDEX_NAME, *BAND_INDEX_NAMES)
 # What a duplicate lookup reads from an index item besides the keys.
 DUPLICATE_INDEX_ATTRIBUTES = ("status", "perceptualHash")
 

@@ -10,7 +10,8 @@ stage's `Decoded` image and derives, from one small copy of it:
   of the strongest; the point is the middle of the span holding the central 90 % of that
   energy on each axis (a subject's bounding box, robust to stray edges). No detail: the centre;
 - `perceptual_hash`: a 64-bit DCT pHash (the low 8x8 DCT of a 32x32 grey copy against its
-  median, as the `imagehash` library computes it), 16 lowercase hex characters.
+  median, as the `imagehash` library computes it), 16 lowercase hex characters, and whether it
+  is stable enough to find near copies by (not for flat, symmetric or one-dimensional images).
 
 `focal_crop_box` is the cover-fit crop placed around a focal point. How the pHash finds near
 copies is `qip_shared.duplicates`'.
@@ -26,7 +27,7 @@ from array import array
 from dataclasses import dataclass
 from functools import cache
 
-from PIL import Image, ImageFilter, ImageStat
+from PIL import Image, ImageFilter
 
 from qip_shared.imaging import Box, Decoded, Size
 
@@ -42,8 +43,11 @@ EDGE_FLOOR = 0.25
 """Edges weaker than this fraction of the strongest are texture, not subject."""
 FOCAL_TRIM = 0.05
 """The energy left out on each side of the span whose middle is the focal point."""
-FLAT_GREY_STDDEV = 2.0
-"""Below this spread of grey levels an image has no detail to hash: no near-duplicate bands."""
+UNSTABLE_MARGIN = 0.02
+"""A pHash term this close to the median (in AC standard deviations) may flip on re-encoding."""
+MAX_UNSTABLE_TERMS = 16
+"""More such terms (flat, symmetric or one-dimensional pictures: measured 49..64 of them, photos
+0..11) and the hash is noise: such an image is matched by its content hash only."""
 CENTRE = (0.5, 0.5)
 
 
@@ -55,8 +59,8 @@ class RenderAnalysis:
     dominant_color: str
     focal_point: tuple[float, float]
     perceptual_hash: str
-    # False for images without detail (flat colour): their pHash says nothing about content.
-    has_detail: bool
+    # False when the pHash is unstable (flat, symmetric, one-dimensional pictures).
+    near_matchable: bool
 
 
 def analyse(decoded: Decoded) -> RenderAnalysis:
@@ -66,7 +70,7 @@ def analyse(decoded: Decoded) -> RenderAnalysis:
     if decoded.alpha is not None:
         alpha = decoded.alpha.resize(small.size, Image.Resampling.BOX, box=decoded.content)
     grey = small.convert("L")
-    phash, has_detail = perceptual_hash(grey)
+    phash, near_matchable = perceptual_hash(grey)
     placeholder = _fit(small, THUMBHASH_SIDE)
     placeholder_alpha = alpha.resize(placeholder.size, Image.Resampling.BOX) if alpha else None
     return RenderAnalysis(
@@ -74,7 +78,7 @@ def analyse(decoded: Decoded) -> RenderAnalysis:
         dominant_color=dominant_color(placeholder, placeholder_alpha),
         focal_point=focal_point(grey),
         perceptual_hash=phash,
-        has_detail=has_detail,
+        near_matchable=near_matchable,
     )
 
 
@@ -185,7 +189,7 @@ def _cosines(size: int, terms: int, *, scale: float) -> tuple[tuple[float, ...],
 
 
 def perceptual_hash(grey: Image.Image) -> tuple[str, bool]:
-    """The 64-bit DCT pHash as 16 hex characters, and whether the image has detail at all."""
+    """The 64-bit DCT pHash as 16 hex characters, and whether it is stable enough to match."""
     small = grey.resize((PHASH_SIDE, PHASH_SIDE), Image.Resampling.LANCZOS)
     pixels = list(small.tobytes())
     basis = _cosines(PHASH_SIDE, PHASH_LOW, scale=1.0)
@@ -200,7 +204,18 @@ def perceptual_hash(grey: Image.Image) -> tuple[str, bool]:
     bits = 0
     for value in coefficients:
         bits = (bits << 1) | (value > median)
-    return f"{bits:016x}", ImageStat.Stat(small).stddev[0] >= FLAT_GREY_STDDEV
+    return f"{bits:016x}", _stable(coefficients, median)
+
+
+def _stable(coefficients: list[float], median: float) -> bool:
+    """Whether few terms sit so near the median that noise decides their bit."""
+    ac = coefficients[1:]
+    mean = sum(ac) / len(ac)
+    spread = math.sqrt(sum((c - mean) ** 2 for c in ac) / len(ac))
+    if spread == 0:
+        return False
+    unstable = sum(abs(c - median) < UNSTABLE_MARGIN * spread for c in coefficients)
+    return unstable <= MAX_UNSTABLE_TERMS
 
 
 # --- ThumbHash -------------------------------------------------------------------------------

@@ -26,7 +26,9 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ValidationError
 
+from qip_shared import config
 from qip_shared.aws import StageAdapters, StaleWriteError
+from qip_shared.boundary import Dependencies, LocalContext
 from qip_shared.enums import EventDetailType, NotificationType, StageName, StageStatus
 from qip_shared.errors import InvalidImageError, PermanentError, QipError, RetryableError
 from qip_shared.events import Notification, ProcessingEvent, ProcessingEventDetail
@@ -35,7 +37,6 @@ from qip_shared.record import StageInfo
 from qip_shared.requests import stage_update_request
 from qip_shared.timeutil import duration_ms, parse_timestamp, utc_now
 
-METRICS_NAMESPACE = "QIP"
 ERROR_MESSAGE_LIMIT = 1000
 """Longest error message recorded on a stage (DynamoDB items are capped; the log has it all)."""
 
@@ -51,55 +52,6 @@ class JsonModel(Protocol):
 
 
 JsonModelT = TypeVar("JsonModelT", bound=JsonModel)
-
-
-class Dependencies(Generic[AdaptersT]):
-    """The adapters of this process: injected ones, else built lazily once (moto must be up)."""
-
-    def __init__(self, build: Callable[[], AdaptersT]) -> None:
-        self._build = build
-        self._injected: AdaptersT | None = None
-        self._built: AdaptersT | None = None
-
-    def __call__(self) -> AdaptersT:
-        """The injected adapters, or the ones built from the environment (once)."""
-        if self._injected is not None:
-            return self._injected
-        if self._built is None:
-            self._built = self._build()
-        return self._built
-
-    def inject(self, adapters: AdaptersT | None) -> None:
-        """Use `adapters` from now on; None goes back to building from the environment."""
-        self._injected = adapters
-        self._built = None
-
-    def cache_clear(self) -> None:
-        """Forget injected and built adapters: the next call builds from the environment."""
-        self.inject(None)
-
-
-@dataclass(frozen=True)
-class LocalContext:
-    """Stands in for the Lambda context when the caller passes none (or a partial one)."""
-
-    function_name: str = "qip-local"
-    memory_limit_in_mb: int = 0
-    invoked_function_arn: str = "local:qip-local"
-    aws_request_id: str = "local"
-
-    @classmethod
-    def around(cls, context: Any, service: str) -> Any:
-        """`context` if it has what the logger reads, else a local stand-in borrowing its fields."""
-        fields = ("function_name", "memory_limit_in_mb", "invoked_function_arn", "aws_request_id")
-        if context is not None and all(hasattr(context, f) for f in fields):
-            return context
-        defaults: dict[str, Any] = {
-            "function_name": service,
-            "invoked_function_arn": f"local:{service}",
-        }
-        borrowed = {f: getattr(context, f) for f in fields if hasattr(context, f)}
-        return cls(**{**defaults, **borrowed})
 
 
 @dataclass(frozen=True)
@@ -198,7 +150,7 @@ class Stage(Generic[AdaptersT]):
         # Powertools keeps metric state per process, not per instance: a default dimension set
         # here would be overwritten when several stages share a process (the local runtime), so
         # the stage dimension is added on each invocation instead.
-        self.metrics = Metrics(namespace=METRICS_NAMESPACE, service=service)
+        self.metrics = Metrics(namespace=config.metrics_namespace(), service=service)
         self.dependencies: Dependencies[AdaptersT] = Dependencies(build)
 
     def inject(self, adapters: AdaptersT | None) -> None:

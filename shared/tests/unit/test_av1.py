@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from qip_shared.av1 import Av1HeaderError, BitReader, max_frame_size
+from qip_shared.av1 import Av1HeaderError, max_frame_size
+from qip_shared.bits import BitReader, BitstreamError
 from qip_shared.isobmff import read_heif_header
 from qip_shared.testing.images import encode
 
@@ -64,7 +65,7 @@ def test_bit_reader_reads_fields_and_uvlc() -> None:
     assert reader.bits(4) == 0
     assert reader.uvlc() == 1  # "0 1 0": one leading zero, then the bit 0
     assert reader.uvlc() == 2  # "0 1 1"
-    with pytest.raises(Av1HeaderError):
+    with pytest.raises(BitstreamError):
         BitReader(b"\x00").bits(9)
 
 

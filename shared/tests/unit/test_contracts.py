@@ -24,6 +24,7 @@ from qip_shared import (
     StageName,
     Stages,
     StageStatus,
+    config,
     keys,
 )
 from qip_shared.config import QipSettings
@@ -245,3 +246,9 @@ def test_timestamps_are_fixed_width_utc() -> None:
     assert duration_ms(text, "2025-01-02T03:04:06.000Z") == 322
     with pytest.raises(ValueError, match="timezone-aware"):
         format_timestamp(datetime(2025, 1, 1))
+
+
+def test_metrics_namespace_is_the_platforms_else_the_shared_default() -> None:
+    assert config.metrics_namespace({}) == config.METRICS_NAMESPACE == "QIP"
+    assert config.metrics_namespace({config.ENV_METRICS_NAMESPACE: "QIP-staging"}) == "QIP-staging"
+    assert config.LAMBDA_RUNTIME.removeprefix("python") == config.LAMBDA_PYTHON_VERSION

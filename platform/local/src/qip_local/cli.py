@@ -29,6 +29,7 @@ from rich.table import Table
 
 from qip_local.state import clear_state
 from qip_shared.enums import ImageStatus, StageName
+from qip_shared.record import STATUS_INDEX_NAME
 
 app = typer.Typer(
     name="qip",
@@ -46,6 +47,11 @@ dlq_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(dlq_app, name="dlq")
+recipe_app = typer.Typer(
+    help="Show or change the recipe (the variants resize and thumbnail render) of `qip serve`.",
+    no_args_is_help=True,
+)
+app.add_typer(recipe_app, name="recipe")
 
 err = Console(stderr=True, highlight=False)
 STAGE_ORDER = list(StageName)
@@ -145,6 +151,30 @@ PrefixOption = Annotated[
     str | None, typer.Option("--prefix", help="Resource-name prefix (default: the server's).")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+RecipeOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--recipe",
+        help="A recipe JSON file: the variants to render (default: the design's two JPEGs).",
+    ),
+]
+
+
+def _read_recipe(path: Path | None) -> Any:
+    """The validated recipe in `path` (None: none given); a bad file is one clear line."""
+    from pydantic import ValidationError
+
+    from qip_shared.recipe import Recipe
+
+    if path is None:
+        return None
+    try:
+        return Recipe.from_json(path.read_bytes())
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'recipe'}: {e['msg']}" for e in exc.errors()
+        )
+        raise CliError(f"{path} is not a valid recipe: {problems}") from None
 
 
 # -- process -------------------------------------------------------------------------------
@@ -249,6 +279,7 @@ def process(
         float,
         typer.Option(help="Scale of Step Functions retry waits (1 = the designed 2/4/8 s)."),
     ] = 1.0,
+    recipe: RecipeOption = None,
 ) -> None:
     """Run the whole pipeline on files or folders, and copy the outputs to ./qip-out/.
 
@@ -266,6 +297,8 @@ def process(
         qip process examples/ --json | jq '.[] | {file, status, reason}'
 
         qip process examples/ --stages validation,metadata,thumbnail
+
+        qip process examples/ --recipe examples/recipes/all-formats.json
     """
     from qip_local.client import expand_paths
 
@@ -274,12 +307,23 @@ def process(
         if not files:
             raise CliError("no files to process")
         stage_list = _parse_stages(stages)
+        chosen_recipe = _read_recipe(recipe)
+        if chosen_recipe is not None and endpoint:
+            raise CliError("--recipe starts a system with it; on a running one: qip recipe set")
         out.mkdir(parents=True, exist_ok=True)
         stdout = sys.stdout
         console = Console(file=stdout, highlight=False)
         with (out / "qip.log").open("w") as log, _runtime_output_to(log):
             outcomes, chosen = _run_process(
-                files, out, stage_list, endpoint, timeout, retry_scale, console, json_output
+                files,
+                out,
+                stage_list,
+                endpoint,
+                timeout,
+                retry_scale,
+                console,
+                json_output,
+                chosen_recipe,
             )
         if json_output:
             stdout.write(json.dumps([o.to_json() for o in outcomes], indent=2) + "\n")
@@ -318,6 +362,7 @@ def _run_process(
     retry_scale: float,
     console: Console,
     json_output: bool,
+    recipe: Any = None,
 ) -> tuple[list[Any], list[StageName]]:
     records: dict[int, Any] = {}
     with contextlib.ExitStack() as stack:
@@ -328,9 +373,12 @@ def _run_process(
 
             if not json_output:
                 console.print("[dim]starting the embedded AWS (moto) and the pipeline…[/]")
-            runtime = LocalRuntime(
-                LocalConfig(stages=stage_list, retry_scale=retry_scale), server=True
-            )
+            config = LocalConfig(stages=stage_list, retry_scale=retry_scale)
+            if recipe is not None:
+                config.recipe = recipe
+            # moto, the state machine and the handlers in a child process: this one uploads
+            # and watches on the other core.
+            runtime = LocalRuntime(config, separate_process=True)
             stack.enter_context(runtime)
             client = runtime.local_client()
             if not json_output:
@@ -361,7 +409,7 @@ def _awscli_examples(endpoint: str, resources: Any) -> str:
             f"aws s3 ls s3://{resources.archive_bucket} --recursive",
             f"aws dynamodb scan --table-name {resources.table}",
             "aws dynamodb query --table-name "
-            f"{resources.table} --index-name status-uploadTimestamp-index "
+            f"{resources.table} --index-name {STATUS_INDEX_NAME} "
             "--key-condition-expression '#s = :s' --expression-attribute-names "
             '\'{"#s":"status"}\' --expression-attribute-values \'{":s":{"S":"COMPLETED"}}\'',
             f"aws stepfunctions list-executions --state-machine-arn {resources.state_machine_arn}",
@@ -429,6 +477,7 @@ def serve(
     dashboard_port: Annotated[
         int, typer.Option(help="Live dashboard port on 127.0.0.1 (0: any free port).")
     ] = 0,
+    recipe: RecipeOption = None,
 ) -> None:
     """Keep the embedded AWS and the pipeline running until Ctrl-C.
 
@@ -440,6 +489,8 @@ def serve(
         qip serve
 
         qip serve --port 4566 --log-file /tmp/qip.log
+
+        qip serve --recipe examples/recipes/all-formats.json
     """
     from qip_local.dashboard import serve_dashboard
     from qip_local.runtime import LocalConfig, LocalRuntime
@@ -448,14 +499,14 @@ def serve(
     stop = StopRequest()
     with _one_line_errors():
         stage_list = _parse_stages(stages)
+        config = LocalConfig(prefix=prefix, stages=stage_list, retry_scale=retry_scale)
+        chosen_recipe = _read_recipe(recipe)
+        if chosen_recipe is not None:
+            config.recipe = chosen_recipe
         console = Console(file=sys.stdout, highlight=False)
         log_file.parent.mkdir(parents=True, exist_ok=True)
         with log_file.open("a") as log, _runtime_output_to(log):
-            runtime = LocalRuntime(
-                LocalConfig(prefix=prefix, stages=stage_list, retry_scale=retry_scale),
-                server=True,
-                port=port,
-            )
+            runtime = LocalRuntime(config, server=True, port=port)
             with (
                 runtime,
                 serve_dashboard(runtime.local_client(), port=dashboard_port) as dashboard_url,
@@ -492,6 +543,15 @@ def _record_table(record: Any, execution_status: str | None) -> Table:
         ("errorType", record.error_type),
         ("errorMessage", record.error_message),
         ("archivedLocation", record.archived_location),
+        ("recipeVersion", record.recipe_version),
+        ("duplicateOf", record.duplicate_of),
+        ("dominantColor", record.dominant_color),
+        (
+            "focalPoint",
+            record.focal_point and f"{record.focal_point.x:.3f}, {record.focal_point.y:.3f}",
+        ),
+        ("perceptualHash", record.perceptual_hash),
+        ("contentSha256", record.content_sha256),
         (
             "execution",
             f"{record.execution_arn} ({execution_status})" if record.execution_arn else None,
@@ -504,6 +564,11 @@ def _record_table(record: Any, execution_status: str | None) -> Table:
         if info is not None:
             took = f" in {info.duration_ms} ms" if info.duration_ms is not None else ""
             table.add_row(f"stage {stage.value}", f"{info.status.value}{took} ({info.timestamp})")
+    for variant in record.variants or []:
+        table.add_row(
+            f"variant {variant.name} {variant.format.value}",
+            f"{variant.width}x{variant.height}, {variant.bytes} bytes: {variant.key}",
+        )
     return table
 
 
@@ -529,9 +594,12 @@ def status(
             raise CliError(f"no record for {key}")
         execution = client.execution_status(record)
         if json_output:
-            typer.echo(
-                json.dumps({**record.to_json_dict(), "executionStatus": execution}, indent=2)
-            )
+            shown = {
+                **record.to_json_dict(),
+                "render": record.render.to_public_dict(),
+                "executionStatus": execution,
+            }
+            typer.echo(json.dumps(shown, indent=2))
         else:
             Console(highlight=False).print(_record_table(record, execution))
 
@@ -699,6 +767,136 @@ def dlq_redrive(endpoint: EndpointOption = None, prefix: PrefixOption = None) ->
         client = _connect(endpoint, prefix)
         moved = client.dlq_redrive()
         typer.echo(f"moved {moved} message(s) back to {client.resources.names.queue}")
+
+
+# -- recipe and backfill -------------------------------------------------------------------
+def _recipe_table(recipe: Any) -> Table:
+    table = Table(title=f"recipe {recipe.version}", box=box.SIMPLE_HEAD)
+    for column in ("variant", "stage", "fit", "size", "formats"):
+        table.add_column(column)
+    for variant in recipe.variants:
+        table.add_row(
+            variant.name,
+            variant.stage.value,
+            variant.fit.value,
+            f"{variant.width}x{variant.height}",
+            ", ".join(f.value for f in variant.formats),
+        )
+    return table
+
+
+@recipe_app.command("show")
+def recipe_show(
+    endpoint: EndpointOption = None,
+    prefix: PrefixOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Show the recipe a running `qip serve` renders.
+
+    Examples:
+
+        qip recipe show
+
+        qip recipe show --json > recipe.json
+    """
+    from qip_shared.recipe_store import read_recipe
+
+    with _one_line_errors():
+        client = _connect(endpoint, prefix)
+        current = read_recipe(client.client("ssm"), client.resources.recipe_parameter)
+        if json_output:
+            typer.echo(json.dumps(current.to_json_dict(), indent=2))
+        else:
+            Console(highlight=False).print(_recipe_table(current))
+
+
+@recipe_app.command("set")
+def recipe_set(
+    file: Annotated[Path, typer.Argument(help="The recipe JSON file.")],
+    endpoint: EndpointOption = None,
+    prefix: PrefixOption = None,
+) -> None:
+    """Make a running `qip serve` render another recipe (new uploads; `qip backfill` for the
+    images it already has). Warm functions pick it up within a minute.
+
+    Examples:
+
+        qip recipe set examples/recipes/all-formats.json && qip backfill
+    """
+    from qip_shared.recipe_store import read_recipe, write_recipe
+
+    with _one_line_errors():
+        chosen = _read_recipe(file)
+        client = _connect(endpoint, prefix)
+        ssm, parameter = client.client("ssm"), client.resources.recipe_parameter
+        previous = read_recipe(ssm, parameter)
+        write_recipe(ssm, parameter, chosen)
+        typer.echo(f"recipe {chosen.version} set (was {previous.version}); run `qip backfill`")
+
+
+@app.command()
+def backfill(
+    endpoint: EndpointOption = None,
+    prefix: PrefixOption = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help='Print only {"examined", "rerendered", "failed"}.')
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for all re-renders.")] = 600.0,
+) -> None:
+    """Re-render the COMPLETED images whose variants another recipe version rendered.
+
+    Finds them through the status index (no Scan), runs each through the same stages once
+    (idempotent: run it again and nothing is re-rendered; resumable after an interruption).
+    Exit code 1 if any image failed to re-render.
+
+    Examples:
+
+        qip recipe set examples/recipes/all-formats.json && qip backfill
+
+        qip backfill --json
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from qip_local.backfill import Backfill
+
+    with _one_line_errors():
+        client = _connect(endpoint, prefix)
+        resources = client.resources
+        job = Backfill(
+            dynamodb=client.client("dynamodb"),
+            stepfunctions=client.client("stepfunctions"),
+            ssm=client.client("ssm"),
+            table=resources.table,
+            upload_bucket=resources.upload_bucket,
+            state_machine_arn=resources.state_machine_arn,
+            recipe_parameter=resources.recipe_parameter,
+        )
+        if json_output:
+            report = job.run(timeout=timeout)
+            typer.echo(json.dumps(report.to_json()))
+        else:
+            console = Console(highlight=False)
+            version = job.current_recipe().version
+            with Progress(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+            ) as progress:
+                task = progress.add_task(f"re-rendering with recipe {version}", total=None)
+                report = job.run(
+                    on_plan=lambda _examined, stale: progress.update(task, total=stale),
+                    on_done=lambda _record, _ok: progress.advance(task),
+                    timeout=timeout,
+                )
+            failed = f"[red]{report.failed} failed[/]" if report.failed else "0 failed"
+            console.print(
+                f"examined {report.examined} completed image(s): "
+                f"[green]{report.rerendered} re-rendered[/], {failed}"
+            )
+    if report.failed:
+        raise typer.Exit(EXIT_FAILED)
 
 
 # -- synth ---------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import mimetypes
 import re
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ import requests
 
 from qip_local.provision import Resources
 from qip_shared.enums import CONTENT_TYPES, ImageStatus, RejectionReason, StageName
-from qip_shared.keys import archive_prefix, processed_prefix
+from qip_shared.keys import archive_prefix, processed_prefix, variant_file_name
 from qip_shared.keys import resized_key as default_resized_key
 from qip_shared.keys import thumbnail_key as default_thumbnail_key
 from qip_shared.messages import reprocess_attributes
@@ -75,8 +76,10 @@ class Outcome:
     reason: str | None = None
     error: str | None = None
     durations: dict[str, float] = field(default_factory=dict)
-    outputs: dict[str, str] | None = None
+    outputs: dict[str, Any] | None = None
     record: dict[str, Any] | None = None
+    # The render-ready fields (issue 18), all six keys, null where unknown.
+    render: dict[str, Any] | None = None
     seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
@@ -89,6 +92,7 @@ class Outcome:
             "error": self.error,
             "durations": dict(self.durations),
             "outputs": dict(self.outputs) if self.outputs is not None else None,
+            "render": dict(self.render) if self.render is not None else None,
         }
 
 
@@ -211,8 +215,25 @@ class LocalClient:
                 status, str(error.get("code", "UNKNOWN")), str(error.get("message", ""))
             )
         return UploadTicket(
-            url=answer["url"], fields=dict(answer["fields"]), image_key=answer["imageKey"]
+            url=self.reachable_url(answer["url"]),
+            fields=dict(answer["fields"]),
+            image_key=answer["imageKey"],
         )
+
+    def reachable_url(self, url: str) -> str:
+        """A presigned S3 URL on the local endpoint (AWS's S3 host names stand for it).
+
+        Handlers that run inside the embedded AWS sign for S3's own host names; a browser, or
+        this client, reaches that S3 at the endpoint, path-style.
+        """
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname or ""
+        if self.endpoint_url is None or not host.endswith(".amazonaws.com"):
+            return url
+        if host.startswith("s3.") or host.startswith("s3-"):
+            return self.endpoint_url + parts.path  # path-style already: /bucket/...
+        bucket = host.split(".s3.", 1)[0].split(".s3-", 1)[0]
+        return f"{self.endpoint_url}/{bucket}{parts.path.rstrip('/')}"
 
     def post_file(self, ticket: UploadTicket, data: bytes, file_name: str) -> None:
         """POST the bytes to S3 with the ticket's form fields (the browser's part)."""
@@ -351,25 +372,51 @@ class LocalClient:
         return self.read_queue(self.resources.events_queue_url)
 
     # -- outputs -----------------------------------------------------------------------------
-    def download_outputs(self, record: ImageRecord, directory: Path) -> dict[str, str] | None:
-        """Copy the resized image and thumbnail of a COMPLETED record into `directory`."""
+    def download_outputs(self, record: ImageRecord, directory: Path) -> dict[str, Any] | None:
+        """Copy every variant of a COMPLETED record into `directory`.
+
+        `resized` and `thumbnail` are the paths of the classic outputs (the first JPEG of each
+        stage); `variants` lists every variant with its lineage and local path.
+        """
         if record.status is not ImageStatus.COMPLETED:
             return None
         s3 = self.client("s3")
-        outputs: dict[str, str] = {}
-        wanted = {
+        outputs: dict[str, Any] = {}
+        classic = {
             "resized": record.resized_key or default_resized_key(record.image_key),
             "thumbnail": record.thumbnail_key or default_thumbnail_key(record.image_key),
         }
-        for name, key in wanted.items():
+        # A record from before recipes has no variants: its two JPEGs are the outputs.
+        files = {v.key: variant_file_name(v.name, v.format) for v in record.variants or []} or {
+            key: f"{name}.jpg" for name, key in classic.items()
+        }
+        paths: dict[str, str] = {}
+        for key, file_name in files.items():
             try:
                 body = s3.get_object(Bucket=self.resources.upload_bucket, Key=key)["Body"].read()
             except s3.exceptions.NoSuchKey:
                 continue
             directory.mkdir(parents=True, exist_ok=True)
-            target = directory / f"{name}.jpg"
+            target = directory / file_name
             target.write_bytes(body)
-            outputs[name] = str(target)
+            paths[key] = str(target)
+        for name, key in classic.items():
+            if key in paths:
+                outputs[name] = paths[key]
+        if record.variants:
+            outputs["variants"] = [
+                {
+                    "name": v.name,
+                    "format": v.format.value,
+                    "width": v.width,
+                    "height": v.height,
+                    "path": paths.get(v.key),
+                    "bytes": v.bytes,
+                    "recipeVersion": v.recipe_version,
+                    "sourceSha256": v.source_sha256,
+                }
+                for v in record.variants
+            ]
         return outputs or None
 
     # -- the whole job -----------------------------------------------------------------------
@@ -464,6 +511,7 @@ class LocalClient:
             outcome.error = error_text(record)
         outcome.durations = stage_durations(record)
         outcome.record = record.to_json_dict()
+        outcome.render = record.render.to_public_dict()
 
     # -- operations --------------------------------------------------------------------------
     def dlq_messages(self, *, limit: int = 1000) -> list[dict[str, Any]]:

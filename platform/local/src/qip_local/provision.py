@@ -27,26 +27,22 @@ from qip_pipeline.names import (
     handler_path,
     upload_event_pattern,
 )
+from qip_shared import config
 from qip_shared.config import (
     ENV_ARCHIVE_BUCKET,
     ENV_EVENT_BUS_NAME,
+    ENV_RECIPE_PARAMETER,
     ENV_STATE_MACHINE_ARN,
     ENV_TABLE_NAME,
     ENV_TOPIC_ARN,
     ENV_UPLOAD_BUCKET,
 )
 from qip_shared.enums import EVENT_SOURCE, StageName
-from qip_shared.record import (
-    STATUS_INDEX_NAME,
-    STATUS_INDEX_PARTITION_KEY,
-    STATUS_INDEX_SORT_KEY,
-    TABLE_PARTITION_KEY,
-    TTL_ATTRIBUTE,
-)
+from qip_shared.recipe import DEFAULT_RECIPE, Recipe
+from qip_shared.recipe_store import write_recipe
+from qip_shared.record import TTL_ATTRIBUTE, table_create_request
 
-MAX_RECEIVE_COUNT = 3
 MESSAGE_RETENTION_SECONDS = 4 * 24 * 3600
-LAMBDA_RUNTIME = "python3.12"
 
 
 @dataclass(frozen=True)
@@ -69,6 +65,7 @@ class Resources:
     definition: str
     function_arns: dict[str, str] = field(default_factory=dict)
     event_bus_name: str = "default"
+    recipe_parameter: str = ""
 
     def function_name(self, service: str) -> str:
         """The deployed name of a service's function."""
@@ -88,6 +85,7 @@ def function_environment(resources: Resources) -> dict[str, str]:
         ENV_TOPIC_ARN: resources.topic_arn,
         ENV_EVENT_BUS_NAME: resources.event_bus_name,
         ENV_STATE_MACHINE_ARN: resources.state_machine_arn,
+        ENV_RECIPE_PARAMETER: resources.recipe_parameter,
     }
 
 
@@ -141,6 +139,7 @@ def provision(
     endpoint_url: str | None = None,
     extra_environment: Mapping[str, str] | None = None,
     execution_timeout: int | None = None,
+    recipe: Recipe = DEFAULT_RECIPE,
 ) -> Resources:
     """Create every resource of the stack on the embedded AWS and return their identifiers."""
     names = names or ResourceNames()
@@ -160,27 +159,7 @@ def provision(
         Bucket=names.upload_bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
     )
 
-    string = "S"
-    ddb.create_table(
-        TableName=names.table,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": TABLE_PARTITION_KEY, "AttributeType": string},
-            {"AttributeName": STATUS_INDEX_PARTITION_KEY, "AttributeType": string},
-            {"AttributeName": STATUS_INDEX_SORT_KEY, "AttributeType": string},
-        ],
-        KeySchema=[{"AttributeName": TABLE_PARTITION_KEY, "KeyType": "HASH"}],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": STATUS_INDEX_NAME,
-                "KeySchema": [
-                    {"AttributeName": STATUS_INDEX_PARTITION_KEY, "KeyType": "HASH"},
-                    {"AttributeName": STATUS_INDEX_SORT_KEY, "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    )
+    ddb.create_table(**table_create_request(names.table))
     ddb.update_time_to_live(
         TableName=names.table,
         TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
@@ -197,7 +176,7 @@ def provision(
             "VisibilityTimeout": str(visibility_timeout),
             "MessageRetentionPeriod": str(MESSAGE_RETENTION_SECONDS),
             "RedrivePolicy": json.dumps(
-                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVE_COUNT)}
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(config.MAX_RECEIVES)}
             ),
         },
     )["QueueUrl"]
@@ -249,6 +228,9 @@ def provision(
         ),
     )["Role"]["Arn"]
 
+    # The recipe lives where the deployed stack keeps it: one SSM parameter.
+    write_recipe(client("ssm"), names.recipe_parameter, recipe)
+
     account_region = topic_arn.split(":")[3:5]
     region, account = account_region[0], account_region[1]
     state_machine_arn = f"arn:aws:states:{region}:{account}:stateMachine:{names.state_machine}"
@@ -259,6 +241,9 @@ def provision(
         ENV_TOPIC_ARN: topic_arn,
         ENV_EVENT_BUS_NAME: "default",
         ENV_STATE_MACHINE_ARN: state_machine_arn,
+        ENV_RECIPE_PARAMETER: names.recipe_parameter,
+        config.ENV_MAX_RECEIVE_COUNT: str(config.MAX_RECEIVES),
+        config.ENV_METRICS_NAMESPACE: config.METRICS_NAMESPACE,
         **(extra_environment or {}),
     }
     code = _dummy_zip()
@@ -266,7 +251,7 @@ def provision(
     for service in ALL_SERVICES:
         created = lam.create_function(
             FunctionName=function_name(service, names.prefix),
-            Runtime=LAMBDA_RUNTIME,
+            Runtime=config.LAMBDA_RUNTIME,
             Role=role_arn,
             Handler=handler_path(service),
             Code={"ZipFile": code},
@@ -301,6 +286,7 @@ def provision(
         state_machine_arn=state_machine_arn,
         definition=definition,
         function_arns=function_arns,
+        recipe_parameter=names.recipe_parameter,
     )
 
 
@@ -353,4 +339,5 @@ def discover(
         state_machine_arn=machine["stateMachineArn"],
         definition=definition,
         function_arns=function_arns,
+        recipe_parameter=names.recipe_parameter,
     )

@@ -1,9 +1,10 @@
 """The embedded AWS with the pipeline running in it: moto, the shim, the resources, the poller.
 
-Two modes: in-process (`mock_aws`, for tests) and server (`ThreadedMotoServer` on 127.0.0.1,
-for the CLI, so awscli and boto3 clients can look at everything while it runs). In both, the
-handlers run in this process; in server mode their clients reach the server through
-`AWS_ENDPOINT_URL`, as any other client does.
+Three modes: in-process (`mock_aws`, for tests), server (`ThreadedMotoServer` on 127.0.0.1, so
+awscli and boto3 clients can look at everything while it runs; the handlers run in this
+process and reach the server through `AWS_ENDPOINT_URL`), and server in a separate process
+(`separate_process=True`, for the CLI: moto, the state machine, the handlers and the poller
+run in-process in a child, `qip_local.aws_process`, so they and the caller each have a core).
 """
 
 # moto and the server are imported only when a mode needs them (they are slow to import).
@@ -12,8 +13,13 @@ handlers run in this process; in server mode their clients reach the server thro
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
+import select
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,8 +35,8 @@ from qip_local.shim import (
     ScaledTime,
     cached_json_paths,
     cached_state_machine_clients,
+    direct_dynamodb_answers,
     lambda_shim,
-    lazy_handler,
     load_handler,
     scaled_retry_sleeps,
     serialized_dynamodb,
@@ -40,6 +46,7 @@ from qip_pipeline.names import ALL_SERVICES, ResourceNames, function_name
 from qip_shared.config import ENV_SWEEP_AFTER_SECONDS
 from qip_shared.enums import StageName
 from qip_shared.limits import Workflow, sweep_after_seconds
+from qip_shared.recipe import DEFAULT_RECIPE, Recipe
 
 REGION = "us-east-1"
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}}
@@ -83,6 +90,56 @@ class LocalConfig:
     sweep_after: float | None = None
     # Replaces the definition's own execution TimeoutSeconds (tests scale time down).
     execution_timeout: int | None = None
+    # What the resize and thumbnail stages render (stored in the system's SSM parameter).
+    recipe: Recipe = DEFAULT_RECIPE
+
+
+CHILD_START_TIMEOUT = 120.0  # seconds: imports and provisioning on a loaded machine
+CHILD_STOP_TIMEOUT = 10.0
+
+
+def _child_environment() -> dict[str, str]:
+    """The child's environment: ours, without an endpoint, and with a bytecode cache.
+
+    Without bytecode every start compiles moto, boto3 and the handlers again (about a second
+    of CPU); where writing it is disabled, the child keeps its own under the user's cache.
+    """
+    environment = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
+    if environment.pop("PYTHONDONTWRITEBYTECODE", None) and not sys.pycache_prefix:
+        cache = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+        environment["PYTHONPYCACHEPREFIX"] = os.path.join(cache, "qip", "pycache")
+    return environment
+
+
+def _child_output() -> Any:
+    """Where the child's output goes: this process's stdout (a log file under the CLI)."""
+    try:
+        sys.stdout.flush()
+        sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return subprocess.DEVNULL
+    return sys.stdout
+
+
+def _read_answer(answers: Any, child: subprocess.Popen[bytes], timeout: float) -> dict[str, Any]:
+    """The child's one-line answer: where it serves and what it provisioned."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise RuntimeError(f"the embedded AWS did not start within {timeout:.0f} s")
+        ready, _, _ = select.select([answers], [], [], min(left, 0.5))
+        if ready:
+            break
+        if child.poll() is not None:
+            raise RuntimeError(f"the embedded AWS exited during start-up ({child.returncode})")
+    line = answers.readline()
+    if not line:
+        raise RuntimeError(f"the embedded AWS exited during start-up ({child.wait()})")
+    answer: dict[str, Any] = json.loads(line)
+    if "error" in answer:
+        raise RuntimeError(f"the embedded AWS failed to start: {answer['error']}")
+    return answer
 
 
 class LocalRuntime:
@@ -95,9 +152,11 @@ class LocalRuntime:
         server: bool = False,
         host: str = "127.0.0.1",
         port: int = 0,
+        separate_process: bool = False,
     ) -> None:
         self.config = config or LocalConfig()
-        self.server_mode = server
+        self.server_mode = server or separate_process
+        self.separate_process = separate_process
         self.host = host
         self.port = port
         self.endpoint_url: str | None = None
@@ -109,6 +168,7 @@ class LocalRuntime:
         self._stack = contextlib.ExitStack()
         self._saved_env: dict[str, str | None] = {}
         self._server: Any = None
+        self._child: subprocess.Popen[bytes] | None = None
         self.session: boto3.Session | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -140,6 +200,8 @@ class LocalRuntime:
         for name, value in FAKE_CREDENTIALS.items():
             self._setenv(name, value)
         self._setenv("AWS_PROFILE", None)
+        if self.separate_process:
+            return self._start_separate()
         if self.server_mode:
             self._start_server()
         else:
@@ -155,6 +217,7 @@ class LocalRuntime:
         self.retry_clock = self._stack.enter_context(scaled_retry_sleeps(self.config.retry_scale))
         self._stack.enter_context(cached_state_machine_clients())
         self._stack.enter_context(cached_json_paths())
+        self._stack.enter_context(direct_dynamodb_answers())
         self._stack.enter_context(serialized_dynamodb())
         self.session = boto3.Session(region_name=REGION)
         resources = provision(
@@ -165,6 +228,7 @@ class LocalRuntime:
             endpoint_url=self.endpoint_url,
             extra_environment=self.config.environment,
             execution_timeout=self.config.execution_timeout,
+            recipe=self.config.recipe,
         )
         self.resources = resources
         sweep_after = self.config.sweep_after or sweep_after_seconds(Workflow.EXPRESS)
@@ -215,16 +279,61 @@ class LocalRuntime:
         answer = requests.post(f"{self.endpoint_url}/moto-api/config", json=MOTO_CONFIG, timeout=10)
         answer.raise_for_status()
 
+    def _start_separate(self) -> Resources:
+        from qip_local.aws_process import config_json, resources_from_json
+
+        if self.config.handlers:
+            raise ValueError("handlers cannot cross into a separate process; use server=True")
+        read_end, write_end = os.pipe()
+        try:
+            self._child = subprocess.Popen(  # noqa: S603 - our own module, our own arguments
+                [
+                    sys.executable,
+                    "-m",
+                    "qip_local.aws_process",
+                    str(write_end),
+                    self.host,
+                    str(self.port),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=_child_output(),
+                stderr=subprocess.STDOUT,
+                pass_fds=(write_end,),
+                env=_child_environment(),
+            )
+        finally:
+            os.close(write_end)
+        self._stack.callback(self._stop_child)
+        assert self._child.stdin is not None
+        self._child.stdin.write(config_json(self.config).encode() + b"\n")
+        self._child.stdin.flush()
+        with os.fdopen(read_end, "rb") as answers:
+            answer = _read_answer(answers, self._child, CHILD_START_TIMEOUT)
+        self.endpoint_url = answer["endpoint"]
+        self._setenv("AWS_ENDPOINT_URL", self.endpoint_url)
+        self.session = boto3.Session(region_name=REGION)
+        self.resources = resources_from_json(answer["resources"], answer["endpoint"])
+        return self.resources
+
+    def _stop_child(self) -> None:
+        child, self._child = self._child, None
+        if child is None:
+            return
+        if child.stdin is not None:
+            with contextlib.suppress(OSError):
+                child.stdin.close()  # the child stops when its stdin closes
+        try:
+            child.wait(CHILD_STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
     def _register_handlers(self, resources: Resources) -> None:
         assert self.registry is not None
         for service in ALL_SERVICES:
             handler = self.config.handlers.get(service)
             if handler is None:
-                try:
-                    handler = load_handler(service)
-                except ImportError:
-                    # Not written yet (or broken): its invocations fail as Lambda's would.
-                    handler = lazy_handler(service)
+                handler = load_handler(service)
             self.registry.register(function_name(service, resources.names.prefix), handler)
 
     def stop(self) -> None:
@@ -244,6 +353,11 @@ class LocalRuntime:
         self._saved_env.clear()
 
     # -- access ----------------------------------------------------------------------------
+    @property
+    def child_pid(self) -> int | None:
+        """The process id of the embedded AWS when it runs in a separate process."""
+        return self._child.pid if self._child is not None else None
+
     def client(self, service: str) -> Any:
         """A boto3 client for the embedded AWS."""
         assert self.session is not None, "start() first"

@@ -335,3 +335,25 @@ def test_while_running_the_graph_highlights_the_running_states(runtime, web, loc
     after = graph_states(web.get("/fragments/image", params={"key": key}).text)
     assert after["ResizeImage"] == "succeeded"
     assert after["Completed"] == "final"
+
+
+def test_detail_lists_every_variant_and_serves_only_those(web, local, processed) -> None:
+    key = processed["good"]
+    record = local.record(key)
+    html = web.get("/fragments/image", params={"key": key}).text
+    assert record.variants
+    assert f"(recipe {record.recipe_version})" in html
+    for variant in record.variants:
+        assert f'<tr data-variant="{variant.name}.{variant.format.value}">' in html
+        answer = web.get(
+            "/variants", params={"key": key, "name": variant.name, "format": variant.format.value}
+        )
+        assert answer.status_code == 200
+        assert answer.headers["content-type"] == variant.format.content_type
+        with Image.open(io.BytesIO(answer.content)) as image:
+            assert image.size == (variant.width, variant.height)
+    # Only what the record lists: an unknown variant or another image's key is a 404.
+    missing = {"key": key, "name": "resized", "format": "avif"}
+    assert web.get("/variants", params=missing).status_code == 404
+    other = {"key": processed["text"], "name": "resized", "format": "jpeg"}
+    assert web.get("/variants", params=other).status_code == 404

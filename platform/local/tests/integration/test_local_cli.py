@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -20,7 +21,15 @@ from qip_local.examples import EXPECTED
 
 REPO = Path(__file__).resolve().parents[4]
 EXAMPLES = REPO / "examples"
-JSON_KEYS = {"file", "imageKey", "status", "reason", "error", "durations", "outputs"}
+JSON_KEYS = {"file", "imageKey", "status", "reason", "error", "durations", "outputs", "render"}
+RENDER_KEYS = {
+    "thumbhash",
+    "dominantColor",
+    "focalPoint",
+    "perceptualHash",
+    "contentSha256",
+    "duplicateOf",
+}
 
 
 def qip_command() -> list[str]:
@@ -76,6 +85,13 @@ def test_process_examples_json(tmp_path: Path) -> None:
                 "archive",
             }
             assert all(seconds >= 0 for seconds in outcome["durations"].values())
+            render = outcome["render"]
+            assert set(render) == RENDER_KEYS
+            assert all(render[k] is not None for k in RENDER_KEYS - {"duplicateOf"}), render
+            assert 0 <= render["focalPoint"]["x"] <= 1
+            assert 0 <= render["focalPoint"]["y"] <= 1
+            data = Path(outcome["file"]).read_bytes()
+            assert render["contentSha256"] == hashlib.sha256(data).hexdigest()
             resized = Path(outcome["outputs"]["resized"])
             thumbnail = Path(outcome["outputs"]["thumbnail"])
             # Outputs land in ./qip-out/ of the working directory.

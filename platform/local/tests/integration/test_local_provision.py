@@ -99,8 +99,12 @@ def test_buckets_table_queues_rule_topic_and_functions(runtime: LocalRuntime) ->
     # (moto does not echo EventBridgeConfiguration back; the upload flow test proves it is on.)
 
     table = runtime.client("dynamodb").describe_table(TableName=names.table)["Table"]
-    index = {i["IndexName"]: i for i in table["GlobalSecondaryIndexes"]}[STATUS_INDEX_NAME]
+    indexes = {i["IndexName"]: i for i in table["GlobalSecondaryIndexes"]}
+    index = indexes[STATUS_INDEX_NAME]
     assert [k["AttributeName"] for k in index["KeySchema"]] == ["status", "uploadTimestamp"]
+    index = indexes["contentSha256-uploadTimestamp-index"]
+    assert [k["AttributeName"] for k in index["KeySchema"]] == ["contentSha256", "uploadTimestamp"]
+    assert len(indexes) == 6  # status, content hash, four perceptual-hash bands
     ttl = runtime.client("dynamodb").describe_time_to_live(TableName=names.table)
     assert ttl["TimeToLiveDescription"]["AttributeName"] == "ttl"
 

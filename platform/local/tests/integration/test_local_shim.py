@@ -35,7 +35,11 @@ class Behaviours:
             result = {"service": service, "imageKey": event.get("imageKey")}
             if service == "archive":
                 # PublishSuccess reads these from the archive result.
-                result |= {"archivedLocation": "s3://archive/x/", "processingDuration": 5}
+                result |= {
+                    "archivedLocation": "s3://archive/x/",
+                    "processingDuration": 5,
+                    "render": {},
+                }
             return result
 
         return call

@@ -366,6 +366,8 @@ def build_definition(
         success_paths = {
             "archivedLocation": f"$.{RESULT_PATH_ARCHIVE}.archivedLocation",
             "processingDuration": f"$.{RESULT_PATH_ARCHIVE}.processingDuration",
+            # Archive always returns `render` (the render-ready fields, issue 18).
+            "render": f"$.{RESULT_PATH_ARCHIVE}.render",
         }
     else:
         states[MARK_COMPLETED_STATE] = _mark(ImageStatus.COMPLETED, {}, limits) | {

@@ -82,6 +82,10 @@ class ResourceNames:
         """EventBridge schedule that runs the sweeper."""
         return f"{self.prefix}-sweep"
 
+    def recipe_parameter(self) -> str:
+        """SSM parameter holding the recipe the resize and thumbnail stages render."""
+        return f"/{self.prefix}/recipe"
+
     @property
     def audit_log_group(self) -> str:
         """Log group receiving the audit trail of upload events."""

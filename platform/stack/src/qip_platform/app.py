@@ -4,7 +4,8 @@ Context (cdk.json defaults, override with `-c key=value`, also accepted by this 
 `stages` (comma list), `workflow` (EXPRESS|STANDARD), `architecture` (arm64|x86_64),
 `stackName` (QipStack), `deleteUpload`, `storeGps` (true|false), `recordTtlDays`, `corsOrigins`
 (comma list), `alarmEmails` and `alarmUrls` (comma lists: who the alarm topic reaches), `nag`
-(true: run cdk-nag AwsSolutions at synth; findings fail it).
+(true: run cdk-nag AwsSolutions at synth; findings fail it), `recipe` (a recipe JSON file, or the
+recipe itself; default: the design's two JPEGs).
 Layers are built into `platform/build/layers` on first synth (see `layers.py`).
 """
 
@@ -25,6 +26,7 @@ from qip_pipeline.definition import parse_stages
 from qip_platform.bytecode import LambdaPythonMissingError
 from qip_platform.layers import LayerBuildError, LayerDirs, ensure_layers, repo_root
 from qip_platform.stack import QipStack, StackSettings
+from qip_shared.recipe import DEFAULT_RECIPE, Recipe
 
 PLATFORM_DIR = Path(__file__).resolve().parents[2]
 
@@ -57,7 +59,23 @@ def settings_from_context(app: App) -> StackSettings:
         cors_origins=tuple(_list(origins)) if origins else ("*",),
         alarm_emails=tuple(_list(get("alarmEmails") or "")),
         alarm_urls=tuple(_list(get("alarmUrls") or "")),
+        recipe=recipe_from_context(get("recipe")),
     )
+
+
+def recipe_from_context(value: Any) -> Recipe:
+    """The `recipe` context: a JSON file's path, the JSON text or object, or absent (default)."""
+    if value in (None, ""):
+        return DEFAULT_RECIPE
+    if isinstance(value, Mapping):
+        return Recipe.model_validate(value)
+    text = str(value).strip()
+    if text.startswith("{"):
+        return Recipe.from_json(text)
+    try:
+        return Recipe.from_json(Path(text).read_text())
+    except OSError as error:
+        raise ValueError(f"cannot read the recipe file {text}: {error}") from None
 
 
 def build_app(

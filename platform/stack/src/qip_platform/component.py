@@ -20,6 +20,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct, IConstruct
 
 from qip_shared import config
+from qip_shared.recipe import DEFAULT_RECIPE, Recipe
 
 # CDK's own naming scheme (core/lib/private/uniqueid.ts), applied to the flattened path.
 _HIDDEN_ID = "Default"
@@ -50,6 +51,8 @@ class StackSettings:
     # Who the alarms reach: e-mail addresses and HTTPS endpoints subscribed to the alarm topic.
     alarm_emails: tuple[str, ...] = ()
     alarm_urls: tuple[str, ...] = ()
+    # What resize and thumbnail render; stored in an SSM parameter they read at start.
+    recipe: Recipe = DEFAULT_RECIPE
 
 
 class Component(Construct):

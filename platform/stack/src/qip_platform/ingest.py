@@ -23,12 +23,11 @@ from qip_platform.component import Component, StackSettings, allow, allow_object
 from qip_platform.functions import FunctionAssets
 from qip_platform.stages import grant_common
 from qip_platform.storage import Storage
-from qip_shared import keys
+from qip_shared import config, keys
 from qip_trigger.construct import TriggerFunction
 
 QUEUE_VISIBILITY = Duration.seconds(300)
 QUEUE_RETENTION = Duration.days(4)
-MAX_RECEIVES = 3
 TRIGGER_BATCH_SIZE = 1
 TRIGGER_MAX_CONCURRENCY = 10
 
@@ -87,7 +86,9 @@ class Ingest(Component):
             enforce_ssl=True,
             visibility_timeout=QUEUE_VISIBILITY,
             retention_period=QUEUE_RETENTION,
-            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=MAX_RECEIVES, queue=self.dlq),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                max_receive_count=config.MAX_RECEIVES, queue=self.dlq
+            ),
         )
         self.function = self._trigger(props)
         upload_rule = events.Rule(
@@ -113,6 +114,7 @@ class Ingest(Component):
             state_machine=props["state_machine"],
             max_bytes=settings.max_bytes,
             record_ttl_days=settings.record_ttl_days,
+            max_receive_count=config.MAX_RECEIVES,
             **props["assets"].props("trigger"),
         )
         fn = trigger.function

@@ -16,12 +16,14 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from qip_shared import config
+
 PERIOD = Duration.minutes(5)
 ERROR_RATE_PERCENT = 5
 AVERAGE_DURATION_MS = 60_000
 DLQ_DEPTH = 10
-# The functions' own Powertools metrics (namespace QIP, dimensions service + stage).
-CUSTOM_NAMESPACE = "QIP"
+# The functions' own Powertools metrics (dimensions service + stage).
+CUSTOM_NAMESPACE = config.METRICS_NAMESPACE
 
 
 class Monitoring(Construct):

@@ -22,7 +22,7 @@ from qip_pipeline.definition import (
 )
 from qip_platform.component import Component
 from qip_platform.storage import Storage
-from qip_shared.cdk import METRICS_NAMESPACE
+from qip_shared.config import METRICS_NAMESPACE
 from qip_shared.enums import StageName
 
 WORKFLOWS = {"EXPRESS": sfn.StateMachineType.EXPRESS, "STANDARD": sfn.StateMachineType.STANDARD}

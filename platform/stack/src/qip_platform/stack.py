@@ -75,14 +75,16 @@ class QipStack(FlatIdStack):
             architecture=ARCHITECTURES[architecture],
             log_retention=settings.log_retention,
         )
-        stage_functions = StageFunctions(
+        stages_component = StageFunctions(
             self,
             "Stages",
             stages=self.stages,
             settings=settings,
             storage=self.storage,
             assets=assets,
-        ).functions
+        )
+        stage_functions = stages_component.functions
+        self.recipe_parameter = stages_component.recipe
         self.pipeline = Pipeline(
             self,
             "Pipeline",
@@ -150,5 +152,7 @@ class QipStack(FlatIdStack):
             "DashboardName": self.monitoring.dashboard.dashboard_name,
             "AlarmTopicArn": self.monitoring.alarm_topic.topic_arn,
         }
+        if self.recipe_parameter is not None:
+            values["RecipeParameterName"] = self.recipe_parameter.parameter_name
         for name, value in values.items():
             CfnOutput(self, name, value=value)

@@ -2,6 +2,9 @@
 
 Each entry makes its stage's function (with the settings it reads) and grants what that stage
 needs beyond what every stage needs (read its upload, update its record, emit and notify).
+The recipe (what resize and thumbnail render) is an SSM parameter made here from the
+settings; the rendering stages get its name (`QIP_RECIPE_PARAMETER`) and `ssm:GetParameter`
+on it alone.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from dataclasses import dataclass
 from typing import TypedDict, Unpack
 
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from qip_archive.construct import ArchiveFunction
@@ -20,9 +24,10 @@ from qip_platform.component import Component, StackSettings, allow, allow_object
 from qip_platform.functions import FunctionAssets
 from qip_platform.storage import Storage
 from qip_resize.construct import ResizeFunction
-from qip_shared import keys
+from qip_shared import config, keys
 from qip_shared.cdk import PipelineProps, ServiceFunction
 from qip_shared.enums import StageName
+from qip_shared.record import DUPLICATE_INDEX_NAMES
 from qip_thumbnail.construct import ThumbnailFunction
 from qip_validate.construct import ValidateFunction
 
@@ -37,6 +42,12 @@ class StageBuild:
     settings: StackSettings
     storage: Storage
     props: PipelineProps
+    recipe: ssm.StringParameter | None = None
+
+    def recipe_environment(self) -> dict[str, str]:
+        """Where a rendering stage finds the recipe."""
+        assert self.recipe is not None
+        return {config.ENV_RECIPE_PARAMETER: self.recipe.parameter_name}
 
 
 def _validate(build: StageBuild) -> ServiceFunction:
@@ -55,13 +66,21 @@ def _metadata(build: StageBuild) -> ServiceFunction:
 
 def _resize(build: StageBuild) -> ServiceFunction:
     return ResizeFunction(
-        build.scope, "Resize", max_pixels=build.settings.max_pixels, **build.props
+        build.scope,
+        "Resize",
+        max_pixels=build.settings.max_pixels,
+        environment=build.recipe_environment(),
+        **build.props,
     )
 
 
 def _thumbnail(build: StageBuild) -> ServiceFunction:
     return ThumbnailFunction(
-        build.scope, "Thumbnail", max_pixels=build.settings.max_pixels, **build.props
+        build.scope,
+        "Thumbnail",
+        max_pixels=build.settings.max_pixels,
+        environment=build.recipe_environment(),
+        **build.props,
     )
 
 
@@ -75,7 +94,10 @@ def _archive(build: StageBuild) -> ServiceFunction:
     )
 
 
-def _write_processed(fn: lambda_.Function, build: StageBuild) -> None:
+def _render(fn: lambda_.Function, build: StageBuild) -> None:
+    """Read the recipe, write the variants under processed/."""
+    assert build.recipe is not None
+    allow(fn, "ReadRecipe", ["ssm:GetParameter"], [build.recipe.parameter_arn])
     bucket = build.storage.upload_bucket
     allow_objects(fn, "WriteProcessed", ["s3:PutObject"], bucket, keys.PROCESSED_PREFIX)
 
@@ -86,6 +108,9 @@ def _archive_outputs(fn: lambda_.Function, build: StageBuild) -> None:
     allow_objects(fn, "ReadProcessed", ["s3:GetObject"], storage.upload_bucket, processed)
     archive = keys.ARCHIVE_PREFIX
     allow_objects(fn, "WriteArchive", ["s3:PutObject"], storage.archive_bucket, archive)
+    # The duplicate lookup queries the content-hash and perceptual-band indexes only.
+    indexes = [f"{storage.table.table_arn}/index/{name}" for name in DUPLICATE_INDEX_NAMES]
+    allow(fn, "FindDuplicates", ["dynamodb:Query"], indexes)
     if build.settings.delete_upload:
         deletes = ["s3:DeleteObject", "s3:DeleteObjectVersion"]
         allow_objects(fn, "DeleteUploads", deletes, storage.upload_bucket, uploads)
@@ -102,8 +127,8 @@ class StageEntry:
 STAGE_FUNCTIONS: Mapping[StageName, StageEntry] = {
     StageName.VALIDATION: StageEntry(_validate),
     StageName.METADATA: StageEntry(_metadata),
-    StageName.RESIZE: StageEntry(_resize, _write_processed),
-    StageName.THUMBNAIL: StageEntry(_thumbnail, _write_processed),
+    StageName.RESIZE: StageEntry(_resize, _render),
+    StageName.THUMBNAIL: StageEntry(_thumbnail, _render),
     StageName.ARCHIVE: StageEntry(_archive, _archive_outputs),
 }
 
@@ -127,7 +152,8 @@ class StageFunctionsProps(TypedDict):
 
 
 class StageFunctions(Component):
-    """The selected stages' functions (`.functions`, in stage order) with their grants."""
+    """The selected stages' functions (`.functions`, in stage order) with their grants, and
+    the recipe parameter (`.recipe`, None when no rendering stage is selected)."""
 
     def __init__(
         self, scope: Construct, construct_id: str, **props: Unpack[StageFunctionsProps]
@@ -135,6 +161,16 @@ class StageFunctions(Component):
         super().__init__(scope, construct_id)
         storage = props["storage"]
         self.functions: dict[StageName, lambda_.Function] = {}
+        self.recipe: ssm.StringParameter | None = None
+        if set(props["stages"]) & {StageName.RESIZE, StageName.THUMBNAIL}:
+            recipe = props["settings"].recipe
+            self.recipe = ssm.StringParameter(
+                self,
+                "Recipe",
+                string_value=recipe.to_json(),
+                description=f"QIP recipe {recipe.version}: what resize and thumbnail render",
+                tier=ssm.ParameterTier.STANDARD,
+            )
         for stage in props["stages"]:
             entry = STAGE_FUNCTIONS[stage]
             function_props = props["assets"].props(names.STAGE_SERVICES[stage])
@@ -149,6 +185,7 @@ class StageFunctions(Component):
                     topic=storage.topic,
                     event_bus=storage.event_bus,
                 ),
+                recipe=self.recipe,
             )
             construct = entry.make(build)
             fn = construct.function

@@ -13,12 +13,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from qip_platform.component import Component
-from qip_shared.record import (
-    STATUS_INDEX_NAME,
-    STATUS_INDEX_PARTITION_KEY,
-    STATUS_INDEX_SORT_KEY,
-    TTL_ATTRIBUTE,
-)
+from qip_shared.record import SECONDARY_INDEXES, TTL_ATTRIBUTE
 
 
 class StorageProps(TypedDict):
@@ -104,7 +99,7 @@ class Storage(Component):
         )
 
     def _table(self) -> dynamodb.Table:
-        """The image table (one record per upload) and its status index."""
+        """The image table (one record per upload), its status and duplicate-lookup indexes."""
         table = dynamodb.Table(
             self,
             "ImageTable",
@@ -117,14 +112,22 @@ class Storage(Component):
             time_to_live_attribute=TTL_ATTRIBUTE,
             removal_policy=RemovalPolicy.RETAIN,
         )
-        table.add_global_secondary_index(
-            index_name=STATUS_INDEX_NAME,
-            partition_key=dynamodb.Attribute(
-                name=STATUS_INDEX_PARTITION_KEY, type=dynamodb.AttributeType.STRING
-            ),
-            sort_key=dynamodb.Attribute(
-                name=STATUS_INDEX_SORT_KEY, type=dynamodb.AttributeType.STRING
-            ),
-            projection_type=dynamodb.ProjectionType.ALL,
-        )
+        for index in SECONDARY_INDEXES:
+            table.add_global_secondary_index(
+                index_name=index.name,
+                partition_key=dynamodb.Attribute(
+                    name=index.partition_key, type=dynamodb.AttributeType.STRING
+                ),
+                sort_key=dynamodb.Attribute(
+                    name=index.sort_key, type=dynamodb.AttributeType.STRING
+                ),
+                projection_type=(
+                    dynamodb.ProjectionType.ALL
+                    if index.non_key_attributes is None
+                    else dynamodb.ProjectionType.INCLUDE
+                ),
+                non_key_attributes=(
+                    list(index.non_key_attributes) if index.non_key_attributes else None
+                ),
+            )
         return table

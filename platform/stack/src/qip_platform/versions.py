@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from qip_pipeline.names import ALL_SERVICES
+from qip_shared import config
 
 # The Lambda runtime's Python (`python3.13`): the functions' and layers' runtime, the interpreter
 # that compiles their bytecode and the platform tag of their wheels. One value, read everywhere.
-LAMBDA_PYTHON = "3.13"
+LAMBDA_PYTHON = config.LAMBDA_PYTHON_VERSION
 
 
 def module_name(service: str) -> str:

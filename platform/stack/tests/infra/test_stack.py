@@ -27,6 +27,7 @@ from qip_platform.versions import needs_pillow, service_dir, service_version
 from qip_shared import config
 from qip_shared.enums import StageName
 from qip_shared.limits import INVOKE_ALLOWANCE_SECONDS, Workflow, sweep_after_seconds
+from qip_shared.recipe import DEFAULT_RECIPE, Recipe
 
 BUS = "arn:AWS::Partition:events:AWS::Region:AWS::AccountId:event-bus/default"
 UPLOADS = "UploadBucket.Arn/uploads/*"
@@ -54,15 +55,26 @@ def _stage(service: str) -> dict[str, set[str]]:
 
 
 # The whole least-privilege table: action -> resources, per function. Nothing else is granted.
+# The recipe parameter's ARN (resize and thumbnail read that one parameter, nothing else).
+RECIPE = "arn:AWS::Partition:ssm:AWS::Region:AWS::AccountId:parameter/Recipe"
 EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
     "validate": _stage("validate"),
     "metadata": _stage("metadata"),
-    "resize": {**_stage("resize"), "s3:PutObject": {PROCESSED}},
-    "thumbnail": {**_stage("thumbnail"), "s3:PutObject": {PROCESSED}},
+    "resize": {**_stage("resize"), "s3:PutObject": {PROCESSED}, "ssm:GetParameter": {RECIPE}},
+    "thumbnail": {
+        **_stage("thumbnail"),
+        "s3:PutObject": {PROCESSED},
+        "ssm:GetParameter": {RECIPE},
+    },
     "archive": {
         **_stage("archive"),
         "s3:GetObject": {UPLOADS, PROCESSED},
         "s3:PutObject": {"ArchiveBucket.Arn/archive/*"},
+        # The duplicate lookup (issue 18): only its own indexes, never the table (no Scan).
+        "dynamodb:Query": {
+            f"ImageTable.Arn/index/{key}-uploadTimestamp-index"
+            for key in ("contentSha256", *(f"perceptualHashBand{i}" for i in range(4)))
+        },
     },
     "trigger": {
         **_stage("trigger"),
@@ -208,6 +220,19 @@ def test_function_environment_names_the_stack_resources(rendered):
     assert rendered.name(env["trigger"][config.ENV_STATE_MACHINE_ARN]) == "Pipeline"
     assert rendered.name(env["upload-url"][config.ENV_UPLOAD_BUCKET]) == "UploadBucket"
     assert env["archive"][config.ENV_DELETE_UPLOAD] == "false"
+
+
+def test_the_recipe_lives_in_one_parameter_only_the_rendering_stages_read(rendered):
+    (parameter,) = rendered.of_type("AWS::SSM::Parameter").values()
+    assert parameter["Properties"]["Type"] == "String"
+    assert Recipe.from_json(parameter["Properties"]["Value"]) == DEFAULT_RECIPE
+    env = {s: p["Environment"]["Variables"] for s, (_id, p) in rendered.functions().items()}
+    readers = {s for s, variables in env.items() if config.ENV_RECIPE_PARAMETER in variables}
+    assert readers == {"resize", "thumbnail"}
+    for service in readers:
+        assert rendered.name(env[service][config.ENV_RECIPE_PARAMETER]) == "Recipe"
+    outputs = rendered.data["Outputs"]
+    assert rendered.name(outputs["RecipeParameterName"]["Value"]) == "Recipe"
 
 
 # -- least privilege ----------------------------------------------------------------------------
@@ -406,6 +431,11 @@ def test_queue_dlq_and_event_source(rendered):
     assert mapping["ScalingConfig"] == {"MaximumConcurrency": 10}
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert rendered.name(mapping["FunctionName"]) == "TriggerFunction"
+    # The trigger is told the queue's redrive count (one setting, passed on).
+    trigger_env = rendered.functions()["trigger"][1]["Environment"]["Variables"]
+    assert trigger_env[config.ENV_MAX_RECEIVE_COUNT] == str(
+        queue["RedrivePolicy"]["maxReceiveCount"]
+    )
     for policy in rendered.of_type("AWS::SQS::QueuePolicy").values():
         assert _denies_insecure_transport(policy["Properties"]["PolicyDocument"])
 
@@ -417,12 +447,28 @@ def test_table(rendered):
     assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
     assert table["SSESpecification"]["SSEEnabled"] is True
     assert table["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
-    (index,) = table["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == "status-uploadTimestamp-index"
+    indexes = {index["IndexName"]: index for index in table["GlobalSecondaryIndexes"]}
+    index = indexes["status-uploadTimestamp-index"]
     assert index["KeySchema"] == [
         {"AttributeName": "status", "KeyType": "HASH"},
         {"AttributeName": "uploadTimestamp", "KeyType": "RANGE"},
     ]
+    # Duplicate lookups (issue 18): content hash and the four perceptual-hash bands, each
+    # projecting only what the lookup reads.
+    duplicates = ["contentSha256", *(f"perceptualHashBand{i}" for i in range(4))]
+    assert set(indexes) == {"status-uploadTimestamp-index"} | {
+        f"{key}-uploadTimestamp-index" for key in duplicates
+    }
+    for key in duplicates:
+        index = indexes[f"{key}-uploadTimestamp-index"]
+        assert index["KeySchema"] == [
+            {"AttributeName": key, "KeyType": "HASH"},
+            {"AttributeName": "uploadTimestamp", "KeyType": "RANGE"},
+        ]
+        assert index["Projection"] == {
+            "ProjectionType": "INCLUDE",
+            "NonKeyAttributes": ["status", "perceptualHash"],
+        }
 
 
 def test_topic_is_encrypted_and_tls_only(rendered):
@@ -552,3 +598,12 @@ def test_cfn_lint_is_clean(template, tmp_path):
     # W3005 (DependsOn already implied by a GetAtt) comes from CDK's own output, not from us.
     matches = lint_file(Path(path), config=ManualArgs(ignore_checks=["W3005"]))
     assert [str(m) for m in matches] == []
+
+
+def test_functions_and_dashboard_share_one_metrics_namespace(rendered):
+    for service, (_id, props) in rendered.functions().items():
+        variables = props["Environment"]["Variables"]
+        assert variables[config.ENV_METRICS_NAMESPACE] == config.METRICS_NAMESPACE, service
+    (dashboard,) = rendered.of_type("AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    assert f"{{{config.METRICS_NAMESPACE},service,stage}}" in body

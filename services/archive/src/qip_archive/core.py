@@ -28,6 +28,7 @@ from qip_shared.pipeline import (
     ArchiveOutput,
     PipelineState,
     RenderedVariant,
+    RenderRecord,
     ResizeOutput,
     ThumbnailOutput,
     recipe_version_of,
@@ -205,16 +206,42 @@ def processing_duration(upload_timestamp: str, completed_at: str) -> int:
     return duration_ms(upload_timestamp, completed_at)
 
 
-def completion_fields(plan: ArchivePlan, duration: int) -> dict[str, Any]:
+def render_record(state: PipelineState, duplicate_of: str | None) -> RenderRecord:
+    """The six render-ready fields: validate's content hash, thumbnail's facts, the original."""
+    facts = state.thumbnail.render if state.thumbnail is not None else None
+    return RenderRecord(
+        thumbhash=facts.thumbhash if facts else None,
+        dominant_color=facts.dominant_color if facts else None,
+        focal_point=facts.focal_point if facts else None,
+        perceptual_hash=facts.perceptual_hash if facts else None,
+        content_sha256=state.validation.content_sha256 if state.validation else None,
+        duplicate_of=duplicate_of,
+    )
+
+
+def near_copy_hash(state: PipelineState) -> str | None:
+    """The perceptual hash to look near copies up by; None for an image without detail."""
+    facts = state.thumbnail.render if state.thumbnail is not None else None
+    return facts.perceptual_hash if facts is not None and facts.near_matchable else None
+
+
+def completion_fields(
+    plan: ArchivePlan, duration: int, render: RenderRecord | None = None
+) -> dict[str, Any]:
     """The record attributes (camelCase) written with status COMPLETED."""
-    return {
+    fields: dict[str, Any] = {
         "archivedLocation": plan.archived_location,
         "processingDuration": duration,
         **variant_fields(plan),
     }
+    if render is not None and render.duplicate_of is not None:
+        fields["duplicateOf"] = render.duplicate_of
+    return fields
 
 
-def build_output(plan: ArchivePlan, duration: int | None) -> ArchiveOutput:
+def build_output(
+    plan: ArchivePlan, duration: int | None, render: RenderRecord | None = None
+) -> ArchiveOutput:
     """Archive's result for the state machine."""
     return ArchiveOutput(
         image_key=plan.image_key,
@@ -222,6 +249,7 @@ def build_output(plan: ArchivePlan, duration: int | None) -> ArchiveOutput:
         status=ImageStatus.COMPLETED.value,
         archived_keys=plan.archived_keys,
         processing_duration=duration,
+        render=render or RenderRecord(),
     )
 
 
@@ -233,6 +261,7 @@ def output_from_record(plan: ArchivePlan, record: ImageRecord) -> ArchiveOutput:
         status=record.status.value,
         archived_keys=plan.archived_keys,
         processing_duration=record.processing_duration,
+        render=record.render,
     )
 
 

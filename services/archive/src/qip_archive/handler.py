@@ -2,14 +2,16 @@
 
 Input: the execution state (`PipelineState`). Output: `ArchiveOutput.to_json_dict()`, whose
 `archivedLocation` is `s3://{archive_bucket}/archive/YYYY/MM/DD/{imageId}/` (see `core`).
-Order: stages.archive IN_PROGRESS → server-side copies (the original and every variant) →
-status COMPLETED with archivedLocation, resizedKey, thumbnailKey, variants, recipeVersion,
-processingDuration and stages.archive COMPLETED (one conditional write) → StageCompleted event
-→ delete of the upload if QIP_DELETE_UPLOAD (only after COMPLETED, so a retry can still copy
-it). A re-run on a record already COMPLETED returns the recorded result and changes nothing,
-unless its variants come from another recipe version (a backfill): then the new variants are
-copied and recorded with their `recipeVersion`, once. The lifecycle (logs, metrics, error
-classes, FAILED stage on error) is `qip_shared.stage`'s.
+Order: stages.archive IN_PROGRESS → server-side copies (the original and every variant) → the
+duplicate lookup (`duplicateOf`: the earliest COMPLETED exact or near copy, through the
+content-hash and perceptual-band indexes) → status COMPLETED with archivedLocation, resizedKey,
+thumbnailKey, variants, recipeVersion, processingDuration, duplicateOf and stages.archive
+COMPLETED (one conditional write) → StageCompleted event → delete of the upload if
+QIP_DELETE_UPLOAD (only after COMPLETED, so a retry can still copy it). A re-run on a record
+already COMPLETED returns the recorded result and changes nothing, unless its variants come
+from another recipe version (a backfill): then the new variants are copied and recorded with
+their `recipeVersion`, once. The lifecycle (logs, metrics, error classes, FAILED stage on
+error) is `qip_shared.stage`'s.
 """
 
 from __future__ import annotations
@@ -21,15 +23,18 @@ from qip_archive.core import (
     build_output,
     completion_fields,
     judge_record,
+    near_copy_hash,
     needs_rerender,
     output_from_record,
     plan_archive,
     plan_rerender,
     processing_duration,
+    render_record,
     variant_fields,
 )
 from qip_archive.errors import MisconfiguredError, RecordNotArchivableError
 from qip_shared.aws import StaleWriteError
+from qip_shared.duplicates import choose_original
 from qip_shared.enums import ImageStatus, StageName
 from qip_shared.pipeline import ArchiveOutput, PipelineState
 from qip_shared.record import ImageRecord, StageInfo
@@ -71,15 +76,20 @@ def _copy(plan: ArchivePlan, state: PipelineState, adapters: Adapters) -> StageD
     """Copy every planned object into the archive; the result carries the completion facts."""
     for planned in plan.copies:
         adapters.copy(planned)
+    render = render_record(state, _original_of(state, adapters))
     completed_at = utc_now()
     duration = processing_duration(state.upload_timestamp, completed_at)
-    logger.info("archived", extra={"archivedLocation": plan.archived_location})
+    logger.info(
+        "archived",
+        extra={"archivedLocation": plan.archived_location, "duplicateOf": render.duplicate_of},
+    )
     return StageDone(
-        output=build_output(plan, duration),
-        record_fields=completion_fields(plan, duration),
+        output=build_output(plan, duration, render),
+        record_fields=completion_fields(plan, duration, render),
         event_metadata={
             "archivedLocation": plan.archived_location,
             "archivedKeys": plan.archived_keys,
+            "render": render.to_public_dict(),
         },
         notification_fields={
             "processing_duration": duration,
@@ -87,6 +97,14 @@ def _copy(plan: ArchivePlan, state: PipelineState, adapters: Adapters) -> StageD
         },
         completed_at=completed_at,
     )
+
+
+def _original_of(state: PipelineState, adapters: Adapters) -> str | None:
+    """The earliest COMPLETED exact or near copy of this image, found through the indexes."""
+    sha256 = state.validation.content_sha256 if state.validation else None
+    perceptual_hash = near_copy_hash(state)
+    candidates = adapters.find_copies(sha256, perceptual_hash)
+    return choose_original(state.image_key, candidates, perceptual_hash)
 
 
 def _complete(

@@ -13,11 +13,13 @@ from qip_archive.core import (
     build_output,
     completion_fields,
     judge_record,
+    near_copy_hash,
     needs_rerender,
     output_from_record,
     plan_archive,
     plan_rerender,
     processing_duration,
+    render_record,
     source_version,
 )
 from qip_shared.enums import ImageStatus
@@ -126,6 +128,8 @@ def test_completion_fields_and_output(sample_state: dict[str, Any]) -> None:
         "status": "COMPLETED",
         "archivedKeys": plan.archived_keys,
         "processingDuration": 1234,
+        # Always present, so the completion messages can read it (empty: nothing known).
+        "render": {},
     }
 
 
@@ -223,3 +227,50 @@ def test_a_state_with_variants_archives_each_and_names_its_recipe(
     thumb["variants"] = [variant("thumbnail", "avif", "3")]
     mixed = plan_archive(PipelineState.model_validate(sample_state), "arch")
     assert needs_rerender(mixed, record.model_copy(update={"recipe_version": "2"}))
+
+
+def test_render_record_gathers_the_six_fields(sample_state: dict[str, Any]) -> None:
+    sha256 = "0f" * 32
+    state = PipelineState.model_validate(
+        sample_state
+        | {
+            "validation": {
+                "imageKey": sample_state["imageKey"],
+                "bucket": sample_state["bucket"],
+                "valid": True,
+                "format": "png",
+                "width": 9,
+                "height": 9,
+                "contentSha256": sha256,
+            },
+            "processed": [
+                {
+                    "imageKey": sample_state["imageKey"],
+                    "thumbnailKey": "processed/x/thumbnail.jpg",
+                    "width": 200,
+                    "height": 200,
+                    "bytes": 9,
+                    "render": {
+                        "thumbhash": "AAgCBw",
+                        "dominantColor": "#ff0000",
+                        "focalPoint": {"x": 0.1, "y": 0.9},
+                        "perceptualHash": "0123456789abcdef",
+                        "nearMatchable": False,
+                    },
+                }
+            ],
+        }
+    )
+    render = render_record(state, "uploads/original.png")
+    assert render.to_public_dict() == {
+        "thumbhash": "AAgCBw",
+        "dominantColor": "#ff0000",
+        "focalPoint": {"x": 0.1, "y": 0.9},
+        "perceptualHash": "0123456789abcdef",
+        "contentSha256": sha256,
+        "duplicateOf": "uploads/original.png",
+    }
+    assert near_copy_hash(state) is None  # no detail: exact copies only
+    plan = plan_archive(state, "arch")
+    assert completion_fields(plan, 5, render)["duplicateOf"] == "uploads/original.png"
+    assert "duplicateOf" not in completion_fields(plan, 5, render_record(state, None))

@@ -6,16 +6,11 @@ only name the state machine matches besides `RetryableError` and `InvalidImageEr
 
 from __future__ import annotations
 
-from qip_shared.aws import RETRYABLE_CODES, error_code, from_aws_error, is_retryable
 from qip_shared.errors import PermanentError
 
 __all__ = [
-    "RETRYABLE_CODES",
     "RecordNotFoundError",
     "UndecodableImageError",
-    "error_code",
-    "from_aws_error",
-    "is_retryable",
 ]
 
 

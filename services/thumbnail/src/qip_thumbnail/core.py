@@ -54,7 +54,7 @@ def render_thumbnails(data: bytes, variants: Sequence[VariantSpec]) -> Thumbnail
         dominant_color=analysis.dominant_color,
         focal_point=FocalPoint(x=analysis.focal_point[0], y=analysis.focal_point[1]),
         perceptual_hash=analysis.perceptual_hash,
-        near_matchable=analysis.has_detail,
+        near_matchable=analysis.near_matchable,
     )
     rendered = render_decoded(decoded, variants, crop=crop_around(analysis.focal_point))
     return Thumbnails(variants=rendered, render=render)

@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from qip_shared import config
 from qip_shared.aws import (
     StageAdapters,
     client,
@@ -24,11 +25,9 @@ from qip_shared.config import QipSettings
 from qip_shared.signatures import SNIFF_BYTES
 from qip_trigger.core import DEFAULT_CLAIM_LEASE, S3Upload, candidate_keys
 
-# Trigger-only settings (not in QipSettings): the claim lease, and the queue's maxReceiveCount,
-# which tells the handler that a delivery is the last before the DLQ.
+# Trigger-only settings (not in QipSettings): the claim lease, and the queue's maxReceiveCount
+# (set by the platform), which tells the handler that a delivery is the last before the DLQ.
 ENV_CLAIM_LEASE_SECONDS = "QIP_CLAIM_LEASE_SECONDS"
-ENV_MAX_RECEIVE_COUNT = "QIP_MAX_RECEIVE_COUNT"
-DEFAULT_MAX_RECEIVE_COUNT = 3
 
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchVersion"})
 
@@ -38,14 +37,14 @@ class TriggerSettings:
     """Trigger's own knobs."""
 
     claim_lease: timedelta = DEFAULT_CLAIM_LEASE
-    max_receive_count: int = DEFAULT_MAX_RECEIVE_COUNT
+    max_receive_count: int = config.MAX_RECEIVES
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> TriggerSettings:
         """Read `QIP_CLAIM_LEASE_SECONDS` and `QIP_MAX_RECEIVE_COUNT`."""
         env = os.environ if environ is None else environ
         lease = float(env.get(ENV_CLAIM_LEASE_SECONDS, DEFAULT_CLAIM_LEASE.total_seconds()))
-        receives = int(env.get(ENV_MAX_RECEIVE_COUNT, DEFAULT_MAX_RECEIVE_COUNT))
+        receives = int(env.get(config.ENV_MAX_RECEIVE_COUNT, config.MAX_RECEIVES))
         return cls(claim_lease=timedelta(seconds=lease), max_receive_count=max(1, receives))
 
 

@@ -28,11 +28,14 @@ class TriggerFunction(PipelineFunction):
         state_machine: sfn.IStateMachine,
         max_bytes: int = config.DEFAULT_MAX_BYTES,
         record_ttl_days: int | None = None,
+        max_receive_count: int = config.MAX_RECEIVES,
         **props: Unpack[PipelineProps],
     ) -> None:
         environment = {
             config.ENV_STATE_MACHINE_ARN: state_machine.state_machine_arn,
             config.ENV_MAX_BYTES: str(max_bytes),
+            # The queue's redrive count: the trigger knows a delivery is the last before the DLQ.
+            config.ENV_MAX_RECEIVE_COUNT: str(max_receive_count),
         }
         if record_ttl_days is not None:
             environment[config.ENV_RECORD_TTL_DAYS] = str(record_ttl_days)

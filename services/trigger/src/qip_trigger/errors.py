@@ -6,17 +6,12 @@ the queue's maxReceiveCount (3), lands in the DLQ. The SDK has already retried t
 
 from __future__ import annotations
 
-from qip_shared.aws import RETRYABLE_CODES, error_code, from_aws_error, is_retryable
 from qip_shared.errors import PermanentError, RetryableError
 
 __all__ = [
-    "RETRYABLE_CODES",
     "ClaimInFlightError",
     "MalformedMessageError",
     "StartFailedError",
-    "error_code",
-    "from_aws_error",
-    "is_retryable",
 ]
 
 

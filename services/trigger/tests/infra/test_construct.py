@@ -17,7 +17,11 @@ from qip_trigger.construct import TriggerFunction
 class TestTriggerFunction(ServiceFunctionChecks):
     construct = TriggerFunction
     handler = "qip_trigger.handler.handler"
-    qip_environment = PIPELINE_ENVIRONMENT | {config.ENV_STATE_MACHINE_ARN, config.ENV_MAX_BYTES}
+    qip_environment = PIPELINE_ENVIRONMENT | {
+        config.ENV_STATE_MACHINE_ARN,
+        config.ENV_MAX_BYTES,
+        config.ENV_MAX_RECEIVE_COUNT,
+    }
     memory_size = 256
     timeout_seconds = FUNCTION_TIMEOUT_SECONDS["trigger"]
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 import uuid
 from datetime import UTC, datetime
-from types import SimpleNamespace
 from typing import Any, cast
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -14,6 +12,8 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
+from qip_shared import config
+from qip_shared.boundary import Dependencies, LocalContext
 from qip_upload_url import core
 from qip_upload_url.adapters import Adapters
 from qip_upload_url.errors import InternalError, RouteNotFoundError, UploadUrlError
@@ -22,34 +22,12 @@ SERVICE = "qip-upload-url"
 ROUTE = "/upload-url"
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
-metrics = Metrics(namespace="QIP", service=SERVICE)
+metrics = Metrics(namespace=config.metrics_namespace(), service=SERVICE)
 app = APIGatewayRestResolver()
 
-# Stand-in for the Lambda context when the local runtime or a test passes None.
-_LOCAL_CONTEXT = SimpleNamespace(
-    function_name=SERVICE,
-    memory_limit_in_mb=128,
-    invoked_function_arn=f"arn:aws:lambda:local:000000000000:function:{SERVICE}",
-    aws_request_id="local",
-)
-
-
-# Adapters injected by tests or the local runtime (a holder, so no `global` is needed).
-_INJECTED: dict[str, Adapters] = {}
-
-
-@functools.cache
-def dependencies() -> Adapters:
-    """The adapters, built once per process on first use (moto must be active first)."""
-    return _INJECTED.get("adapters") or Adapters.from_env()
-
-
-def set_dependencies(adapters: Adapters | None) -> None:
-    """Inject adapters (tests, local runtime); None goes back to building them from the env."""
-    _INJECTED.clear()
-    if adapters is not None:
-        _INJECTED["adapters"] = adapters
-    dependencies.cache_clear()
+# The adapters of this process: injected (tests, local runtime) or built once from the env.
+dependencies: Dependencies[Adapters] = Dependencies(Adapters.from_env)
+set_dependencies = dependencies.inject
 
 
 @app.post(ROUTE)
@@ -154,4 +132,4 @@ def _handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """Lambda entry point (accepts `context=None` for the local runtime)."""
-    return cast(dict[str, Any], _handle(event, context if context is not None else _LOCAL_CONTEXT))
+    return cast(dict[str, Any], _handle(event, LocalContext.around(context, SERVICE)))

@@ -106,7 +106,7 @@ def validate_image(data: bytes, *, max_bytes: int, max_pixels: int) -> Validatio
 def container_header(data: bytes, *, max_pixels: int) -> HeifHeader:
     """A HEIF/AVIF's primary-image header, capped on its `ispe` size before any decode.
 
-    An AVIF's AV1 sequence header must code the size `ispe` claims (CORRUPT otherwise).
+    The AV1 sequence header or HEVC SPS must code the size `ispe` claims (CORRUPT otherwise).
     """
     try:
         header = read_heif_header(data)
@@ -114,15 +114,17 @@ def container_header(data: bytes, *, max_pixels: int) -> HeifHeader:
         raise InvalidImageError(
             RejectionReason.CORRUPT, f"the container is malformed: {exc}"
         ) from None
-    if header.coded_frame is not None and header.coded_frame != (header.width, header.height):
-        # libavif would scale the coded frame to the claim: the lie must stop here.
-        frame = "x".join(map(str, header.coded_frame))
-        raise InvalidImageError(
-            RejectionReason.CORRUPT,
-            f"the AV1 stream codes {frame} pixels; its ispe box claims "
-            f"{header.width}x{header.height}",
-        )
     check_pixels(header.width, header.height, 1, max_pixels=max_pixels)
+    if header.coded_frame is not None:
+        # The decoder allocates what the stream codes (libavif then scales it to the claim).
+        check_pixels(*header.coded_frame, 1, max_pixels=max_pixels)
+        if header.codes_another_size:
+            frame = "x".join(map(str, header.coded_frame))
+            raise InvalidImageError(
+                RejectionReason.CORRUPT,
+                f"the coded stream is {frame} pixels; its ispe box claims "
+                f"{header.width}x{header.height}",
+            )
     return header
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from qip_shared.aws import StaleWriteError
 from qip_shared.enums import (
     EventDetailType,
     ImageStatus,
@@ -41,7 +42,6 @@ from qip_validate.core import (
     sniff_format,
     validate_image,
 )
-from qip_validate.errors import StaleWriteError
 
 SERVICE = "qip-validate"
 STAGE = StageName.VALIDATION

@@ -15,7 +15,7 @@ from qip_shared.config import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from qip_shared.enums import ImageFormat, RejectionReason
 from qip_shared.errors import InvalidImageError
 from qip_shared.testing.images import encode, oriented, quadrant_image
-from qip_shared.testing.isobmff import ftyp, heif_file, ispe, rewrite_ispe
+from qip_shared.testing.isobmff import ftyp, heif_file, hvcc, ispe, rewrite_ispe
 from qip_validate.core import sniff_format, validate_image
 
 LIMITS = {"max_bytes": DEFAULT_MAX_BYTES, "max_pixels": DEFAULT_MAX_PIXELS}
@@ -135,7 +135,33 @@ def test_an_ispe_that_disagrees_with_the_coded_image_is_corrupt(
     assert reason_of(rewrite_ispe(heic, *claim)) is RejectionReason.CORRUPT
 
 
-@pytest.mark.parametrize("claim", [(100, 67), (400, 268), (800, 600), (10_001, 10_000)])
+@pytest.mark.parametrize("claim", [(16, 16), (256, 64), (64, 256)])
+def test_a_heic_whose_ispe_claims_less_than_its_sps_codes_is_corrupt_before_decoding(
+    claim: tuple[int, int], decoder_spy: list[str]
+) -> None:
+    # The HEVC decoder would allocate the 256x256 picture the SPS codes before libheif objects
+    # (a claim within one coding block of padding, 63 pixels, is left to libheif).
+    heic = encode(Image.new("RGB", (256, 256), (40, 80, 120)), "HEIF")
+    with pytest.raises(InvalidImageError) as caught:
+        validate_image(rewrite_ispe(heic, *claim), **LIMITS)
+    assert caught.value.reason is RejectionReason.CORRUPT
+    assert "is 256x256 pixels" in caught.value.message
+    assert decoder_spy == []
+
+
+def test_a_coded_picture_over_the_cap_is_too_many_pixels_whatever_ispe_says(
+    decoder_spy: list[str],
+) -> None:
+    # A small claim in front of an SPS coding 20000x20000: the SPS is what gets allocated.
+    data = heif_file(ispe(64, 64), hvcc(20_000, 20_000))
+    with pytest.raises(InvalidImageError) as caught:
+        validate_image(data, **LIMITS)
+    assert caught.value.reason is RejectionReason.TOO_MANY_PIXELS
+    assert "20000x20000" in caught.value.message
+    assert decoder_spy == []
+
+
+@pytest.mark.parametrize("claim", [(100, 67), (400, 268), (800, 600), (9_000, 9_000)])
 def test_an_avif_whose_ispe_disagrees_with_its_av1_stream_is_corrupt_before_decoding(
     corpus_dir: Path, claim: tuple[int, int], decoder_spy: list[str]
 ) -> None:
@@ -144,7 +170,7 @@ def test_an_avif_whose_ispe_disagrees_with_its_av1_stream_is_corrupt_before_deco
     with pytest.raises(InvalidImageError) as caught:
         validate_image(rewrite_ispe(data, *claim), **LIMITS)
     assert caught.value.reason is RejectionReason.CORRUPT
-    assert "codes 400x267" in caught.value.message
+    assert "is 400x267 pixels" in caught.value.message
     assert decoder_spy == []
 
 

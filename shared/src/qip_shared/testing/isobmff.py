@@ -75,3 +75,32 @@ def rewrite_ispe(data: bytes, width: int, height: int) -> bytes:
         out[at + 8 : at + 16] = struct.pack(">II", width, height)
         at = out.find(b"ispe", at + 4)
     return bytes(out)
+
+
+def exp_golomb(value: int) -> str:
+    """The ue(v) bits of `value`."""
+    code = format(value + 1, "b")
+    return "0" * (len(code) - 1) + code
+
+
+def hvcc(width: int, height: int, *, sub_layers: int = 0, chroma: int = 1) -> bytes:
+    """An `hvcC` property whose one SPS codes a `width` x `height` picture."""
+    bits = "0000" + format(sub_layers, "03b") + "1" + "1" + "0" * 95  # ids, PTL (one bit set)
+    bits += "11" * sub_layers + "00" * (8 - sub_layers if sub_layers else 0)
+    bits += ("1" + "0" * 87 + "1" + "0" * 7) * sub_layers  # each sub-layer's profile and level
+    bits += exp_golomb(0) + exp_golomb(chroma) + ("0" if chroma == 3 else "")
+    bits += exp_golomb(width) + exp_golomb(height) + "1"
+    bits += "0" * (-len(bits) % 8)
+    rbsp = int(bits, 2).to_bytes(len(bits) // 8, "big")
+    # Emulation prevention: no 00 00 0x (x <= 3) may appear in the NAL unit.
+    escaped = bytearray()
+    zeros = 0
+    for byte in rbsp:
+        if zeros >= 2 and byte <= 3:
+            escaped.append(3)
+            zeros = 0
+        escaped.append(byte)
+        zeros = zeros + 1 if byte == 0 else 0
+    nal = bytes([33 << 1, 1]) + bytes(escaped)
+    array = bytes([0x80 | 33]) + struct.pack(">HH", 1, len(nal)) + nal
+    return box(b"hvcC", bytes([1]) + b"\0" * 21 + bytes([1]) + array)

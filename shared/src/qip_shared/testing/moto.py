@@ -29,6 +29,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from qip_shared import config
 from qip_shared.config import QipSettings
 from qip_shared.enums import ImageStatus
 from qip_shared.record import TABLE_PARTITION_KEY, ImageRecord, table_create_request
@@ -36,7 +37,7 @@ from qip_shared.timeutil import utc_now
 
 # Powertools reads these when the handler's logger and metrics are built.
 for _name, _value in {
-    "POWERTOOLS_METRICS_NAMESPACE": "QIP",
+    config.ENV_METRICS_NAMESPACE: config.METRICS_NAMESPACE,
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_DEV": "false",
 }.items():
@@ -45,7 +46,6 @@ for _name, _value in {
 REGION = "us-east-1"
 UPLOAD_BUCKET = "qip-uploads"
 TABLE = "qip-images"
-STATUS_INDEX = "status-uploadTimestamp-index"
 EVENT_SOURCE_PATTERN = json.dumps({"source": ["image-processor"]})
 
 

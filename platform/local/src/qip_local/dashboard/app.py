@@ -5,6 +5,7 @@ Routes:
   GET  /fragments/images      the list alone (polled by the page; ETag, 304 when unchanged)
   GET  /fragments/image?key=  one image's timeline and workflow graph (polled while open)
   GET  /thumbnails?key=       an image's thumbnail, read from the upload bucket
+  GET  /variants?key=&name=&format=   one rendered variant the record lists
   POST /api/upload-url        upload-url's answer (called as API Gateway + Cognito would call it)
   GET  /healthz               "ok"
 """
@@ -219,6 +220,18 @@ def create_app(backend: DashboardBackend) -> Starlette:
             body, media_type="image/jpeg", headers={"cache-control": "private, max-age=300"}
         )
 
+    def variant(request: Request) -> Response:
+        params = request.query_params
+        found = backend.variant(
+            params.get("key", ""), params.get("name", ""), params.get("format", "")
+        )
+        if found is None:
+            return PlainTextResponse("no such variant", status_code=404)
+        body, content_type = found
+        return Response(
+            body, media_type=content_type, headers={"cache-control": "private, max-age=60"}
+        )
+
     async def upload_url(request: Request) -> Response:
         origin = request.headers.get("origin")
         if origin and urlsplit(origin).hostname not in {"127.0.0.1", "localhost", "::1"}:
@@ -243,6 +256,7 @@ def create_app(backend: DashboardBackend) -> Starlette:
         Route("/fragments/images", images_fragment),
         Route("/fragments/image", image_fragment),
         Route("/thumbnails", thumbnail),
+        Route("/variants", variant),
         Route("/api/upload-url", upload_url, methods=["POST"]),
         Route("/healthz", healthz),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),

@@ -109,6 +109,25 @@ class DashboardBackend:
             return None
         return body
 
+    def variant(self, image_key: str, name: str, fmt: str) -> tuple[bytes, str] | None:
+        """One rendered variant the record lists (bytes, content type); never another key."""
+        record = self.record(image_key)
+        listed = [
+            v
+            for v in (record.variants if record else None) or []
+            if (v.name, v.format) == (name, fmt)
+        ]
+        if not listed:
+            return None
+        s3 = self.client.client("s3")
+        try:
+            body: bytes = s3.get_object(Bucket=self.resources.upload_bucket, Key=listed[0].key)[
+                "Body"
+            ].read()
+        except s3.exceptions.NoSuchKey:
+            return None
+        return body, listed[0].format.content_type
+
     def progress(self, record: ImageRecord) -> Progress:
         """Where the image's execution is: from its history, else from the record's stages."""
         if record.execution_arn:

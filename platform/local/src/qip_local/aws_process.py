@@ -1,0 +1,155 @@
+"""The embedded AWS in its own process: moto, its Step Functions, the handlers and the poller.
+
+`LocalRuntime(server=True, separate_process=True)` runs this module as a child process, so
+the emulation and the handlers do not share an interpreter lock with the caller (the CLI's
+uploads and watching, a dashboard). Inside the child everything is the in-process runtime
+(`mock_aws`, no HTTP between moto, the state machine and the handlers); a moto server on
+127.0.0.1 serves the same backends to everyone outside.
+
+Protocol: the parent writes the configuration as one JSON line on the child's stdin and keeps
+stdin open; the child answers one JSON line (`{"endpoint": ..., "resources": ...}` or
+`{"error": ...}`) on the file descriptor named in its arguments; stdin closing (the parent
+stopped or died) stops the child.
+"""
+
+# ruff: noqa: PLC0415 - moto and the handlers are imported after the answer channel is open
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import os
+import sys
+import threading
+import urllib.parse
+from typing import Any
+
+from qip_pipeline.names import ALL_SERVICES
+
+# LocalConfig fields that cross the process boundary (handlers, being code, do not).
+CONFIG_FIELDS = (
+    "prefix",
+    "stages",
+    "retry_scale",
+    "visibility_timeout",
+    "failed_visibility",
+    "poller_workers",
+    "batch_size",
+    "function_concurrency",
+    "environment",
+    "poll_messages",
+    "recipe",
+    "sweep_interval",
+    "sweep_after",
+    "execution_timeout",
+)
+
+
+def config_json(config: Any) -> str:
+    """The JSON line that tells the child how to run (a `LocalConfig` without handlers)."""
+    values = {name: getattr(config, name) for name in CONFIG_FIELDS}
+    values["stages"] = [str(stage) for stage in values["stages"]]
+    values["environment"] = dict(values["environment"])
+    values["recipe"] = values["recipe"].model_dump(mode="json", by_alias=True)
+    return json.dumps(values)
+
+
+def resources_json(resources: Any) -> dict[str, Any]:
+    """`Resources` as JSON (names by prefix, stages by value)."""
+    values = dataclasses.asdict(resources)
+    values["names"] = resources.names.prefix
+    values["stages"] = [str(stage) for stage in resources.stages]
+    return values
+
+
+def resources_from_json(values: dict[str, Any], endpoint: str) -> Any:
+    """The `Resources` the child provisioned, rebuilt in the parent; queue URLs on `endpoint`."""
+    from qip_local.provision import Resources
+    from qip_pipeline.definition import parse_stages
+    from qip_pipeline.names import ResourceNames
+
+    # Provisioned in-process, the queues got AWS's URLs; the parent reaches them on the server.
+    urls = {
+        name: endpoint + urllib.parse.urlsplit(value).path
+        for name, value in values.items()
+        if name.endswith("_url")
+    }
+    return Resources(
+        **{
+            **values,
+            **urls,
+            "names": ResourceNames(values["names"]),
+            "stages": parse_stages(values["stages"]),
+        }
+    )
+
+
+def deferred_handler(service: str) -> Any:
+    """A handler that imports its service on first call (start-up does not wait for it)."""
+    from qip_local.shim import load_handler
+
+    loaded: list[Any] = []
+    lock = threading.Lock()
+
+    def call(event: Any, context: Any) -> Any:
+        with lock:
+            if not loaded:
+                loaded.append(load_handler(service))
+        return loaded[0](event, context)
+
+    return call
+
+
+def _preload_handlers() -> None:
+    # Imported after the system answers ready; a first invocation waits for its own import.
+    for service in ALL_SERVICES:
+        try:
+            importlib.import_module(f"qip_{service.replace('-', '_')}.handler")
+        except ImportError:
+            continue  # its invocations fail with the import error, as Lambda's would
+
+
+def serve(config_line: str, answer: Any, host: str, port: int) -> None:
+    """Start the system, answer where it is, and run until stdin closes."""
+    from moto.server import ThreadedMotoServer
+
+    from qip_local.runtime import LocalConfig, LocalRuntime
+    from qip_shared.recipe import Recipe
+
+    values = json.loads(config_line)
+    values["recipe"] = Recipe.model_validate(values["recipe"])
+    handlers = {service: deferred_handler(service) for service in ALL_SERVICES}
+    runtime = LocalRuntime(LocalConfig(**values, handlers=handlers), server=False)
+    resources = runtime.start()
+    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    try:
+        server.start()
+        bound_host, bound_port = server.get_host_and_port()
+        endpoint = f"http://{bound_host}:{bound_port}"
+        answer.write(json.dumps({"endpoint": endpoint, "resources": resources_json(resources)}))
+        answer.write("\n")
+        answer.flush()
+        threading.Thread(target=_preload_handlers, name="qip-preload", daemon=True).start()
+        sys.stdin.read()  # until the parent closes it
+    finally:
+        server.stop()
+        runtime.stop()
+
+
+def main() -> int:
+    """`python -m qip_local.aws_process ANSWER_FD HOST PORT` (the runtime starts it)."""
+    answer_fd, host, port = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+    with os.fdopen(answer_fd, "w") as answer:
+        config_line = sys.stdin.readline()
+        try:
+            serve(config_line, answer, host, port)
+        except Exception as exc:
+            answer.write(json.dumps({"error": f"{type(exc).__name__}: {exc}"}) + "\n")
+            answer.flush()
+            raise
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
