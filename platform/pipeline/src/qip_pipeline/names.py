@@ -82,6 +82,7 @@ class ResourceNames:
         """EventBridge schedule that runs the sweeper."""
         return f"{self.prefix}-sweep"
 
+    @property
     def recipe_parameter(self) -> str:
         """SSM parameter holding the recipe the resize and thumbnail stages render."""
         return f"/{self.prefix}/recipe"
