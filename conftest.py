@@ -33,7 +33,10 @@ settings.register_profile(
     "ci", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.register_profile("quick", max_examples=20, deadline=None)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+# CI (GitHub sets CI=true) runs the design's 100 examples; a local run is quick.
+# HYPOTHESIS_PROFILE picks either explicitly.
+_default_profile = "ci" if os.environ.get("CI", "").lower() in {"1", "true", "yes"} else "quick"
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", _default_profile))
 
 REPO_ROOT = Path(__file__).resolve().parent
 CORPUS_DIR = Path(os.environ.get("QIP_CORPUS_DIR", REPO_ROOT / "corpus"))

@@ -28,6 +28,7 @@ PACKAGES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "trigger": ("qip-trigger", "services/trigger", ("cdk",)),
     "upload-url": ("qip-upload-url", "services/upload-url", ("cdk",)),
     "sweeper": ("qip-sweeper", "services/sweeper", ("cdk",)),
+    "images-api": ("qip-images-api", "services/images-api", ("cdk",)),
     "pipeline": ("qip-pipeline", "platform/pipeline", ()),
     "local": ("qip-local", "platform/local", ()),
     "platform": ("qip-platform", "platform/stack", ()),
@@ -42,6 +43,9 @@ SECURITY_DIR = "platform/stack/tests/security"
 STACK_UNIT_DIRS = ("platform/stack/tests/unit", "platform/stack/tests/infra", SECURITY_DIR)
 ARTIFACTS_DIR = "platform/stack/tests/artifacts"
 FUZZ_DIR = "services/validate/tests/fuzz"
+# Standard-library checks of the whole repository (CI runs them before installing anything).
+VERSIONS_SCRIPT = "platform/stack/src/qip_platform/bumps.py"
+SIZES_SCRIPT = "platform/stack/src/qip_platform/sizes.py"
 BENCH_CACHE = Path.home() / ".cache" / "qip-bench"
 
 
@@ -94,6 +98,7 @@ def lint(session: nox.Session) -> None:
 
 
 def _lint(session: nox.Session) -> None:
+    session.run("python", SIZES_SCRIPT)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("actionlint", ".github/workflows/ci.yml")
@@ -123,6 +128,16 @@ def synth(session: nox.Session) -> None:
 
 
 @nox.session(venv_backend="none")
+def versions(session: nox.Session) -> None:
+    """Fail when a package whose code (or a dependency's) changed since a base did not bump.
+
+    The base goes after `--` (CI passes it); default: the merge-base with origin/main, and
+    without one the check is skipped with a message. A bump also needs a CHANGELOG.md line.
+    """
+    session.run("python3", VERSIONS_SCRIPT, *session.posargs)
+
+
+@nox.session(venv_backend="none")
 def affected(session: nox.Session) -> None:
     """Packages changed since a git ref (default origin/main), dependents included."""
     refs = session.posargs or ["origin/main"]
@@ -149,12 +164,23 @@ def test_system(session: nox.Session) -> None:
 
 @nox.session(name="test-reliability", reuse_venv=True)
 def test_reliability(session: nox.Session) -> None:
-    """Faults, duplicates, hostile input and privacy on the local system, at 200 images.
-
-    Rewrites docs/reliability.md with the run's figures (`QIP_RELIABILITY_REPORT=-` skips it).
-    """
+    """Faults, duplicates, hostile input and privacy on the local system, at 200 images."""
     _sync(session, "--package", "qip-platform")
     session.env.setdefault("QIP_RELIABILITY_IMAGES", "200")
+    _pytest(session, RELIABILITY_DIR, SECURITY_DIR)
+
+
+@nox.session(reuse_venv=True)
+def reports(session: nox.Session) -> None:
+    """Regenerate docs/reliability.md (a 200-image run) and docs/security.md from their checks.
+
+    Tests never write them; `test_report_doc.py` and `test_docs_security_md_is_the_generated_report`
+    check that the committed reports match what this session writes.
+    """
+    _sync(session, "--package", "qip-platform")
+    session.env["QIP_RELIABILITY_IMAGES"] = "200"
+    session.env["QIP_RELIABILITY_REPORT"] = str(ROOT / "docs" / "reliability.md")
+    session.env["QIP_SECURITY_REPORT"] = str(ROOT / "docs" / "security.md")
     _pytest(session, RELIABILITY_DIR, SECURITY_DIR)
 
 
@@ -209,6 +235,10 @@ def all_(session: nox.Session) -> None:
         _lint(session)
     except nox.command.CommandFailed:
         failed.append("lint")
+    try:
+        session.run("python", VERSIONS_SCRIPT)
+    except nox.command.CommandFailed:
+        failed.append("versions")
     for name in PACKAGES:
         dirs = [d for d in _test_dirs(name) if (ROOT / d).exists()]
         if not dirs:

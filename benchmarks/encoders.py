@@ -10,7 +10,7 @@ How the WebP and AVIF settings in `qip_shared.imaging` are chosen:
    the target. AVIF's speed is then swept at that quality: the chosen speed is the fastest whose
    bytes stay within `AVIF_SPEED_BYTES_SLACK` of the smallest and whose SSIM still reaches it.
 4. The resize stage (`render_resize`, exactly as the handler calls it) runs over 12 MP photos
-   with the richest recipe shipped in `examples/recipes/`, one image at a time: p50 and p95.
+   with the richest recipe shipped in `recipes/`, one image at a time: p50 and p95.
 
 Encode times are CPU times (`time.process_time`, every thread of this process: AVIF's encoder
 is multi-threaded), the best of `repeat` runs: on a shared machine wall time measures the
@@ -45,7 +45,7 @@ from qip_shared.rendering import decode_for, needed_size, resample_decoded
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "corpus"
-RECIPES = REPO / "examples" / "recipes"
+RECIPES = REPO / "recipes"
 # Real photographs of the corpus (camera JPEGs and a web WebP), the encoders' natural input.
 PHOTOS = (
     "flowers.jpeg",

@@ -29,6 +29,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
+import artifact_coldstart  # noqa: E402
 import coldstart  # noqa: E402 - the sibling modules, after the path tweak above
 import cost  # noqa: E402
 import findings  # noqa: E402
@@ -214,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         help="wall time of `nox -s all` measured on this machine, for the targets table",
     )
     parser.add_argument("--skip", default="", help="comma list: stages,throughput,pipeline,"
-                        "coldstart,sizes,encoders")  # fmt: skip
+                        "coldstart,artifacts,sizes,encoders")  # fmt: skip
     args = parser.parse_args(argv)
     if args.from_results is not None:
         stored = json.loads(args.from_results.read_text())
@@ -305,6 +306,14 @@ def main(argv: list[str] | None = None) -> int:
     if "coldstart" not in skip:
         log("cold start: import times")
         results["coldstart"] = run_coldstart(quick=quick, cache=work / "pycache")
+
+    if "artifacts" not in skip:
+        log("cold start on the real artifacts: python3.13 over each unpacked bundle and layers")
+        from qip_pipeline.names import ALL_SERVICES  # noqa: PLC0415
+
+        results["artifact_coldstart"] = artifact_coldstart.measure(
+            ALL_SERVICES, work, repeat=2 if quick else 5
+        )
 
     if "encoders" not in skip:
         stage_files = [c.path for c in batch_cases[: 2 if quick else 20]]

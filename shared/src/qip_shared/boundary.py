@@ -1,17 +1,29 @@
 """The Lambda boundary all seven functions share: injectable dependencies and a local context.
 
-Every handler module exposes `dependencies` (a `Dependencies` of its adapters) and
+Every handler module logs through `function_logger` (its version on every line) and exposes
+`dependencies` (a `Dependencies` of its adapters) and
 `set_dependencies`: tests and the local runtime inject adapters or reset them the same way for
 every function, and a handler called with no Lambda context (the local runtime) gets a stand-in.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from aws_lambda_powertools import Logger
+
+from qip_shared import config
+
 T = TypeVar("T")
+
+
+def function_logger(service: str) -> Logger:
+    """The function's logger: every line carries its package version (`serviceVersion`)."""
+    version = os.environ.get(config.ENV_SERVICE_VERSION, "0.0.0")
+    return Logger(service=service, serviceVersion=version)
 
 
 class Dependencies(Generic[T]):

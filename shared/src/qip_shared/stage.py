@@ -22,13 +22,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ValidationError
 
 from qip_shared import config
 from qip_shared.aws import StageAdapters, StaleWriteError
-from qip_shared.boundary import Dependencies, LocalContext
+from qip_shared.boundary import Dependencies, LocalContext, function_logger
 from qip_shared.enums import EventDetailType, NotificationType, StageName, StageStatus
 from qip_shared.errors import InvalidImageError, PermanentError, QipError, RetryableError
 from qip_shared.events import Notification, ProcessingEvent, ProcessingEventDetail
@@ -145,7 +145,7 @@ class Stage(Generic[AdaptersT]):
     def __init__(self, *, service: str, stage: StageName, build: Callable[[], AdaptersT]) -> None:
         self.service = service
         self.stage = stage
-        self.logger = Logger(service=service)
+        self.logger = function_logger(service)
         self.tracer = Tracer(service=service)
         # Powertools keeps metric state per process, not per instance: a default dimension set
         # here would be overwritten when several stages share a process (the local runtime), so

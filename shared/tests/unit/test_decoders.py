@@ -195,3 +195,18 @@ def test_a_corrupt_heic_is_a_decode_error(corpus_dir: Path, name: str) -> None:
 
 def test_only_the_accepted_decoders_see_the_bytes(monkeypatch: Any) -> None:
     assert set(imaging.DECODABLE_FORMATS) == {"JPEG", "PNG", "GIF", "WEBP", "HEIF", "AVIF"}
+
+
+def test_a_tiled_heic_like_a_phones_is_decoded_whole_and_upright(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Phones write a grid of 512x512 HEVC tiles with irot; 256 keeps the test small.
+    monkeypatch.setattr(pillow_heif.options, "GRID_TILE_SIZE", 256)
+    data = oriented(quadrant_image((1000, 750)), 6, "HEIF")
+    header = read_heif_header(data)
+    assert (header.width, header.height, header.orientation) == (750, 1000, 6)
+    assert header.coded_frame is None  # a grid's tiles are coded, not the grid itself
+    decoded = decode_upright(data, (1000, 750))
+    assert decoded.image.size == (1000, 750)
+    for actual, expected in zip(quadrant_colours(decoded.image), QUADRANTS, strict=True):
+        assert close(actual, expected)

@@ -11,6 +11,7 @@ from typing import Any
 
 from qip_pipeline.definition import (
     ALL_STAGES,
+    DEAD_LETTER_QUEUE_PLACEHOLDER,
     EVENT_BUS_PLACEHOLDER,
     FUNCTION_PLACEHOLDERS,
     TABLE_PLACEHOLDER,
@@ -109,6 +110,7 @@ def state_machine_definition(
     table: str,
     event_bus: str = "default",
     *,
+    dead_letter_queue_url: str,
     execution_timeout: int | None = None,
 ) -> str:
     """The ASL given to moto: the platform's definition with the local ARNs substituted.
@@ -122,6 +124,7 @@ def state_machine_definition(
     values[TOPIC_PLACEHOLDER] = topic
     values[TABLE_PLACEHOLDER] = table
     values[EVENT_BUS_PLACEHOLDER] = event_bus
+    values[DEAD_LETTER_QUEUE_PLACEHOLDER] = dead_letter_queue_url
     text = substitute(definition_json(stages), values)
     if execution_timeout is None:
         return text
@@ -262,7 +265,12 @@ def provision(
         function_arns[service] = created["FunctionArn"]
 
     definition = state_machine_definition(
-        selection, function_arns, topic_arn, names.table, execution_timeout=execution_timeout
+        selection,
+        function_arns,
+        topic_arn,
+        names.table,
+        dead_letter_queue_url=dlq_url,
+        execution_timeout=execution_timeout,
     )
     created_arn = sfn.create_state_machine(
         name=names.state_machine, definition=definition, roleArn=role_arn, type="STANDARD"

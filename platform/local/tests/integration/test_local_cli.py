@@ -155,6 +155,9 @@ def test_errors_are_one_clear_line(tmp_path: Path, args: tuple[str, ...], messag
         ["synth"],
         ["dlq", "list"],
         ["dlq", "redrive"],
+        ["recipe", "show"],
+        ["recipe", "set"],
+        ["backfill"],
     ],
 )
 def test_every_command_has_help_with_examples(tmp_path: Path, command: list[str]) -> None:

@@ -18,7 +18,7 @@ from qip_shared.recipe import Recipe
 
 REPO = Path(__file__).resolve().parents[4]
 EXAMPLES = REPO / "examples"
-ALL_FORMATS = EXAMPLES / "recipes" / "all-formats.json"
+ALL_FORMATS = REPO / "recipes" / "all-formats.json"
 PIL_FORMATS = {"jpeg": "JPEG", "webp": "WEBP", "avif": "AVIF"}
 PREFIX = "qiprecipes"
 VARIANT_KEYS = {

@@ -53,6 +53,11 @@ def affected_packages(changed: Iterable[str], packages: Mapping[str, Package]) -
         owner = _owner(path, packages)
         if owner is not None:
             hit.add(owner)
+    return _with_dependents(hit, packages)
+
+
+def _with_dependents(hit: set[str], packages: Mapping[str, Package]) -> list[str]:
+    """`hit` and every package that depends on one of them, transitively, in workspace order."""
     dependents: dict[str, set[str]] = {name: set() for name in packages}
     for package in packages.values():
         for dependency in package.depends_on:

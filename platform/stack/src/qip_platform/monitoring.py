@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -26,6 +27,47 @@ DLQ_DEPTH = 10
 CUSTOM_NAMESPACE = config.METRICS_NAMESPACE
 
 
+@dataclass(frozen=True)
+class _Metrics:
+    """The pipeline's metrics the alarms and the dashboard share."""
+
+    failed: cloudwatch.IMetric
+    started: cloudwatch.IMetric
+    error_rate: cloudwatch.IMetric
+    duration: cloudwatch.IMetric
+    dlq_depth: cloudwatch.IMetric
+    throttles: cloudwatch.IMetric
+
+
+def _pipeline_metrics(
+    state_machine: sfn.StateMachine, functions: Mapping[str, lambda_.IFunction], dlq: sqs.IQueue
+) -> _Metrics:
+    failed = state_machine.metric_failed(period=PERIOD, statistic="Sum")
+    started = state_machine.metric_started(period=PERIOD, statistic="Sum")
+    error_rate = cloudwatch.MathExpression(
+        expression="IF(started > 0, 100 * failed / started, 0)",
+        using_metrics={"failed": failed, "started": started},
+        label="Pipeline error rate (%)",
+        period=PERIOD,
+    )
+    duration = state_machine.metric_time(period=PERIOD, statistic="Average")
+    dlq_depth = dlq.metric_approximate_number_of_messages_visible(
+        period=PERIOD, statistic="Maximum"
+    )
+    throttle_metrics = {
+        f"t{i}": fn.metric_throttles(period=PERIOD, statistic="Sum")
+        for i, fn in enumerate(functions.values())
+    }
+    throttles = cloudwatch.MathExpression(
+        expression=" + ".join(throttle_metrics),
+        using_metrics=throttle_metrics,
+        label="Throttled invocations (all functions)",
+        period=PERIOD,
+    )
+
+    return _Metrics(failed, started, error_rate, duration, dlq_depth, throttles)
+
+
 class Monitoring(Construct):
     """The alarms (error rate, duration, DLQ depth, throttles, sweeps), their topic, a dashboard."""
 
@@ -43,29 +85,14 @@ class Monitoring(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.alarm_topic = self._alarm_topic(alarm_emails, alarm_urls)
-        failed = state_machine.metric_failed(period=PERIOD, statistic="Sum")
-        started = state_machine.metric_started(period=PERIOD, statistic="Sum")
-        error_rate = cloudwatch.MathExpression(
-            expression="IF(started > 0, 100 * failed / started, 0)",
-            using_metrics={"failed": failed, "started": started},
-            label="Pipeline error rate (%)",
-            period=PERIOD,
-        )
-        duration = state_machine.metric_time(period=PERIOD, statistic="Average")
-        dlq_depth = dlq.metric_approximate_number_of_messages_visible(
-            period=PERIOD, statistic="Maximum"
-        )
-        throttle_metrics = {
-            f"t{i}": fn.metric_throttles(period=PERIOD, statistic="Sum")
-            for i, fn in enumerate(functions.values())
-        }
-        throttles = cloudwatch.MathExpression(
-            expression=" + ".join(throttle_metrics),
-            using_metrics=throttle_metrics,
-            label="Throttled invocations (all functions)",
-            period=PERIOD,
-        )
+        m = _pipeline_metrics(state_machine, functions, dlq)
+        self._alarms(m)
+        self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.hours(3))
+        self.dashboard.add_widgets(*_pipeline_row(m, state_machine, queue))
+        self.dashboard.add_widgets(*_function_row(m, functions))
+        self.dashboard.add_widgets(*_custom_metrics_row())
 
+    def _alarms(self, m: _Metrics) -> None:
         def alarm(
             construct_id: str, metric: cloudwatch.IMetric, threshold: float, what: str
         ) -> cloudwatch.Alarm:
@@ -86,21 +113,21 @@ class Monitoring(Construct):
 
         self.error_rate_alarm = alarm(
             "ErrorRateAlarm",
-            error_rate,
+            m.error_rate,
             ERROR_RATE_PERCENT,
             f"More than {ERROR_RATE_PERCENT}% of pipeline executions failed",
         )
         self.duration_alarm = alarm(
             "DurationAlarm",
-            duration,
+            m.duration,
             AVERAGE_DURATION_MS,
             "Average pipeline execution took more than 60 s",
         )
         self.dlq_alarm = alarm(
-            "DlqDepthAlarm", dlq_depth, DLQ_DEPTH, f"More than {DLQ_DEPTH} messages in the DLQ"
+            "DlqDepthAlarm", m.dlq_depth, DLQ_DEPTH, f"More than {DLQ_DEPTH} messages in the DLQ"
         )
         self.throttle_alarm = alarm(
-            "ThrottleAlarm", throttles, 0, "A QIP function had throttled invocations"
+            "ThrottleAlarm", m.throttles, 0, "A QIP function had throttled invocations"
         )
         swept = cloudwatch.Metric(
             namespace=CUSTOM_NAMESPACE,
@@ -121,75 +148,6 @@ class Monitoring(Construct):
             self.dlq_alarm,
             self.throttle_alarm,
             self.swept_alarm,
-        )
-
-        self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.hours(3))
-        self.dashboard.add_widgets(
-            cloudwatch.GraphWidget(
-                title="Pipeline executions",
-                left=[
-                    started,
-                    state_machine.metric_succeeded(period=PERIOD, statistic="Sum"),
-                    failed,
-                ],
-                right=[error_rate],
-            ),
-            cloudwatch.GraphWidget(title="Pipeline duration (ms)", left=[duration]),
-            cloudwatch.GraphWidget(
-                title="Queues",
-                left=[
-                    queue.metric_approximate_number_of_messages_visible(period=PERIOD),
-                    queue.metric_approximate_age_of_oldest_message(period=PERIOD),
-                ],
-                right=[dlq_depth],
-            ),
-        )
-        self.dashboard.add_widgets(
-            cloudwatch.GraphWidget(
-                title="Function errors",
-                left=[
-                    fn.metric_errors(period=PERIOD, label=name) for name, fn in functions.items()
-                ],
-            ),
-            cloudwatch.GraphWidget(
-                title="Function duration (p90, ms)",
-                left=[
-                    fn.metric_duration(period=PERIOD, statistic="p90", label=name)
-                    for name, fn in functions.items()
-                ],
-            ),
-            cloudwatch.GraphWidget(title="Throttles", left=[throttles]),
-        )
-        self.dashboard.add_widgets(
-            cloudwatch.GraphWidget(
-                title="Stage execution time (ms, from the functions)",
-                left=[
-                    cloudwatch.MathExpression(
-                        expression=(
-                            f"SEARCH('{{{CUSTOM_NAMESPACE},service,stage}} "
-                            "MetricName=\"StageExecutionTime\"', 'Average', 300)"
-                        ),
-                        label="",
-                        period=PERIOD,
-                        using_metrics={},
-                    )
-                ],
-            ),
-            cloudwatch.GraphWidget(
-                title="Validation and pipeline failures",
-                left=[
-                    cloudwatch.MathExpression(
-                        expression=(
-                            f"SEARCH('{{{CUSTOM_NAMESPACE},service,stage}} "
-                            'MetricName=("ValidationFailures" OR "PipelineFailures")\', '
-                            "'Sum', 300)"
-                        ),
-                        label="",
-                        period=PERIOD,
-                        using_metrics={},
-                    )
-                ],
-            ),
         )
 
     def _alarm_topic(self, emails: Sequence[str], urls: Sequence[str]) -> sns.Topic:
@@ -238,3 +196,84 @@ class Monitoring(Construct):
         for url in urls:
             topic.add_subscription(subscriptions.UrlSubscription(url.strip()))
         return topic
+
+
+def _pipeline_row(
+    m: _Metrics, state_machine: sfn.StateMachine, queue: sqs.IQueue
+) -> list[cloudwatch.IWidget]:
+    """Executions, duration, queues."""
+    return [
+        cloudwatch.GraphWidget(
+            title="Pipeline executions",
+            left=[
+                m.started,
+                state_machine.metric_succeeded(period=PERIOD, statistic="Sum"),
+                m.failed,
+            ],
+            right=[m.error_rate],
+        ),
+        cloudwatch.GraphWidget(title="Pipeline duration (ms)", left=[m.duration]),
+        cloudwatch.GraphWidget(
+            title="Queues",
+            left=[
+                queue.metric_approximate_number_of_messages_visible(period=PERIOD),
+                queue.metric_approximate_age_of_oldest_message(period=PERIOD),
+            ],
+            right=[m.dlq_depth],
+        ),
+    ]
+
+
+def _function_row(
+    m: _Metrics, functions: Mapping[str, lambda_.IFunction]
+) -> list[cloudwatch.IWidget]:
+    """Errors, p90 duration and throttles of every function."""
+    return [
+        cloudwatch.GraphWidget(
+            title="Function errors",
+            left=[fn.metric_errors(period=PERIOD, label=name) for name, fn in functions.items()],
+        ),
+        cloudwatch.GraphWidget(
+            title="Function duration (p90, ms)",
+            left=[
+                fn.metric_duration(period=PERIOD, statistic="p90", label=name)
+                for name, fn in functions.items()
+            ],
+        ),
+        cloudwatch.GraphWidget(title="Throttles", left=[m.throttles]),
+    ]
+
+
+def _custom_metrics_row() -> list[cloudwatch.IWidget]:
+    """The functions' own Powertools metrics."""
+    return [
+        cloudwatch.GraphWidget(
+            title="Stage execution time (ms, from the functions)",
+            left=[
+                cloudwatch.MathExpression(
+                    expression=(
+                        f"SEARCH('{{{CUSTOM_NAMESPACE},service,stage}} "
+                        "MetricName=\"StageExecutionTime\"', 'Average', 300)"
+                    ),
+                    label="",
+                    period=PERIOD,
+                    using_metrics={},
+                )
+            ],
+        ),
+        cloudwatch.GraphWidget(
+            title="Validation and pipeline failures",
+            left=[
+                cloudwatch.MathExpression(
+                    expression=(
+                        f"SEARCH('{{{CUSTOM_NAMESPACE},service,stage}} "
+                        'MetricName=("ValidationFailures" OR "PipelineFailures")\', '
+                        "'Sum', 300)"
+                    ),
+                    label="",
+                    period=PERIOD,
+                    using_metrics={},
+                )
+            ],
+        ),
+    ]

@@ -22,6 +22,7 @@ from qip_pipeline import names
 from qip_pipeline.definition import ALL_STAGES, StageSelectionError, parse_stages
 from qip_platform.component import FlatIdStack, StackSettings
 from qip_platform.functions import FunctionAssets
+from qip_platform.images_api import ImagesApi
 from qip_platform.ingest import Ingest
 from qip_platform.layers import LayerDirs
 from qip_platform.monitoring import Monitoring
@@ -36,6 +37,16 @@ from qip_shared.enums import StageName
 __all__ = ["QipStack", "StackSettings"]
 
 ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
+
+
+def _check_choices(workflow: str, architecture: str) -> None:
+    """Refuse an unknown workflow or architecture before anything is built."""
+    if workflow.upper() not in WORKFLOWS:
+        raise StageSelectionError(f"unknown workflow {workflow!r}; choose EXPRESS or STANDARD")
+    if architecture not in ARCHITECTURES:
+        raise StageSelectionError(
+            f"unknown architecture {architecture!r}; choose {' or '.join(ARCHITECTURES)}"
+        )
 
 
 class QipStack(FlatIdStack):
@@ -55,12 +66,7 @@ class QipStack(FlatIdStack):
         **kwargs: Any,
     ) -> None:
         self.stages = parse_stages(stages)
-        if workflow.upper() not in WORKFLOWS:
-            raise StageSelectionError(f"unknown workflow {workflow!r}; choose EXPRESS or STANDARD")
-        if architecture not in ARCHITECTURES:
-            raise StageSelectionError(
-                f"unknown architecture {architecture!r}; choose {' or '.join(ARCHITECTURES)}"
-            )
+        _check_choices(workflow, architecture)
         super().__init__(scope, construct_id, **kwargs)
         self.workflow = workflow.upper()
         self.settings = settings = settings or StackSettings()
@@ -104,6 +110,14 @@ class QipStack(FlatIdStack):
         self.upload_api = UploadApi(
             self, "UploadApi", storage=self.storage, settings=settings, assets=assets
         )
+        self.images_api = ImagesApi(
+            self,
+            "ImagesApi",
+            storage=self.storage,
+            settings=settings,
+            assets=assets,
+            upload_api=self.upload_api,
+        )
         self.sweeper = Sweeper(
             self,
             "Sweeper",
@@ -117,6 +131,7 @@ class QipStack(FlatIdStack):
             **{names.STAGE_SERVICES[stage]: fn for stage, fn in stage_functions.items()},
             "trigger": self.ingest.function,
             "upload-url": self.upload_api.function,
+            "images-api": self.images_api.function,
             "sweeper": self.sweeper.function,
         }
         self.monitoring = Monitoring(
@@ -137,18 +152,22 @@ class QipStack(FlatIdStack):
         )
 
     def _outputs(self) -> None:
+        """What `cdk deploy --outputs-file` writes: the `qip ... --outputs FILE` commands read
+        the `names.OUTPUT_*` ones (keep those at the stack's top, so their ids stay as named)."""
         storage, api = self.storage, self.upload_api
         values = {
-            "UploadApiUrl": api.api.url_for_path("/upload-url"),
+            names.OUTPUT_UPLOAD_API_URL: api.api.url_for_path("/upload-url"),
+            names.OUTPUT_IMAGES_API_URL: self.images_api.url,
             "UserPoolId": api.user_pool.user_pool_id,
             "UserPoolClientId": api.user_pool_client.user_pool_client_id,
-            "UploadBucketName": storage.upload_bucket.bucket_name,
-            "ArchiveBucketName": storage.archive_bucket.bucket_name,
-            "TableName": storage.table.table_name,
-            "TopicArn": storage.topic.topic_arn,
-            "StateMachineArn": self.pipeline.state_machine.state_machine_arn,
-            "ProcessingQueueUrl": self.ingest.queue.queue_url,
-            "DeadLetterQueueUrl": self.ingest.dlq.queue_url,
+            names.OUTPUT_UPLOAD_BUCKET: storage.upload_bucket.bucket_name,
+            names.OUTPUT_ARCHIVE_BUCKET: storage.archive_bucket.bucket_name,
+            names.OUTPUT_TABLE: storage.table.table_name,
+            names.OUTPUT_TOPIC: storage.topic.topic_arn,
+            names.OUTPUT_STATE_MACHINE: self.pipeline.state_machine.state_machine_arn,
+            names.OUTPUT_QUEUE_URL: self.ingest.queue.queue_url,
+            names.OUTPUT_DLQ_URL: storage.dlq.queue_url,
+            names.OUTPUT_STAGES: ",".join(stage.value for stage in self.stages),
             "DashboardName": self.monitoring.dashboard.dashboard_name,
             "AlarmTopicArn": self.monitoring.alarm_topic.topic_arn,
         }

@@ -1,4 +1,4 @@
-"""Lambda's Python bootstrap in miniature, run as `python3.13 -I -S bootstrap.py <spec.json>`.
+"""Lambda's Python bootstrap in miniature, run as `python3.13 -I -S -B bootstrap.py <spec.json>`.
 
 Standard library only. Isolated mode ignores PYTHONPATH and `-S` skips site-packages, so the
 import path is set here, as Lambda's own bootstrap sets it: the function's code, the layers, the

@@ -1,11 +1,10 @@
 """The real artifacts, unpacked as Lambda lays them out, run by python3.13 on the embedded AWS.
 
-Each function's bundle (`bundle.bundle_service`) and its layers (`layers.build_layer`, x86_64:
-the deployed arm64 layers hold the same pins, only the platform wheels differ) are zipped as
-CDK uploads them and unzipped into `<tree>/var/task` and `<tree>/opt` (layers merged in their
-configured order); boto3 from `uv.lock` stands in for the runtime's own in `<tree>/var/runtime`.
-The local system (moto server on 127.0.0.1, the very state machine) then runs every function as a
-`python3.13 -I -S bootstrap.py` process over that tree, with the environment Lambda gives it.
+Each function's bundle and layers (x86_64: the deployed arm64 layers hold the same pins, only the
+platform wheels differ) are unpacked by `qip_platform.lambda_tree` into `var/task`, `opt` and
+`var/runtime` (boto3 pinned by `uv.lock`, standing in for the runtime's own). The local system
+(moto server on 127.0.0.1, the very state machine) then runs every function as a
+`python3.13 -I -S bootstrap.py` process over its tree, with the environment Lambda gives it.
 """
 
 from __future__ import annotations
@@ -13,12 +12,10 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import shutil
 import socket
 import subprocess
 import threading
 import time
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,66 +25,16 @@ import pytest
 
 from qip_local.runtime import FAKE_CREDENTIALS, REGION, LocalConfig, LocalRuntime
 from qip_pipeline.names import ALL_SERVICES, handler_path
-from qip_platform import layers
-from qip_platform.bundle import bundle_service
 from qip_platform.bytecode import LambdaPythonMissingError, lambda_python
-from qip_platform.versions import LAMBDA_PYTHON, needs_pillow, service_version
+from qip_platform.lambda_tree import LambdaTree, unpack_functions
+from qip_platform.versions import LAMBDA_PYTHON, service_version
+from qip_shared import limits
 
 ARCHITECTURE = "x86_64"  # this machine's; the pins are the deployed arm64 layers' pins
 BOOTSTRAP = Path(__file__).with_name("bootstrap.py")
 MEMORY_MB = 1024
 TIMEOUT_SECONDS = 120
-ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
-
-
-def zip_tree(root: Path, archive: Path) -> Path:
-    """Zip a directory as CDK zips an asset: sorted entries, fixed dates, deflated."""
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as out:
-        for path in sorted(root.rglob("*")):
-            if path.is_file():
-                info = zipfile.ZipInfo(path.relative_to(root).as_posix(), ZIP_EPOCH)
-                info.external_attr = (path.stat().st_mode & 0o777) << 16
-                out.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
-    return archive
-
-
-def tree_size(root: Path) -> int:
-    """Bytes of the regular files under `root`."""
-    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink())
-
-
-@dataclass(frozen=True)
-class LambdaTree:
-    """One function's unpacked artifacts: `var/task`, `opt` (its layers), `var/runtime`."""
-
-    service: str
-    root: Path
-    layers: tuple[str, ...]
-    bundle_zip_bytes: int
-
-    @property
-    def task(self) -> Path:
-        """`/var/task`: the function's bundle."""
-        return self.root / "var" / "task"
-
-    @property
-    def opt(self) -> Path:
-        """`/opt`: the function's layers, merged."""
-        return self.root / "opt"
-
-    @property
-    def runtime(self) -> Path:
-        """`/var/runtime`: the runtime's boto3."""
-        return self.root / "var" / "runtime"
-
-    def task_path(self) -> list[str]:
-        """Lambda's import path before the standard library."""
-        site = self.opt / "python" / "lib" / f"python{LAMBDA_PYTHON}" / "site-packages"
-        return [str(self.task), str(site), str(self.opt / "python")]
-
-    def unzipped_bytes(self) -> int:
-        """Bundle + layers, unzipped (Lambda's 250 MB limit counts these)."""
-        return tree_size(self.task) + tree_size(self.opt)
+COLD_PROCESS_ALLOWANCE_SECONDS = 60
 
 
 @pytest.fixture(scope="session")
@@ -105,27 +52,7 @@ def lambda_trees(
 ) -> dict[str, LambdaTree]:
     """Every function's artifacts, built (layers cached by lock hash), zipped and unpacked."""
     del python313  # building compiles with it
-    work = tmp_path_factory.mktemp("artifacts")
-    zips = work / "zips"
-    zips.mkdir()
-    layer_zips = {
-        name: zip_tree(layers.build_layer(name, ARCHITECTURE), zips / f"{name}.zip")
-        for name in ("deps", "pillow")
-    }
-    sdk = layers.build_runtime_sdk(ARCHITECTURE) / "python"
-    trees: dict[str, LambdaTree] = {}
-    for service in ALL_SERVICES:
-        bundle = zip_tree(bundle_service(service, work / "bundles"), zips / f"{service}.zip")
-        uses = ("deps", "pillow") if needs_pillow(service) else ("deps",)
-        tree = LambdaTree(service, work / "lambda" / service, uses, bundle.stat().st_size)
-        with zipfile.ZipFile(bundle) as archive:
-            archive.extractall(tree.task)
-        for layer in uses:  # in the function's order: a later layer wins a clash, as on Lambda
-            with zipfile.ZipFile(layer_zips[layer]) as archive:
-                archive.extractall(tree.opt)
-        shutil.copytree(sdk, tree.runtime, copy_function=os.link)
-        trees[service] = tree
-    return trees
+    return unpack_functions(ALL_SERVICES, tmp_path_factory.mktemp("artifacts"), ARCHITECTURE)
 
 
 @dataclass
@@ -228,7 +155,8 @@ class ArtifactFunction:
         spec_file.write_text(json.dumps(spec))
         started = time.perf_counter()
         done = subprocess.run(
-            [str(self.python), "-I", "-S", str(BOOTSTRAP), str(spec_file)],
+            # -B: nothing written, as on Lambda's read-only /var/task and /opt
+            [str(self.python), "-I", "-S", "-B", str(BOOTSTRAP), str(spec_file)],
             env=self.environment(),
             capture_output=True,
             text=True,
@@ -298,5 +226,10 @@ def artifact_system(
         server=True,
     )
     system["runtime"] = runtime
-    with runtime:
-        yield runtime
+    # Every invocation here is a cold python3.13 on a shared machine: give each task the seconds
+    # that takes on top of its function's timeout, instead of timing the task out (the
+    # definition reads the allowance when the runtime provisions it).
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(limits, "INVOKE_ALLOWANCE_SECONDS", COLD_PROCESS_ALLOWANCE_SECONDS)
+        with runtime:
+            yield runtime

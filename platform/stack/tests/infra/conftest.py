@@ -31,6 +31,7 @@ MINIMAL_CONTEXT = {
     "deleteUpload": "true",
     "alarmEmails": "ops@example.com, oncall@example.com",
     "alarmUrls": "https://hooks.example.com/qip",
+    "corsOrigins": "https://app.example.com,https://admin.example.com",
 }
 
 

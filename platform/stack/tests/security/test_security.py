@@ -2,11 +2,12 @@
 exact IAM actions and resources it holds, equal to what its code calls (recorded on the local
 system) plus what the Lambda runtime needs; no wildcard action; TLS-only and encryption at
 rest on every bucket, queue, topic and table; no public access; Cognito on the API.
-The per-function table is written to docs/security.md."""
+docs/security.md is generated from the same checks (`nox -s reports`); a test compares it."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -29,12 +30,17 @@ IAM_ACTIONS: dict[tuple[str, str], set[str]] = {
     ("dynamodb", "Query"): {"dynamodb:Query"},
     ("eventbridge", "PutEvents"): {"events:PutEvents"},
     ("sns", "Publish"): {"sns:Publish"},
+    ("sqs", "SendMessage"): {"sqs:SendMessage"},
     ("sfn", "StartExecution"): {"states:StartExecution"},
     ("sfn", "DescribeExecution"): {"states:DescribeExecution"},
     ("lambda", "Invoke"): {"lambda:InvokeFunction"},
 }
 # Calls made with the function's credentials but not through an API call of its code.
-SIGNED_CALLS = {"generate_presigned_post": {"s3:PutObject"}}  # S3 checks the signer on POST
+# S3 checks the signer's authority when the presigned POST or GET is used.
+SIGNED_CALLS = {
+    "generate_presigned_post": {"s3:PutObject"},
+    "generate_presigned_url": {"s3:GetObject"},
+}
 RUNTIME = {
     "xray:PutTraceSegments": "tracing (Lambda runtime)",
     "xray:PutTelemetryRecords": "tracing (Lambda runtime)",
@@ -135,7 +141,7 @@ def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def signed_calls(repo_root: Path, service: str) -> set[str]:
-    """Actions a service's code uses by signing requests for others (presigned POST)."""
+    """Actions a service's code uses by signing requests for others (presigned POST, GET)."""
     actions: set[str] = set()
     for source in (repo_root / "services" / service / "src").rglob("*.py"):
         text = source.read_text()
@@ -162,7 +168,7 @@ def needed_actions(
         for action in mapped:
             why.setdefault(action, []).append(f"calls {service_name} {operation}")
     for action in signed_calls(repo_root, service):
-        why.setdefault(action, []).append("signs the presigned POST")
+        why.setdefault(action, []).append("signs presigned requests")
     for action, reason in RUNTIME.items():
         why.setdefault(action, []).append(reason)
     if service == "trigger":
@@ -176,11 +182,12 @@ def needed_actions(
     return why
 
 
-def test_each_function_holds_exactly_what_its_code_calls(
+def iam_sections(
     template: dict[str, Any], recorded_calls: dict[str, set[tuple[str, str]]], repo_root: Path
-) -> None:
+) -> list[str]:
+    """Per role: asserts it holds exactly what its code calls; the report's IAM sections."""
     found = functions(template)
-    assert set(found) == set(ALL_SERVICES)
+    assert len(found) == len(ALL_SERVICES)
     sections = []
     for service, props in sorted(found.items()):
         name = f"qip-{service}"
@@ -210,7 +217,7 @@ def test_each_function_holds_exactly_what_its_code_calls(
         + (
             "invokes the stage functions (recorded)"
             if action == "lambda:InvokeFunction"
-            else "its SNS/DynamoDB tasks (recorded)"
+            else "its SNS/DynamoDB/EventBridge/SQS tasks (recorded)"
             if action in states_calls
             else "execution logging and tracing (no resource-level permission in AWS)"
         )
@@ -221,7 +228,13 @@ def test_each_function_holds_exactly_what_its_code_calls(
         "### the state machine\n\n| action | resources | needed for |\n|---|---|---|\n"
         + "\n".join(rows)
     )
-    pytest.iam_sections = sections  # type: ignore[attr-defined]
+    return sections
+
+
+def test_each_function_holds_exactly_what_its_code_calls(
+    template: dict[str, Any], recorded_calls: dict[str, set[tuple[str, str]]], repo_root: Path
+) -> None:
+    assert len(iam_sections(template, recorded_calls, repo_root)) == 8
 
 
 def test_no_wildcard_allowed_actions_and_star_resources_only_where_aws_has_nothing_narrower(
@@ -254,9 +267,8 @@ def resource_policies(template: dict[str, Any], kind: str, field: str) -> dict[s
     return found
 
 
-def test_every_bucket_queue_topic_and_table_is_encrypted_and_tls_only(
-    template: dict[str, Any],
-) -> None:
+def data_rows(template: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
+    """Asserts encryption, TLS-only and blocked public access; the report's data rows."""
     rows = []
     buckets = resource_policies(template, "AWS::S3::BucketPolicy", "Bucket")
     for logical_id, bucket in of_type(template, "AWS::S3::Bucket").items():
@@ -306,7 +318,13 @@ def test_every_bucket_queue_topic_and_table_is_encrypted_and_tls_only(
             )
         )
     assert {r[1] for r in rows} == {"S3 bucket", "SQS queue", "SNS topic", "DynamoDB table"}
-    pytest.data_rows = rows  # type: ignore[attr-defined]
+    return rows
+
+
+def test_every_bucket_queue_topic_and_table_is_encrypted_and_tls_only(
+    template: dict[str, Any],
+) -> None:
+    assert data_rows(template)
 
 
 def test_nothing_is_public(template: dict[str, Any]) -> None:
@@ -329,7 +347,8 @@ def test_nothing_is_public(template: dict[str, Any]) -> None:
     assert not of_type(template, "AWS::Lambda::Url")
 
 
-def test_the_api_requires_cognito(template: dict[str, Any]) -> None:
+def api_methods(template: dict[str, Any]) -> list[str]:
+    """Asserts Cognito on every API method; the methods, for the report."""
     methods = [
         m["Properties"]
         for m in of_type(template, "AWS::ApiGateway::Method").values()
@@ -341,21 +360,21 @@ def test_the_api_requires_cognito(template: dict[str, Any]) -> None:
         assert method["AuthorizationType"] == "COGNITO_USER_POOLS"
         assert method["AuthorizerId"] == {"Ref": authorizer_id}
     assert not of_type(template, "AWS::ApiGatewayV2::Api")
-    pytest.api_methods = sorted(m["HttpMethod"] for m in methods)  # type: ignore[attr-defined]
+    return sorted(m["HttpMethod"] for m in methods)
 
 
-def test_docs_security_md_is_the_generated_table(repo_root: Path) -> None:
-    sections = getattr(pytest, "iam_sections", None)
-    rows = getattr(pytest, "data_rows", None)
-    methods = getattr(pytest, "api_methods", None)
-    if sections is None or rows is None or methods is None:
-        pytest.skip("runs after the checks above, in the same session")
+def test_the_api_requires_cognito(template: dict[str, Any]) -> None:
+    assert api_methods(template) == ["GET", "POST"]
+
+
+def security_report(sections: list[str], rows: list[tuple[str, ...]], methods: list[str]) -> str:
+    """docs/security.md from the checks' findings."""
     data = "\n".join(f"| `{n}` | {k} | {e} | {t} | {p} |" for n, k, e, t, p in sorted(rows))
-    text = f"""# Security of the deployment
+    return f"""# Security of the deployment
 
-Generated by `platform/stack/tests/security/test_security.py` from the synthesized default stack
-(`qip_platform.stack`, every stage). Every line below is asserted by that test; rerun it to
-regenerate (`uv run --no-sync pytest platform/stack/tests/security`).
+Generated by `nox -s reports` from the checks of `platform/stack/tests/security/test_security.py`
+on the synthesized default stack (`qip_platform.stack`, every stage). Every line below is
+asserted by those checks, and a test compares this file with what they generate.
 
 ## Per-function IAM
 
@@ -388,4 +407,18 @@ permissions name a service principal and a source ARN; no function URL exists.
 {", ".join(methods)} `/upload-url`: `COGNITO_USER_POOLS` authorizer on every method (OPTIONS
 is the CORS preflight). No HTTP API (v2) exists.
 """
-    (repo_root / "docs" / "security.md").write_text(text)
+
+
+def test_docs_security_md_is_the_generated_report(
+    template: dict[str, Any], recorded_calls: dict[str, set[tuple[str, str]]], repo_root: Path
+) -> None:
+    text = security_report(
+        iam_sections(template, recorded_calls, repo_root),
+        data_rows(template),
+        api_methods(template),
+    )
+    path = repo_root / "docs" / "security.md"
+    target = os.environ.get("QIP_SECURITY_REPORT")
+    if target:  # `nox -s reports` regenerates it; an ordinary run only compares
+        Path(target).write_text(text)
+    assert path.read_text() == text, "docs/security.md is stale: run `nox -s reports`"

@@ -11,7 +11,7 @@ from qip_platform.app import recipe_from_context
 from qip_shared.recipe import DEFAULT_RECIPE, Recipe
 
 REPO = Path(__file__).resolve().parents[4]
-ALL_FORMATS = REPO / "examples" / "recipes" / "all-formats.json"
+ALL_FORMATS = REPO / "recipes" / "all-formats.json"
 
 
 def test_absent_means_the_default_recipe() -> None:

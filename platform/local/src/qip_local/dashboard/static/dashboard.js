@@ -17,6 +17,12 @@
   const latest = { list: 0, detail: 0 };
   let selected = new URLSearchParams(location.search).get("image");
   let known = statusesOf(list);
+  placeholders(document);
+
+  // ThumbHash placeholders and dominant colours under the thumbnails (static/thumbhash.js).
+  function placeholders(root) {
+    if (window.qipThumbHash) window.qipThumbHash.paint(root);
+  }
 
   function statusesOf(root) {
     const found = new Map();
@@ -60,6 +66,7 @@
     const focused = document.activeElement && document.activeElement.closest("#image-list li[data-key]");
     const focusedKey = focused ? focused.dataset.key : null;
     list.innerHTML = html;
+    placeholders(list);
     const now = statusesOf(list);
     for (const [key, item] of now) {
       const before = known.get(key);
@@ -94,6 +101,7 @@
     tags.detail = answer.headers.get("ETag");
     const hadFocus = detail.contains(document.activeElement) && document.activeElement !== detail;
     detail.innerHTML = html;
+    placeholders(detail);
     detail.hidden = false;
     if (hadFocus) detail.focus();
   }
