@@ -157,7 +157,7 @@ def _by_prefix(rendered, kind, prefix):
 
 def test_resource_counts(template):
     counts = {
-        "AWS::Lambda::Function": 8,
+        "AWS::Lambda::Function": 9,
         "AWS::Lambda::LayerVersion": 2,
         "AWS::Lambda::EventSourceMapping": 1,
         "AWS::S3::Bucket": 3,
