@@ -30,7 +30,6 @@ KNOWN: dict[str, int] = {
     "platform/pipeline/src/qip_pipeline/definition.py": 544,
     "platform/pipeline/src/qip_pipeline/definition.py::build_definition": 134,
     "platform/stack/src/qip_platform/stack.py::QipStack.__init__": 87,
-    "shared/src/qip_shared/imaging.py": 500,
 }
 
 
