@@ -26,6 +26,7 @@ IAM_ACTIONS: dict[tuple[str, str], set[str]] = {
     ("dynamodb", "PutItem"): {"dynamodb:PutItem"},
     ("dynamodb", "UpdateItem"): {"dynamodb:UpdateItem"},
     ("dynamodb", "Query"): {"dynamodb:Query"},
+    ("ssm", "GetParameter"): {"ssm:GetParameter"},
     ("eventbridge", "PutEvents"): {"events:PutEvents"},
     ("sns", "Publish"): {"sns:Publish"},
     ("sfn", "StartExecution"): {"states:StartExecution"},
