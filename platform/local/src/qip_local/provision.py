@@ -11,6 +11,7 @@ from typing import Any
 
 from qip_pipeline.definition import (
     ALL_STAGES,
+    DEAD_LETTER_QUEUE_PLACEHOLDER,
     EVENT_BUS_PLACEHOLDER,
     FUNCTION_PLACEHOLDERS,
     TABLE_PLACEHOLDER,
@@ -108,6 +109,8 @@ def state_machine_definition(
     topic: str,
     table: str,
     event_bus: str = "default",
+    *,
+    dead_letter_queue_url: str,
 ) -> str:
     """The ASL given to moto: the platform's definition with the local ARNs substituted."""
     values = {
@@ -117,6 +120,7 @@ def state_machine_definition(
     values[TOPIC_PLACEHOLDER] = topic
     values[TABLE_PLACEHOLDER] = table
     values[EVENT_BUS_PLACEHOLDER] = event_bus
+    values[DEAD_LETTER_QUEUE_PLACEHOLDER] = dead_letter_queue_url
     return substitute(definition_json(stages), values)
 
 
@@ -250,7 +254,9 @@ def provision(
         )
         function_arns[service] = created["FunctionArn"]
 
-    definition = state_machine_definition(selection, function_arns, topic_arn, names.table)
+    definition = state_machine_definition(
+        selection, function_arns, topic_arn, names.table, dead_letter_queue_url=dlq_url
+    )
     created_arn = sfn.create_state_machine(
         name=names.state_machine, definition=definition, roleArn=role_arn, type="STANDARD"
     )["stateMachineArn"]

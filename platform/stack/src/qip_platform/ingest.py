@@ -67,18 +67,13 @@ class IngestProps(TypedDict):
 
 
 class Ingest(Component):
-    """The processing queue and its DLQ, the trigger, the upload rule and the audit trail."""
+    """The processing queue (its DLQ is storage's), the trigger, the upload rule and the audit
+    trail."""
 
     def __init__(self, scope: Construct, construct_id: str, **props: Unpack[IngestProps]) -> None:
         super().__init__(scope, construct_id)
         storage = props["storage"]
-        self.dlq = sqs.Queue(
-            self,
-            "ProcessingDlq",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
+        self.dlq = storage.dlq
         self.queue = sqs.Queue(
             self,
             "ProcessingQueue",

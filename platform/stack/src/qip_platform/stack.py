@@ -22,6 +22,7 @@ from qip_pipeline import names
 from qip_pipeline.definition import ALL_STAGES, StageSelectionError, parse_stages
 from qip_platform.component import FlatIdStack, StackSettings
 from qip_platform.functions import FunctionAssets
+from qip_platform.images_api import ImagesApi
 from qip_platform.ingest import Ingest
 from qip_platform.layers import LayerDirs
 from qip_platform.monitoring import Monitoring
@@ -108,11 +109,20 @@ class QipStack(FlatIdStack):
         self.upload_api = UploadApi(
             self, "UploadApi", storage=self.storage, settings=settings, assets=assets
         )
+        self.images_api = ImagesApi(
+            self,
+            "ImagesApi",
+            storage=self.storage,
+            settings=settings,
+            assets=assets,
+            upload_api=self.upload_api,
+        )
         # service -> function, in the order the dashboard and the alarms list them.
         self.functions: dict[str, lambda_.Function] = {
             **{names.STAGE_SERVICES[stage]: fn for stage, fn in stage_functions.items()},
             "trigger": self.ingest.function,
             "upload-url": self.upload_api.function,
+            "images-api": self.images_api.function,
         }
         self.monitoring = Monitoring(
             self,
@@ -130,18 +140,22 @@ class QipStack(FlatIdStack):
         )
 
     def _outputs(self) -> None:
+        """What `cdk deploy --outputs-file` writes: the `qip ... --outputs FILE` commands read
+        the `names.OUTPUT_*` ones (keep those at the stack's top, so their ids stay as named)."""
         storage, api = self.storage, self.upload_api
         values = {
-            "UploadApiUrl": api.api.url_for_path("/upload-url"),
+            names.OUTPUT_UPLOAD_API_URL: api.api.url_for_path("/upload-url"),
+            names.OUTPUT_IMAGES_API_URL: self.images_api.url,
             "UserPoolId": api.user_pool.user_pool_id,
             "UserPoolClientId": api.user_pool_client.user_pool_client_id,
-            "UploadBucketName": storage.upload_bucket.bucket_name,
-            "ArchiveBucketName": storage.archive_bucket.bucket_name,
-            "TableName": storage.table.table_name,
-            "TopicArn": storage.topic.topic_arn,
-            "StateMachineArn": self.pipeline.state_machine.state_machine_arn,
-            "ProcessingQueueUrl": self.ingest.queue.queue_url,
-            "DeadLetterQueueUrl": self.ingest.dlq.queue_url,
+            names.OUTPUT_UPLOAD_BUCKET: storage.upload_bucket.bucket_name,
+            names.OUTPUT_ARCHIVE_BUCKET: storage.archive_bucket.bucket_name,
+            names.OUTPUT_TABLE: storage.table.table_name,
+            names.OUTPUT_TOPIC: storage.topic.topic_arn,
+            names.OUTPUT_STATE_MACHINE: self.pipeline.state_machine.state_machine_arn,
+            names.OUTPUT_QUEUE_URL: self.ingest.queue.queue_url,
+            names.OUTPUT_DLQ_URL: storage.dlq.queue_url,
+            names.OUTPUT_STAGES: ",".join(stage.value for stage in self.stages),
             "DashboardName": self.monitoring.dashboard.dashboard_name,
         }
         if self.recipe_parameter is not None:

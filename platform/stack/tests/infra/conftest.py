@@ -29,6 +29,7 @@ MINIMAL_CONTEXT = {
     "stages": "validate,resize,archive",
     "workflow": "STANDARD",
     "deleteUpload": "true",
+    "corsOrigins": "https://app.example.com,https://admin.example.com",
 }
 
 

@@ -97,6 +97,14 @@ EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
         "s3:PutObject": {UPLOADS},
         "s3:ListBucket": {"UploadBucket.Arn"},
     },
+    # Issue 15: reads records (GetItem, the owner index) and signs GETs of the outputs only.
+    "images-api": {
+        **XRAY,
+        **_logs("ImagesApiLogGroup"),
+        "dynamodb:GetItem": {TABLE},
+        "dynamodb:Query": {f"{TABLE}/index/owner-uploadTimestamp-index"},
+        "s3:GetObject": {PROCESSED},
+    },
 }
 # Actions AWS offers no resource-level permission for (service authorization reference).
 NO_RESOURCE_LEVEL = {
@@ -135,7 +143,7 @@ def _by_prefix(rendered, kind, prefix):
 
 def test_resource_counts(template):
     counts = {
-        "AWS::Lambda::Function": 7,
+        "AWS::Lambda::Function": 8,
         "AWS::Lambda::LayerVersion": 2,
         "AWS::Lambda::EventSourceMapping": 1,
         "AWS::S3::Bucket": 3,
@@ -250,6 +258,7 @@ def test_state_machine_role_invokes_only_its_functions(rendered):
     assert grants.pop("sns:Publish") == {"NotificationTopic"}
     assert grants.pop("dynamodb:UpdateItem") == {TABLE}
     assert grants.pop("events:PutEvents") == {BUS}
+    assert grants.pop("sqs:SendMessage") == {"ProcessingDlq.Arn"}
     assert all(resources == {"*"} for resources in grants.values())
     assert set(grants) <= NO_RESOURCE_LEVEL
 
@@ -319,7 +328,14 @@ def test_minimal_selection_deploys_only_its_functions_on_a_standard_workflow(min
     props = _check_definition(minimal_rendered, stages, "STANDARD")
     assert props["StateMachineType"] == "STANDARD"
     functions = minimal_rendered.functions()
-    assert set(functions) == {"validate", "resize", "archive", "trigger", "upload-url"}
+    assert set(functions) == {
+        "validate",
+        "resize",
+        "archive",
+        "trigger",
+        "upload-url",
+        "images-api",
+    }
     grants = minimal_rendered.grants(props["RoleArn"]["Fn::GetAtt"][0])
     assert grants["lambda:InvokeFunction"] == {
         "ValidateFunction.Arn",
@@ -370,8 +386,8 @@ def test_upload_bucket(rendered):
     assert sse["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
     assert set(props["PublicAccessBlockConfiguration"].values()) == {True}
     assert len(props["PublicAccessBlockConfiguration"]) == 4
-    (cors,) = props["CorsConfiguration"]["CorsRules"]
-    assert cors["AllowedMethods"] == ["POST"]
+    # Issue 15 (item 8, changed by design): no browser origin unless the context names one.
+    assert "CorsConfiguration" not in props
     (rule,) = props["LifecycleConfiguration"]["Rules"]
     assert rule["Transitions"] == [{"StorageClass": "GLACIER", "TransitionInDays": 90}]
     assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] > 0
@@ -438,10 +454,17 @@ def test_table(rendered):
         {"AttributeName": "status", "KeyType": "HASH"},
         {"AttributeName": "uploadTimestamp", "KeyType": "RANGE"},
     ]
+    # Issue 15: the images API lists one owner's images through this index, never a Scan.
+    owner = indexes["owner-uploadTimestamp-index"]
+    assert owner["KeySchema"] == [
+        {"AttributeName": "owner", "KeyType": "HASH"},
+        {"AttributeName": "uploadTimestamp", "KeyType": "RANGE"},
+    ]
+    assert owner["Projection"] == {"ProjectionType": "ALL"}
     # Duplicate lookups (issue 18): content hash and the four perceptual-hash bands, each
     # projecting only what the lookup reads.
     duplicates = ["contentSha256", *(f"perceptualHashBand{i}" for i in range(4))]
-    assert set(indexes) == {"status-uploadTimestamp-index"} | {
+    assert set(indexes) == {"status-uploadTimestamp-index", "owner-uploadTimestamp-index"} | {
         f"{key}-uploadTimestamp-index" for key in duplicates
     }
     for key in duplicates:
@@ -483,20 +506,72 @@ def test_audit_rule_writes_to_a_log_group(rendered):
     assert "events.amazonaws.com" in json.dumps(policy["PolicyDocument"])
 
 
-def test_upload_url_api_is_cognito_authorized(rendered):
+def test_upload_url_and_images_apis_are_cognito_authorized(rendered):
     methods = [
         m for m in _props(rendered, "AWS::ApiGateway::Method") if m["HttpMethod"] != "OPTIONS"
     ]
-    assert sorted(m["HttpMethod"] for m in methods) == ["GET", "POST"]
+    # No preflight (OPTIONS) methods either: CORS is off unless the context names origins.
+    assert len(methods) == len(_props(rendered, "AWS::ApiGateway::Method"))
+    (authorizer_id,) = rendered.of_type("AWS::ApiGateway::Authorizer")
+    by_function = {"UploadUrlFunction.Arn": [], "ImagesApiFunction.Arn": []}
     for method in methods:
         assert method["AuthorizationType"] == "COGNITO_USER_POOLS"
+        assert method["AuthorizerId"] == {"Ref": authorizer_id}
         assert "RequestValidatorId" in method
-        assert rendered.name(method["Integration"]["Uri"]).count("UploadUrlFunction.Arn") == 1
+        (function,) = [f for f in by_function if f in rendered.name(method["Integration"]["Uri"])]
+        by_function[function].append(method["HttpMethod"])
+    assert sorted(by_function["UploadUrlFunction.Arn"]) == ["GET", "POST"]
+    # GET /images and GET /images/{id+}
+    assert by_function["ImagesApiFunction.Arn"] == ["GET", "GET"]
+    paths = {r["PathPart"] for r in _props(rendered, "AWS::ApiGateway::Resource")}
+    assert paths == {"upload-url", "images", "{id+}"}
     (authorizer,) = _props(rendered, "AWS::ApiGateway::Authorizer")
     assert authorizer["Type"] == "COGNITO_USER_POOLS"
     (stage,) = _props(rendered, "AWS::ApiGateway::Stage")
     assert "AccessLogSetting" in stage
     assert stage["TracingEnabled"] is True
+
+
+# Issue 15 (item 8): browser origins come from the `corsOrigins` context, and only those.
+def test_cors_origins_come_from_the_context(minimal_rendered):
+    origins = ["https://app.example.com", "https://admin.example.com"]
+    _id, bucket = _by_prefix(minimal_rendered, "AWS::S3::Bucket", "UploadBucket")
+    (rule,) = bucket["CorsConfiguration"]["CorsRules"]
+    assert (rule["AllowedMethods"], rule["AllowedOrigins"]) == (["POST"], origins)
+    preflights = [
+        m
+        for m in _props(minimal_rendered, "AWS::ApiGateway::Method")
+        if m["HttpMethod"] == "OPTIONS"
+    ]
+    assert preflights
+    for method in preflights:
+        assert method["AuthorizationType"] == "NONE"
+        assert "https://app.example.com" in json.dumps(method["Integration"])
+        assert "*" not in json.dumps(method["Integration"]["IntegrationResponses"])
+    _fid, images = minimal_rendered.functions()["images-api"]
+    assert images["Environment"]["Variables"][config.ENV_CORS_ORIGINS] == ",".join(origins)
+
+
+# Issue 15: the outputs `qip ... --outputs FILE` reads, under the names it reads them by.
+def test_outputs_carry_what_the_cli_needs(rendered, minimal_rendered):
+    outputs = rendered.data["Outputs"]
+    for name in (
+        names.OUTPUT_UPLOAD_API_URL,
+        names.OUTPUT_IMAGES_API_URL,
+        names.OUTPUT_UPLOAD_BUCKET,
+        names.OUTPUT_ARCHIVE_BUCKET,
+        names.OUTPUT_TABLE,
+        names.OUTPUT_TOPIC,
+        names.OUTPUT_STATE_MACHINE,
+        names.OUTPUT_QUEUE_URL,
+        names.OUTPUT_DLQ_URL,
+        names.OUTPUT_STAGES,
+    ):
+        assert name in outputs, name
+    assert rendered.name(outputs[names.OUTPUT_DLQ_URL]["Value"]) == "ProcessingDlq"
+    assert outputs[names.OUTPUT_STAGES]["Value"] == "validation,metadata,resize,thumbnail,archive"
+    minimal = minimal_rendered.data["Outputs"][names.OUTPUT_STAGES]["Value"]
+    assert minimal == "validation,resize,archive"
 
 
 def test_four_alarms_of_the_design(rendered):
@@ -510,7 +585,7 @@ def test_four_alarms_of_the_design(rendered):
     assert by_threshold[10]["MetricName"] == "ApproximateNumberOfMessagesVisible"
     assert "100 * failed / started" in json.dumps(by_threshold[5]["Metrics"])
     throttles = [m for m in by_threshold[0]["Metrics"] if "MetricStat" in m]
-    assert len(throttles) == 7
+    assert len(throttles) == len(names.ALL_SERVICES)  # every function, images-api too
     assert {m["MetricStat"]["Metric"]["MetricName"] for m in throttles} == {"Throttles"}
 
 

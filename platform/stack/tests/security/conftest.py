@@ -131,6 +131,9 @@ def recorded_calls() -> Iterator[dict[str, set[tuple[str, str]]]]:
         records = client.wait_for(keys, timeout=120)
         statuses = [r.status.value if r else None for r in records.values()]
         assert statuses == ["COMPLETED", "COMPLETED", "REJECTED", "REJECTED", "FAILED"], statuses
+        # The images API's reads (issue 15): one image with its signed outputs, one listing.
+        assert client.images_api(f"/images/{keys[0]}")[0] == 200
+        assert client.images_api("/images", {"status": "COMPLETED"})[0] == 200
         # The paths a redelivery takes: the same S3 event again, each stage run again (as a
         # Step Functions retry after a lost answer): they read the record to act idempotently.
         lam = runtime.client("lambda")

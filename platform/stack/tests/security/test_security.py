@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from qip_pipeline.names import ALL_SERVICES
+
 # botocore (service, operation) -> the IAM actions the call is authorised by.
 IAM_ACTIONS: dict[tuple[str, str], set[str]] = {
     ("s3", "GetObject"): {"s3:GetObject", "s3:GetObjectVersion"},
@@ -29,11 +31,16 @@ IAM_ACTIONS: dict[tuple[str, str], set[str]] = {
     ("ssm", "GetParameter"): {"ssm:GetParameter"},
     ("eventbridge", "PutEvents"): {"events:PutEvents"},
     ("sns", "Publish"): {"sns:Publish"},
+    ("sqs", "SendMessage"): {"sqs:SendMessage"},
     ("sfn", "StartExecution"): {"states:StartExecution"},
     ("lambda", "Invoke"): {"lambda:InvokeFunction"},
 }
 # Calls made with the function's credentials but not through an API call of its code.
-SIGNED_CALLS = {"generate_presigned_post": {"s3:PutObject"}}  # S3 checks the signer on POST
+# S3 checks the signer's authority when the presigned POST or GET is used.
+SIGNED_CALLS = {
+    "generate_presigned_post": {"s3:PutObject"},
+    "generate_presigned_url": {"s3:GetObject"},
+}
 RUNTIME = {
     "xray:PutTraceSegments": "tracing (Lambda runtime)",
     "xray:PutTelemetryRecords": "tracing (Lambda runtime)",
@@ -134,7 +141,7 @@ def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def signed_calls(repo_root: Path, service: str) -> set[str]:
-    """Actions a service's code uses by signing requests for others (presigned POST)."""
+    """Actions a service's code uses by signing requests for others (presigned POST, GET)."""
     actions: set[str] = set()
     for source in (repo_root / "services" / service / "src").rglob("*.py"):
         text = source.read_text()
@@ -155,7 +162,7 @@ def needed_actions(
         for action in mapped:
             why.setdefault(action, []).append(f"calls {service_name} {operation}")
     for action in signed_calls(repo_root, service):
-        why.setdefault(action, []).append("signs the presigned POST")
+        why.setdefault(action, []).append("signs presigned requests")
     for action, reason in RUNTIME.items():
         why.setdefault(action, []).append(reason)
     if service == "trigger":
@@ -169,7 +176,7 @@ def iam_sections(
 ) -> list[str]:
     """Per role: asserts it holds exactly what its code calls; the report's IAM sections."""
     found = functions(template)
-    assert len(found) == 7
+    assert len(found) == len(ALL_SERVICES)
     sections = []
     for service, props in sorted(found.items()):
         name = f"qip-{service}"
@@ -199,7 +206,7 @@ def iam_sections(
         + (
             "invokes the stage functions (recorded)"
             if action == "lambda:InvokeFunction"
-            else "its SNS/DynamoDB tasks (recorded)"
+            else "its SNS/DynamoDB/EventBridge/SQS tasks (recorded)"
             if action in states_calls
             else "execution logging and tracing (no resource-level permission in AWS)"
         )

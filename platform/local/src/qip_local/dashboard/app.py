@@ -7,6 +7,8 @@ Routes:
   GET  /thumbnails?key=       an image's thumbnail, read from the upload bucket
   GET  /variants?key=&name=&format=   one rendered variant the record lists
   POST /api/upload-url        upload-url's answer (called as API Gateway + Cognito would call it)
+  GET  /api/images?status=&since=&until=&limit=&nextToken=
+  GET  /api/images/{id}       images-api's answers, the same way (the local user's own images)
   GET  /healthz               "ok"
 """
 
@@ -248,6 +250,13 @@ def create_app(backend: DashboardBackend) -> Starlette:  # noqa: C901 - routes a
         answer = await run_in_threadpool(backend.request_upload, body)
         return JSONResponse(answer.body, status_code=answer.status, headers=_NO_STORE)
 
+    async def images_api(request: Request) -> Response:
+        path = "/images" + (f"/{request.path_params['image_id']}" if request.path_params else "")
+        answer = await run_in_threadpool(
+            backend.images_api, path, dict(request.query_params.items())
+        )
+        return JSONResponse(answer.body, status_code=answer.status, headers=_NO_STORE)
+
     def healthz(_: Request) -> Response:
         return PlainTextResponse("ok")
 
@@ -258,6 +267,8 @@ def create_app(backend: DashboardBackend) -> Starlette:  # noqa: C901 - routes a
         Route("/thumbnails", thumbnail),
         Route("/variants", variant),
         Route("/api/upload-url", upload_url, methods=["POST"]),
+        Route("/api/images", images_api),
+        Route("/api/images/{image_id:path}", images_api),
         Route("/healthz", healthz),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
