@@ -15,7 +15,6 @@ import logging
 import os
 import signal
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -448,41 +447,42 @@ def _awscli_examples(endpoint: str, resources: Any) -> str:
 class StopRequest:
     """SIGINT/SIGTERM asking `serve` to stop; the handler takes no lock, so it cannot deadlock.
 
-    The first signal sets a flag the main loop polls; a second one (say, while shutting down)
-    exits at once, and a watchdog ends a shutdown that takes longer than `SHUTDOWN_GRACE`.
+    The first signal sets a flag the main loop polls (or, still starting, unwinds the start-up)
+    and sets an alarm: if the shutdown takes longer than `SHUTDOWN_GRACE` seconds, SIGALRM's
+    default action ends the process. A second signal exits at once.
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
     POLL_SECONDS = 0.2
-    SHUTDOWN_GRACE = 10.0
+    SHUTDOWN_GRACE = 10
 
     def __init__(self) -> None:
         # list.append is one atomic step: safe even when a handler interrupts another.
         self.received: list[int] = []
+        self.waiting = False
 
     def handle(self, signum: int, frame: object) -> None:
-        """Record the signal; on the second one, leave without any cleanup that could block."""
+        """Record the signal and arm the alarm; on the second one, leave at once."""
         del frame
         self.received.append(signum)
         if len(self.received) > 1:
             clear_state(os.getpid())
             os._exit(128 + signum)
+        signal.alarm(self.SHUTDOWN_GRACE)  # a system call: no lock, no thread
+        if not self.waiting:
+            raise SystemExit(128 + signum)
 
     def install(self) -> None:
-        """Route SIGINT and SIGTERM to `handle` (main thread only)."""
+        """Route SIGINT and SIGTERM to `handle`; SIGALRM keeps its default (terminate)."""
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
         for signum in self.SIGNALS:
             signal.signal(signum, self.handle)
 
     def wait(self) -> None:
         """Return once a signal has arrived (sleep is woken by signals, PEP 475)."""
+        self.waiting = True
         while not self.received:
             time.sleep(self.POLL_SECONDS)
-
-    def arm_watchdog(self) -> None:
-        """End the process if the shutdown itself hangs."""
-        watchdog = threading.Timer(self.SHUTDOWN_GRACE, os._exit, args=(1,))
-        watchdog.daemon = True
-        watchdog.start()
 
 
 @app.command()
@@ -521,6 +521,7 @@ def serve(
     from qip_local.state import ServeState, state_path, write_state
 
     stop = StopRequest()
+    stop.install()  # from the start: a signal during start-up stops it too
     with _one_line_errors():
         stage_list = _parse_stages(stages)
         config = LocalConfig(prefix=prefix, stages=stage_list, retry_scale=retry_scale)
@@ -537,19 +538,19 @@ def serve(
             ):
                 assert runtime.endpoint_url is not None
                 assert runtime.resources is not None
-                write_state(ServeState(runtime.endpoint_url, prefix, os.getpid()))
-                console.print(f"[bold green]QIP is running[/] at [bold]{runtime.endpoint_url}[/]")
-                console.print(f"[bold green]dashboard[/] at [bold]{dashboard_url}[/]")
-                console.print(f"state file: {state_path()}   function logs: {log_file}")
-                console.print("\nTry (in another shell):\n")
-                console.print(_awscli_examples(runtime.endpoint_url, runtime.resources))
-                console.print("\nCtrl-C to stop.")
-                stop.install()
                 try:
+                    write_state(ServeState(runtime.endpoint_url, prefix, os.getpid()))
+                    console.print(
+                        f"[bold green]QIP is running[/] at [bold]{runtime.endpoint_url}[/]"
+                    )
+                    console.print(f"[bold green]dashboard[/] at [bold]{dashboard_url}[/]")
+                    console.print(f"state file: {state_path()}   function logs: {log_file}")
+                    console.print("\nTry (in another shell):\n")
+                    console.print(_awscli_examples(runtime.endpoint_url, runtime.resources))
+                    console.print("\nCtrl-C to stop.")
                     stop.wait()
                 finally:
                     clear_state(os.getpid())
-                    stop.arm_watchdog()
                     console.print("stopping…")
 
 

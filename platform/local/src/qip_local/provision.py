@@ -111,8 +111,12 @@ def state_machine_definition(
     event_bus: str = "default",
     *,
     dead_letter_queue_url: str,
+    execution_timeout: int | None = None,
 ) -> str:
-    """The ASL given to moto: the platform's definition with the local ARNs substituted."""
+    """The ASL given to moto: the platform's definition with the local ARNs substituted.
+
+    `execution_timeout` replaces the definition's own `TimeoutSeconds` (tests scale time down).
+    """
     values = {
         FUNCTION_PLACEHOLDERS[stage]: function_arns[STAGE_SERVICES[stage]]
         for stage in FUNCTION_PLACEHOLDERS
@@ -121,7 +125,12 @@ def state_machine_definition(
     values[TABLE_PLACEHOLDER] = table
     values[EVENT_BUS_PLACEHOLDER] = event_bus
     values[DEAD_LETTER_QUEUE_PLACEHOLDER] = dead_letter_queue_url
-    return substitute(definition_json(stages), values)
+    text = substitute(definition_json(stages), values)
+    if execution_timeout is None:
+        return text
+    machine = json.loads(text)
+    machine["TimeoutSeconds"] = execution_timeout
+    return json.dumps(machine, indent=2, sort_keys=True)
 
 
 def provision(
@@ -132,6 +141,7 @@ def provision(
     visibility_timeout: int = 30,
     endpoint_url: str | None = None,
     extra_environment: Mapping[str, str] | None = None,
+    execution_timeout: int | None = None,
     recipe: Recipe = DEFAULT_RECIPE,
 ) -> Resources:
     """Create every resource of the stack on the embedded AWS and return their identifiers."""
@@ -255,7 +265,12 @@ def provision(
         function_arns[service] = created["FunctionArn"]
 
     definition = state_machine_definition(
-        selection, function_arns, topic_arn, names.table, dead_letter_queue_url=dlq_url
+        selection,
+        function_arns,
+        topic_arn,
+        names.table,
+        dead_letter_queue_url=dlq_url,
+        execution_timeout=execution_timeout,
     )
     created_arn = sfn.create_state_machine(
         name=names.state_machine, definition=definition, roleArn=role_arn, type="STANDARD"

@@ -17,7 +17,9 @@ STAGE_SERVICES: dict[StageName, str] = {
 }
 INGEST_SERVICES = ("trigger", "upload-url")
 API_SERVICES = ("images-api",)
-ALL_SERVICES = (*STAGE_SERVICES.values(), *INGEST_SERVICES, *API_SERVICES)
+# Run on a schedule, outside the pipeline: ends records an execution left PROCESSING.
+OPERATIONS_SERVICES = ("sweeper",)
+ALL_SERVICES = (*STAGE_SERVICES.values(), *INGEST_SERVICES, *API_SERVICES, *OPERATIONS_SERVICES)
 
 # The stack's CfnOutput names: `cdk deploy --outputs-file` writes them, `qip ... --outputs` reads.
 OUTPUT_UPLOAD_API_URL = "UploadApiUrl"
@@ -87,6 +89,11 @@ class ResourceNames:
     def upload_rule(self) -> str:
         """EventBridge rule: upload bucket Object Created -> processing queue."""
         return f"{self.prefix}-upload-created"
+
+    @property
+    def sweep_schedule(self) -> str:
+        """EventBridge schedule that runs the sweeper."""
+        return f"{self.prefix}-sweep"
 
     @property
     def recipe_parameter(self) -> str:

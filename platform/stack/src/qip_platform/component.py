@@ -50,6 +50,9 @@ class StackSettings:
     # dashboard talks to the embedded AWS, not to a deployed stack).
     cors_origins: tuple[str, ...] = ()
     log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
+    # Who the alarms reach: e-mail addresses and HTTPS endpoints subscribed to the alarm topic.
+    alarm_emails: tuple[str, ...] = ()
+    alarm_urls: tuple[str, ...] = ()
     # What resize and thumbnail render; stored in an SSM parameter they read at start.
     recipe: Recipe = DEFAULT_RECIPE
 

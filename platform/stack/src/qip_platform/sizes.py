@@ -24,8 +24,6 @@ KNOWN: dict[str, int] = {
     "platform/local/src/qip_local/cli.py::process": 90,
     "platform/local/src/qip_local/client.py": 879,
     "platform/local/src/qip_local/client.py::LocalClient": 564,
-    "platform/local/src/qip_local/dashboard/app.py::create_app": 140,
-    "platform/local/src/qip_local/dashboard/graph.py::render_svg": 90,
     "platform/local/src/qip_local/provision.py::provision": 157,
     "platform/pipeline/src/qip_pipeline/definition.py": 544,
     "platform/pipeline/src/qip_pipeline/definition.py::build_definition": 134,

@@ -30,6 +30,7 @@ from qip_platform.nag import acknowledge_findings
 from qip_platform.pipeline import WORKFLOWS, Pipeline
 from qip_platform.stages import StageFunctions
 from qip_platform.storage import Storage
+from qip_platform.sweeper import Sweeper
 from qip_platform.upload_api import UploadApi
 from qip_shared.enums import StageName
 
@@ -117,12 +118,21 @@ class QipStack(FlatIdStack):
             assets=assets,
             upload_api=self.upload_api,
         )
+        self.sweeper = Sweeper(
+            self,
+            "Sweeper",
+            storage=self.storage,
+            state_machine=self.pipeline.state_machine,
+            workflow=self.workflow,
+            assets=assets,
+        )
         # service -> function, in the order the dashboard and the alarms list them.
         self.functions: dict[str, lambda_.Function] = {
             **{names.STAGE_SERVICES[stage]: fn for stage, fn in stage_functions.items()},
             "trigger": self.ingest.function,
             "upload-url": self.upload_api.function,
             "images-api": self.images_api.function,
+            "sweeper": self.sweeper.function,
         }
         self.monitoring = Monitoring(
             self,
@@ -131,6 +141,8 @@ class QipStack(FlatIdStack):
             functions=dict(self.functions),
             queue=self.ingest.queue,
             dlq=self.ingest.dlq,
+            alarm_emails=settings.alarm_emails,
+            alarm_urls=settings.alarm_urls,
         )
         self._outputs()
         acknowledge_findings(
@@ -157,6 +169,7 @@ class QipStack(FlatIdStack):
             names.OUTPUT_DLQ_URL: storage.dlq.queue_url,
             names.OUTPUT_STAGES: ",".join(stage.value for stage in self.stages),
             "DashboardName": self.monitoring.dashboard.dashboard_name,
+            "AlarmTopicArn": self.monitoring.alarm_topic.topic_arn,
         }
         if self.recipe_parameter is not None:
             values["RecipeParameterName"] = self.recipe_parameter.parameter_name

@@ -26,7 +26,7 @@ from qip_platform.app import build_app, main
 from qip_platform.versions import needs_pillow, service_dir, service_version
 from qip_shared import config
 from qip_shared.enums import StageName
-from qip_shared.limits import INVOKE_ALLOWANCE_SECONDS
+from qip_shared.limits import INVOKE_ALLOWANCE_SECONDS, Workflow, sweep_after_seconds
 from qip_shared.recipe import DEFAULT_RECIPE, Recipe
 
 BUS = "arn:AWS::Partition:events:AWS::Region:AWS::AccountId:event-bus/default"
@@ -78,6 +78,8 @@ EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
     },
     "trigger": {
         **_stage("trigger"),
+        # Only under uploads/ (condition s3:prefix): a vanished upload is a 404, not a 403.
+        "s3:ListBucket": {"UploadBucket.Arn"},
         "dynamodb:PutItem": {TABLE},
         "states:StartExecution": {"Pipeline"},
         **{
@@ -89,6 +91,18 @@ EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
                 "DeleteMessage",
                 "GetQueueAttributes",
             )
+        },
+    },
+    "sweeper": {
+        **XRAY,
+        **_logs("SweeperLogGroup"),
+        "events:PutEvents": {BUS},
+        "sns:Publish": {"NotificationTopic"},
+        "dynamodb:Query": {f"{TABLE}/index/status-uploadTimestamp-index"},
+        "dynamodb:UpdateItem": {TABLE},
+        "states:DescribeExecution": {
+            f"arn:AWS::Partition:states:AWS::Region:AWS::AccountId:{kind}:Pipeline.Name:*"
+            for kind in ("execution", "express")
         },
     },
     "upload-url": {
@@ -143,16 +157,17 @@ def _by_prefix(rendered, kind, prefix):
 
 def test_resource_counts(template):
     counts = {
-        "AWS::Lambda::Function": 8,
+        "AWS::Lambda::Function": 9,
         "AWS::Lambda::LayerVersion": 2,
         "AWS::Lambda::EventSourceMapping": 1,
         "AWS::S3::Bucket": 3,
         "AWS::DynamoDB::Table": 1,
-        "AWS::SNS::Topic": 1,
+        "AWS::SNS::Topic": 2,
+        "AWS::KMS::Key": 1,
         "AWS::SQS::Queue": 2,
-        "AWS::Events::Rule": 2,
+        "AWS::Events::Rule": 3,
         "AWS::StepFunctions::StateMachine": 1,
-        "AWS::CloudWatch::Alarm": 4,
+        "AWS::CloudWatch::Alarm": 5,
         "AWS::CloudWatch::Dashboard": 1,
         "AWS::Cognito::UserPool": 1,
         "AWS::ApiGateway::RestApi": 1,
@@ -335,6 +350,7 @@ def test_minimal_selection_deploys_only_its_functions_on_a_standard_workflow(min
         "trigger",
         "upload-url",
         "images-api",
+        "sweeper",
     }
     grants = minimal_rendered.grants(props["RoleArn"]["Fn::GetAtt"][0])
     assert grants["lambda:InvokeFunction"] == {
@@ -480,10 +496,13 @@ def test_table(rendered):
 
 
 def test_topic_is_encrypted_and_tls_only(rendered):
-    (topic,) = _props(rendered, "AWS::SNS::Topic")
+    topics = rendered.of_type("AWS::SNS::Topic")
+    (topic,) = [t["Properties"] for k, t in topics.items() if k.startswith("NotificationTopic")]
     assert "alias/aws/sns" in json.dumps(topic["KmsMasterKeyId"])
-    (policy,) = _props(rendered, "AWS::SNS::TopicPolicy")
-    assert _denies_insecure_transport(policy["PolicyDocument"])
+    # The alarm topic too (under a key of its own: CloudWatch cannot use the AWS-managed one).
+    policies = _props(rendered, "AWS::SNS::TopicPolicy")
+    assert len(policies) == len(topics)
+    assert all(_denies_insecure_transport(p["PolicyDocument"]) for p in policies)
 
 
 def test_upload_rule_routes_the_names_pattern_to_the_queue(rendered):
@@ -575,7 +594,9 @@ def test_outputs_carry_what_the_cli_needs(rendered, minimal_rendered):
 
 
 def test_four_alarms_of_the_design(rendered):
-    alarms = _props(rendered, "AWS::CloudWatch::Alarm")
+    every = _props(rendered, "AWS::CloudWatch::Alarm")
+    alarms = [a for a in every if a.get("MetricName") != "RecordsSwept"]
+    assert len(every) == len(alarms) + 1  # and one on the sweeper's RecordsSwept
     assert sorted(a["Threshold"] for a in alarms) == [0, 5, 10, 60_000]
     for alarm in alarms:
         assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
@@ -587,6 +608,52 @@ def test_four_alarms_of_the_design(rendered):
     throttles = [m for m in by_threshold[0]["Metrics"] if "MetricStat" in m]
     assert len(throttles) == len(names.ALL_SERVICES)  # every function, images-api too
     assert {m["MetricStat"]["Metric"]["MetricName"] for m in throttles} == {"Throttles"}
+
+
+def test_every_alarm_reaches_someone(rendered, minimal_rendered):
+    for view in (rendered, minimal_rendered):
+        (topic_id,) = [k for k in view.of_type("AWS::SNS::Topic") if "AlarmTopic" in k]
+        for alarm in _props(view, "AWS::CloudWatch::Alarm"):
+            assert alarm["AlarmActions"] == [{"Ref": topic_id}]
+            assert alarm["OKActions"] == [{"Ref": topic_id}]
+        topic = view.resources[topic_id]["Properties"]
+        assert "KmsMasterKeyId" in topic
+    # Subscriptions come from context (alarmEmails, alarmUrls); none by default.
+    assert _props(rendered, "AWS::SNS::Subscription") == []
+    subscribed = {
+        (s["Protocol"], s["Endpoint"]) for s in _props(minimal_rendered, "AWS::SNS::Subscription")
+    }
+    assert subscribed == {
+        ("email", "ops@example.com"),
+        ("email", "oncall@example.com"),
+        ("https", "https://hooks.example.com/qip"),
+    }
+
+
+def test_the_trigger_may_list_only_the_upload_prefix(rendered):
+    _id, props = rendered.functions()["trigger"]
+    statements = rendered.role_statements(props["Role"]["Fn::GetAtt"][0])
+    (listing,) = [s for s in statements if s["Action"] == "s3:ListBucket"]
+    assert rendered.name(listing["Resource"]) == "UploadBucket.Arn"
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["uploads/*"]}}
+
+
+def test_a_schedule_invokes_the_sweeper(rendered):
+    _id, sweeper = rendered.functions()["sweeper"]
+    schedules = [r for r in _props(rendered, "AWS::Events::Rule") if "ScheduleExpression" in r]
+    (schedule,) = schedules
+    assert schedule["ScheduleExpression"] == "rate(5 minutes)"
+    (target,) = schedule["Targets"]
+    assert rendered.name(target["Arn"]) == "SweeperFunction.Arn"
+    variables = sweeper["Environment"]["Variables"]
+    assert variables[config.ENV_SWEEP_AFTER_SECONDS] == str(sweep_after_seconds(Workflow.EXPRESS))
+    assert rendered.name(variables[config.ENV_STATE_MACHINE_ARN]) == "Pipeline"
+    permissions = _props(rendered, "AWS::Lambda::Permission")
+    assert any(
+        p["Principal"] == "events.amazonaws.com"
+        and rendered.name(p["FunctionName"]) == "SweeperFunction.Arn"
+        for p in permissions
+    )
 
 
 # -- checks -------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ IAM_ACTIONS: dict[tuple[str, str], set[str]] = {
     ("sns", "Publish"): {"sns:Publish"},
     ("sqs", "SendMessage"): {"sqs:SendMessage"},
     ("sfn", "StartExecution"): {"states:StartExecution"},
+    ("sfn", "DescribeExecution"): {"states:DescribeExecution"},
     ("lambda", "Invoke"): {"lambda:InvokeFunction"},
 }
 # Calls made with the function's credentials but not through an API call of its code.
@@ -151,6 +152,12 @@ def signed_calls(repo_root: Path, service: str) -> set[str]:
     return actions
 
 
+def tells_missing_keys(repo_root: Path, service: str) -> bool:
+    """Whether a service's code treats a missing S3 key (NoSuchKey/404) as an outcome."""
+    sources = (repo_root / "services" / service / "src").rglob("*.py")
+    return any('"NoSuchKey"' in source.read_text() for source in sources)
+
+
 def needed_actions(
     service: str, calls: set[tuple[str, str]], repo_root: Path
 ) -> dict[str, list[str]]:
@@ -168,6 +175,11 @@ def needed_actions(
     if service == "trigger":
         for action, reason in EVENT_SOURCE.items():
             why.setdefault(action, []).append(reason)
+    if ("s3", "HeadObject") in calls and tells_missing_keys(repo_root, service):
+        # Without it AWS answers a missing key 403 (moto answers 404 regardless).
+        why.setdefault("s3:ListBucket", []).append(
+            "HeadObject of a vanished upload answers 404, which the code acknowledges"
+        )
     return why
 
 
@@ -285,7 +297,17 @@ def data_rows(template: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         name = readable({"Ref": logical_id})
         assert "KmsMasterKeyId" in topic["Properties"], name
         assert denies_insecure_transport(topics[name]), name
-        rows.append((name, "SNS topic", "KMS (aws/sns)", "topic policy denies HTTP", "none"))
+        key = topic["Properties"]["KmsMasterKeyId"]
+        managed = "alias/aws/sns" in json.dumps(key)
+        rows.append(
+            (
+                name,
+                "SNS topic",
+                "KMS (aws/sns)" if managed else f"KMS ({readable(key)}, rotated)",
+                "topic policy denies HTTP",
+                "none",
+            )
+        )
     for logical_id, table in of_type(template, "AWS::DynamoDB::Table").items():
         assert table["Properties"]["SSESpecification"]["SSEEnabled"] is True
         rows.append(
