@@ -28,6 +28,7 @@ IAM_ACTIONS: dict[tuple[str, str], set[str]] = {
     ("dynamodb", "PutItem"): {"dynamodb:PutItem"},
     ("dynamodb", "UpdateItem"): {"dynamodb:UpdateItem"},
     ("dynamodb", "Query"): {"dynamodb:Query"},
+    ("ssm", "GetParameter"): {"ssm:GetParameter"},
     ("eventbridge", "PutEvents"): {"events:PutEvents"},
     ("sns", "Publish"): {"sns:Publish"},
     ("sqs", "SendMessage"): {"sqs:SendMessage"},
@@ -234,7 +235,8 @@ def iam_sections(
 def test_each_function_holds_exactly_what_its_code_calls(
     template: dict[str, Any], recorded_calls: dict[str, set[tuple[str, str]]], repo_root: Path
 ) -> None:
-    assert len(iam_sections(template, recorded_calls, repo_root)) == 8
+    # One section per function, and one for the state machine.
+    assert len(iam_sections(template, recorded_calls, repo_root)) == len(ALL_SERVICES) + 1
 
 
 def test_no_wildcard_allowed_actions_and_star_resources_only_where_aws_has_nothing_narrower(
@@ -347,8 +349,18 @@ def test_nothing_is_public(template: dict[str, Any]) -> None:
     assert not of_type(template, "AWS::Lambda::Url")
 
 
+def resource_path(template: dict[str, Any], resource_id: Any) -> str:
+    """The path of an API Gateway resource (`/images/{id+}`), from its parents' path parts."""
+    parts: list[str] = []
+    while isinstance(resource_id, dict) and "Ref" in resource_id:
+        props = template["Resources"][resource_id["Ref"]]["Properties"]
+        parts.insert(0, props["PathPart"])
+        resource_id = props["ParentId"]
+    return "/" + "/".join(parts)
+
+
 def api_methods(template: dict[str, Any]) -> list[str]:
-    """Asserts Cognito on every API method; the methods, for the report."""
+    """Asserts Cognito on every API method; the methods with their paths, for the report."""
     methods = [
         m["Properties"]
         for m in of_type(template, "AWS::ApiGateway::Method").values()
@@ -360,11 +372,16 @@ def api_methods(template: dict[str, Any]) -> list[str]:
         assert method["AuthorizationType"] == "COGNITO_USER_POOLS"
         assert method["AuthorizerId"] == {"Ref": authorizer_id}
     assert not of_type(template, "AWS::ApiGatewayV2::Api")
-    return sorted(m["HttpMethod"] for m in methods)
+    return sorted(f"{m['HttpMethod']} {resource_path(template, m['ResourceId'])}" for m in methods)
 
 
 def test_the_api_requires_cognito(template: dict[str, Any]) -> None:
-    assert api_methods(template) == ["GET", "POST"]
+    assert api_methods(template) == [
+        "GET /images",
+        "GET /images/{id+}",
+        "GET /upload-url",
+        "POST /upload-url",
+    ]
 
 
 def security_report(sections: list[str], rows: list[tuple[str, ...]], methods: list[str]) -> str:
@@ -404,7 +421,7 @@ permissions name a service principal and a source ARN; no function URL exists.
 
 ## API
 
-{", ".join(methods)} `/upload-url`: `COGNITO_USER_POOLS` authorizer on every method (OPTIONS
+{", ".join(f"`{m}`" for m in methods)}: `COGNITO_USER_POOLS` authorizer on every method (OPTIONS
 is the CORS preflight). No HTTP API (v2) exists.
 """
 
