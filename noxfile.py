@@ -27,6 +27,8 @@ PACKAGES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "archive": ("qip-archive", "services/archive", ("cdk",)),
     "trigger": ("qip-trigger", "services/trigger", ("cdk",)),
     "upload-url": ("qip-upload-url", "services/upload-url", ("cdk",)),
+    "sweeper": ("qip-sweeper", "services/sweeper", ("cdk",)),
+    "images-api": ("qip-images-api", "services/images-api", ("cdk",)),
     "pipeline": ("qip-pipeline", "platform/pipeline", ()),
     "local": ("qip-local", "platform/local", ()),
     "platform": ("qip-platform", "platform/stack", ()),

@@ -25,6 +25,10 @@ ENV_DELETE_UPLOAD = "QIP_DELETE_UPLOAD"
 ENV_UPLOAD_URL_EXPIRES = "QIP_UPLOAD_URL_EXPIRES"
 ENV_RECORD_TTL_DAYS = "QIP_RECORD_TTL_DAYS"
 ENV_SERVICE_VERSION = "QIP_SERVICE_VERSION"
+# The sweeper only: age of a claim after which a PROCESSING record is swept (seconds).
+ENV_SWEEP_AFTER_SECONDS = "QIP_SWEEP_AFTER_SECONDS"
+# Comma-separated browser origins an API answers with CORS headers (none: no CORS headers).
+ENV_CORS_ORIGINS = "QIP_CORS_ORIGINS"
 ENV_RECIPE_PARAMETER = "QIP_RECIPE_PARAMETER"
 ENV_MAX_RECEIVE_COUNT = "QIP_MAX_RECEIVE_COUNT"
 ENV_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
@@ -61,6 +65,7 @@ class QipSettings(Contract):
     upload_url_expires: int = Field(default=DEFAULT_UPLOAD_URL_EXPIRES, ge=1, le=3600)
     record_ttl_days: int | None = Field(default=None, ge=1)
     service_version: str = "0.0.0"
+    cors_origins: tuple[str, ...] = ()
     # The SSM parameter holding the recipe ("": the default recipe).
     recipe_parameter: str = ""
 
@@ -87,6 +92,11 @@ class QipSettings(Contract):
             upload_url_expires=int(env.get(ENV_UPLOAD_URL_EXPIRES, DEFAULT_UPLOAD_URL_EXPIRES)),
             record_ttl_days=int(ttl) if ttl else None,
             service_version=env.get(ENV_SERVICE_VERSION, "0.0.0"),
+            cors_origins=tuple(
+                origin.strip()
+                for origin in env.get(ENV_CORS_ORIGINS, "").split(",")
+                if origin.strip()
+            ),
             recipe_parameter=env.get(ENV_RECIPE_PARAMETER, ""),
         )
 

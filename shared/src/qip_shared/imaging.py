@@ -1,4 +1,4 @@
-"""The output-image rules resize and thumbnail must agree on: decode, orient, colour, encode.
+"""The output-image rules resize and thumbnail must agree on: decode, orient, colour, resample.
 
 Pure functions over bytes and Pillow images (no I/O, no AWS, no environment). Requires the
 `imaging` extra (Pillow).
@@ -12,9 +12,9 @@ Pure functions over bytes and Pillow images (no I/O, no AWS, no environment). Re
   profile, 16-bit grey and 10/12-bit HEIF/AVIF scaled rather than clipped).
   The result carries no metadata.
 - `resample` is the one resampling both outputs use: LANCZOS after an integer pre-reduction.
-- `encode_jpeg` writes a baseline sRGB JPEG with no EXIF, ICC, XMP or comment; `encode_webp`
-  and `encode_avif` write the same clean pixels as lossy WebP and AVIF; `encode` picks by format.
-- `decoder_version` / `encoder_version` name the codecs, for the outputs' lineage.
+- The encoders (`encode`, `encode_jpeg`, ...) and their settings live in `qip_shared.encoders`
+  and are re-exported here for the callers that import them from this module.
+- `decoder_version` names the decoder, for the outputs' lineage.
 """
 
 from __future__ import annotations
@@ -30,23 +30,26 @@ import PIL
 import pillow_heif
 from PIL import Image, ImageCms, features
 
+# Re-exported for the tests and benchmarks that import the encoders from this module.
+from qip_shared.encoders import (  # noqa: F401
+    AVIF_QUALITY,
+    AVIF_SPEED,
+    JPEG_QUALITY,
+    WEBP_METHOD,
+    WEBP_QUALITY,
+    encode,
+    encode_avif,
+    encode_jpeg,
+    encode_webp,
+    encoder_version,
+)
 from qip_shared.enums import ImageFormat
-from qip_shared.recipe import OutputFormat
 
 Size = tuple[int, int]
 Box = tuple[float, float, float, float]
 # What the caller needs, given the upright (displayed) size of the source.
 SizeRule = Callable[[Size], Size]
 
-JPEG_QUALITY = 85
-# WebP and AVIF settings chosen by `benchmarks/encoders.py`: the lowest quality whose mean luma
-# SSIM on the corpus's photos reaches JPEG q85's (0.974: WebP q80 0.977 at 0.75x JPEG's bytes,
-# AVIF q70 0.976-0.981 at 0.74-0.76x), and AVIF's fastest speed within 3 % of its smallest
-# output (speed 9: 241 ms CPU for 10 renders vs 1739 ms at 7 and 3244 ms at 6, +2.5 % bytes).
-WEBP_QUALITY = 80
-WEBP_METHOD = 4
-AVIF_QUALITY = 70
-AVIF_SPEED = 9
 BACKGROUND = (255, 255, 255)
 # A reducing gap of 3 is visually indistinguishable from plain LANCZOS and still much faster.
 REDUCING_GAP = 3.0
@@ -409,47 +412,6 @@ def resample(image: Image.Image, size: Size, box: Box | None = None) -> Image.Im
     return image.resize(size, RESAMPLE, box=box, reducing_gap=REDUCING_GAP)
 
 
-def encode_jpeg(image: Image.Image, *, quality: int = JPEG_QUALITY) -> bytes:
-    """An optimised sRGB JPEG of `image` with no EXIF, ICC profile, XMP or comment."""
-    buffer = io.BytesIO()
-    _clean_rgb(image).save(buffer, format="JPEG", quality=quality, optimize=True)
-    return buffer.getvalue()
-
-
-def _clean_rgb(image: Image.Image) -> Image.Image:
-    """`image` as RGB with an empty `info` (Pillow writes a comment or ICC found there)."""
-    rgb = image if image.mode == "RGB" else image.convert("RGB")
-    if rgb.info:
-        rgb = rgb.copy()
-        rgb.info = {}
-    return rgb
-
-
-def encode_webp(image: Image.Image, *, quality: int = WEBP_QUALITY) -> bytes:
-    """A lossy sRGB WebP of `image` with no EXIF, ICC profile or XMP."""
-    buffer = io.BytesIO()
-    _clean_rgb(image).save(buffer, format="WEBP", quality=quality, method=WEBP_METHOD)
-    return buffer.getvalue()
-
-
-def encode_avif(
-    image: Image.Image, *, quality: int = AVIF_QUALITY, speed: int = AVIF_SPEED
-) -> bytes:
-    """A lossy 8-bit 4:2:0 sRGB AVIF of `image` (Pillow's own plugin), with no metadata."""
-    buffer = io.BytesIO()
-    _clean_rgb(image).save(buffer, format="AVIF", quality=quality, speed=speed, subsampling="4:2:0")
-    return buffer.getvalue()
-
-
-def encode(image: Image.Image, fmt: OutputFormat) -> bytes:
-    """`image` encoded as `fmt` with the pipeline's settings."""
-    if fmt is OutputFormat.WEBP:
-        return encode_webp(image)
-    if fmt is OutputFormat.AVIF:
-        return encode_avif(image)
-    return encode_jpeg(image)
-
-
 # Pillow's format name -> the feature whose library decodes it (None: Pillow's own code).
 _DECODER_FEATURES: dict[str, str | None] = {
     "JPEG": "libjpeg_turbo",
@@ -458,11 +420,6 @@ _DECODER_FEATURES: dict[str, str | None] = {
     "GIF": None,
     "WEBP": "webp",
     "AVIF": "avif",
-}
-_ENCODER_FEATURES: dict[OutputFormat, tuple[str, str]] = {
-    OutputFormat.JPEG: ("libjpeg-turbo", "libjpeg_turbo"),
-    OutputFormat.WEBP: ("libwebp", "webp"),
-    OutputFormat.AVIF: ("libavif", "avif"),
 }
 
 
@@ -477,24 +434,3 @@ def decoder_version(pil_format: str) -> str:
     else:
         library = f" ({feature} {features.version(feature)})" if feature else ""
     return f"Pillow {PIL.__version__} {pil_format or 'unknown'}{library}"
-
-
-@cache
-def encoder_version(fmt: OutputFormat) -> str:
-    """The encoder of an output format and its settings, e.g. `Pillow 13.0.0 libavif 1.4.2 ...`."""
-    library, feature = _ENCODER_FEATURES[fmt]
-    settings = {
-        OutputFormat.JPEG: f"q{JPEG_QUALITY}",
-        OutputFormat.WEBP: f"q{WEBP_QUALITY} m{WEBP_METHOD}",
-        OutputFormat.AVIF: f"q{AVIF_QUALITY} s{AVIF_SPEED} {_av1_encoder()}",
-    }[fmt]
-    return f"Pillow {PIL.__version__} {library} {features.version(feature)} {settings}"
-
-
-def _av1_encoder() -> str:
-    """The AV1 codec libavif encodes with (e.g. `aom 3.14.1`)."""
-    from PIL import _avif  # noqa: PLC0415 - only present when Pillow has AVIF
-
-    versions: str = _avif.codec_versions()
-    encoders = [part.strip() for part in versions.split(",") if "[enc]" in part]
-    return encoders[0].replace(" [enc]:", " ") if encoders else "unknown"

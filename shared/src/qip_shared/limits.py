@@ -73,7 +73,7 @@ class PipelineLimits:
 
 
 LIMITS: Mapping[Workflow, PipelineLimits] = {
-    # Express: one retry of each stage error kind keeps the worst case (243 s) under the cap.
+    # Express: one retry of each stage error kind keeps the worst case (266 s) under the cap.
     Workflow.EXPRESS: PipelineLimits(
         execution_timeout_seconds=270,
         service_retry=RetryBudget(2, 1, 2.0, 8),

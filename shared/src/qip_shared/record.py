@@ -30,6 +30,12 @@ STATUS_INDEX_NAME = "status-uploadTimestamp-index"
 STATUS_INDEX_PARTITION_KEY = "status"
 STATUS_INDEX_SORT_KEY = "uploadTimestamp"
 TTL_ATTRIBUTE = "ttl"
+# Sparse GSI of the records of one owner (the Cognito subject that asked for the upload URL).
+OWNER_INDEX_NAME = "owner-uploadTimestamp-index"
+OWNER_INDEX_PARTITION_KEY = "owner"
+# S3 user metadata (lower-case, without `x-amz-meta-`) carrying the owner from upload-url to
+# the trigger; the POST policy pins its value.
+OWNER_METADATA = "owner"
 CONTENT_HASH_ATTRIBUTE = "contentSha256"
 CONTENT_HASH_INDEX_NAME = "contentSha256-uploadTimestamp-index"
 BAND_INDEX_NAMES = tuple(f"{band}-uploadTimestamp-index" for band in BAND_ATTRIBUTES)
@@ -79,6 +85,8 @@ SECONDARY_INDEXES: tuple[SecondaryIndex, ...] = (
         SecondaryIndex(name, band, STATUS_INDEX_SORT_KEY, DUPLICATE_INDEX_ATTRIBUTES)
         for name, band in zip(BAND_INDEX_NAMES, BAND_ATTRIBUTES, strict=True)
     ),
+    # The images API (issue 15): one owner's images by upload time (sparse: owned images only).
+    SecondaryIndex(OWNER_INDEX_NAME, OWNER_INDEX_PARTITION_KEY, STATUS_INDEX_SORT_KEY),
 )
 
 
@@ -167,6 +175,10 @@ class ImageRecord(Contract):
     rejection_reason: RejectionReason | None = None
     processing_duration: int | None = Field(default=None, ge=0)
     ttl: int | None = Field(default=None, ge=0)
+    # The Cognito subject that asked for the upload URL (absent for uploads made otherwise).
+    owner: str | None = Field(default=None, min_length=1, max_length=128)
+    # Set with FAILED by the pipeline's failure path: the id its dead letter carries.
+    dead_letter_id: str | None = None
 
     @property
     def render(self) -> RenderRecord:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 
 from PIL.Image import Image
 
+from qip_shared.encoders import encode, encoder_version
 from qip_shared.imaging import (
     Box,
     Decoded,
@@ -19,8 +20,6 @@ from qip_shared.imaging import (
     cover_size,
     decode_upright,
     decoder_version,
-    encode,
-    encoder_version,
     fit_size,
     resample,
 )

@@ -19,7 +19,7 @@ STATUS_TRANSITIONS: Mapping[ImageStatus, frozenset[ImageStatus]] = {
     S.REJECTED: frozenset({S.UPLOADED, S.PROCESSING}),
 }
 
-# FAILED -> PROCESSING is legal only for an explicit reprocess request.
+# FAILED -> PROCESSING is legal only for a reprocess claim (the trigger's, see qip_trigger.core).
 REPROCESS_TRANSITIONS: Mapping[ImageStatus, frozenset[ImageStatus]] = {
     S.PROCESSING: frozenset({S.FAILED}),
 }

@@ -252,3 +252,28 @@ def test_metrics_namespace_is_the_platforms_else_the_shared_default() -> None:
     assert config.metrics_namespace({}) == config.METRICS_NAMESPACE == "QIP"
     assert config.metrics_namespace({config.ENV_METRICS_NAMESPACE: "QIP-staging"}) == "QIP-staging"
     assert config.LAMBDA_RUNTIME.removeprefix("python") == config.LAMBDA_PYTHON_VERSION
+
+
+# Issue 15: the dead-letter marker, read from Lambda's and from the SQS API's casing.
+def test_dead_letter_marker_round_trips() -> None:
+    from qip_shared.messages import (  # noqa: PLC0415
+        DEAD_LETTER_ATTRIBUTE,
+        dead_letter_attributes,
+        dead_letter_marker,
+        upload_event_body,
+    )
+
+    sent = dead_letter_attributes("arn:aws:states:x")
+    assert dead_letter_marker(sent) == "arn:aws:states:x"
+    lambda_shape = {DEAD_LETTER_ATTRIBUTE: {"stringValue": "arn:y", "dataType": "String"}}
+    assert dead_letter_marker(lambda_shape) == "arn:y"
+    for absent in (None, {}, {DEAD_LETTER_ATTRIBUTE: "flat"}, {DEAD_LETTER_ATTRIBUTE: {}}):
+        assert dead_letter_marker(absent) is None
+    body = upload_event_body(bucket="b", key="uploads/k.jpg", size=3, version_id="v", etag="e")
+    assert (body["source"], body["detail-type"]) == ("aws.s3", "Object Created")
+    assert body["detail"]["object"] == {
+        "key": "uploads/k.jpg",
+        "size": 3,
+        "version-id": "v",
+        "etag": "e",
+    }

@@ -41,6 +41,9 @@ CONFIG_FIELDS = (
     "environment",
     "poll_messages",
     "recipe",
+    "sweep_interval",
+    "sweep_after",
+    "execution_timeout",
 )
 
 

@@ -15,7 +15,6 @@ import logging
 import os
 import signal
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,7 +42,7 @@ app = typer.Typer(
     rich_markup_mode="markdown",
 )
 dlq_app = typer.Typer(
-    help="Inspect and replay the dead-letter queue of a running `qip serve`.",
+    help="Inspect and replay the dead-letter queue (of a running `qip serve`, or --outputs).",
     no_args_is_help=True,
 )
 app.add_typer(dlq_app, name="dlq")
@@ -105,9 +104,17 @@ def _status_text(status: str) -> str:
     return f"[{style}]{status}[/]"
 
 
-# -- connection to a running `qip serve` ---------------------------------------------------
-def _connect(endpoint: str | None, prefix: str | None) -> Any:
-    """A LocalClient for a running server: --endpoint, $QIP_ENDPOINT, or the state file."""
+# -- connection to a running `qip serve`, or to a deployed stack ---------------------------
+def _connect(endpoint: str | None, prefix: str | None, outputs: Path | None = None) -> Any:
+    """A client of a deployed stack (--outputs), else of a running server (--endpoint,
+    $QIP_ENDPOINT, or the state file)."""
+    if outputs is not None:
+        from qip_local.deployed import OutputsFileError, deployed_client
+
+        try:
+            return deployed_client(outputs)
+        except OutputsFileError as exc:
+            raise CliError(str(exc)) from None
     import boto3
     import botocore.exceptions
 
@@ -151,6 +158,14 @@ PrefixOption = Annotated[
     str | None, typer.Option("--prefix", help="Resource-name prefix (default: the server's).")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+OutputsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--outputs",
+        help="A deployed stack: the file `cdk deploy --outputs-file` wrote (AWS credentials, "
+        "region and endpoint from the environment).",
+    ),
+]
 RecipeOption = Annotated[
     Path | None,
     typer.Option(
@@ -280,6 +295,7 @@ def process(
         typer.Option(help="Scale of Step Functions retry waits (1 = the designed 2/4/8 s)."),
     ] = 1.0,
     recipe: RecipeOption = None,
+    outputs: OutputsOption = None,
 ) -> None:
     """Run the whole pipeline on files or folders, and copy the outputs to ./qip-out/.
 
@@ -288,9 +304,14 @@ def process(
     shows each image's stages live, then a summary. Exit code 1 if any image FAILED
     (REJECTED is a normal outcome), 2 on a usage or environment error.
 
+    With --outputs, the same against a deployed stack: each file is put straight into its upload
+    bucket (under the key upload-url would give) with the environment's AWS credentials.
+
     Examples:
 
         qip process examples/
+
+        qip process examples/ --outputs staging-outputs.json
 
         qip process photo.jpg scans/ --out /tmp/qip-out
 
@@ -324,6 +345,7 @@ def process(
                 console,
                 json_output,
                 chosen_recipe,
+                outputs,
             )
         if json_output:
             stdout.write(json.dumps([o.to_json() for o in outcomes], indent=2) + "\n")
@@ -363,11 +385,12 @@ def _run_process(
     console: Console,
     json_output: bool,
     recipe: Any = None,
+    outputs: Path | None = None,
 ) -> tuple[list[Any], list[StageName]]:
     records: dict[int, Any] = {}
     with contextlib.ExitStack() as stack:
-        if endpoint:
-            client = _connect(endpoint, None)
+        if endpoint or outputs:
+            client = _connect(endpoint, None, outputs)
         else:
             from qip_local.runtime import LocalConfig, LocalRuntime
 
@@ -424,41 +447,42 @@ def _awscli_examples(endpoint: str, resources: Any) -> str:
 class StopRequest:
     """SIGINT/SIGTERM asking `serve` to stop; the handler takes no lock, so it cannot deadlock.
 
-    The first signal sets a flag the main loop polls; a second one (say, while shutting down)
-    exits at once, and a watchdog ends a shutdown that takes longer than `SHUTDOWN_GRACE`.
+    The first signal sets a flag the main loop polls (or, still starting, unwinds the start-up)
+    and sets an alarm: if the shutdown takes longer than `SHUTDOWN_GRACE` seconds, SIGALRM's
+    default action ends the process. A second signal exits at once.
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
     POLL_SECONDS = 0.2
-    SHUTDOWN_GRACE = 10.0
+    SHUTDOWN_GRACE = 10
 
     def __init__(self) -> None:
         # list.append is one atomic step: safe even when a handler interrupts another.
         self.received: list[int] = []
+        self.waiting = False
 
     def handle(self, signum: int, frame: object) -> None:
-        """Record the signal; on the second one, leave without any cleanup that could block."""
+        """Record the signal and arm the alarm; on the second one, leave at once."""
         del frame
         self.received.append(signum)
         if len(self.received) > 1:
             clear_state(os.getpid())
             os._exit(128 + signum)
+        signal.alarm(self.SHUTDOWN_GRACE)  # a system call: no lock, no thread
+        if not self.waiting:
+            raise SystemExit(128 + signum)
 
     def install(self) -> None:
-        """Route SIGINT and SIGTERM to `handle` (main thread only)."""
+        """Route SIGINT and SIGTERM to `handle`; SIGALRM keeps its default (terminate)."""
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
         for signum in self.SIGNALS:
             signal.signal(signum, self.handle)
 
     def wait(self) -> None:
         """Return once a signal has arrived (sleep is woken by signals, PEP 475)."""
+        self.waiting = True
         while not self.received:
             time.sleep(self.POLL_SECONDS)
-
-    def arm_watchdog(self) -> None:
-        """End the process if the shutdown itself hangs."""
-        watchdog = threading.Timer(self.SHUTDOWN_GRACE, os._exit, args=(1,))
-        watchdog.daemon = True
-        watchdog.start()
 
 
 @app.command()
@@ -497,6 +521,7 @@ def serve(
     from qip_local.state import ServeState, state_path, write_state
 
     stop = StopRequest()
+    stop.install()  # from the start: a signal during start-up stops it too
     with _one_line_errors():
         stage_list = _parse_stages(stages)
         config = LocalConfig(prefix=prefix, stages=stage_list, retry_scale=retry_scale)
@@ -513,19 +538,19 @@ def serve(
             ):
                 assert runtime.endpoint_url is not None
                 assert runtime.resources is not None
-                write_state(ServeState(runtime.endpoint_url, prefix, os.getpid()))
-                console.print(f"[bold green]QIP is running[/] at [bold]{runtime.endpoint_url}[/]")
-                console.print(f"[bold green]dashboard[/] at [bold]{dashboard_url}[/]")
-                console.print(f"state file: {state_path()}   function logs: {log_file}")
-                console.print("\nTry (in another shell):\n")
-                console.print(_awscli_examples(runtime.endpoint_url, runtime.resources))
-                console.print("\nCtrl-C to stop.")
-                stop.install()
                 try:
+                    write_state(ServeState(runtime.endpoint_url, prefix, os.getpid()))
+                    console.print(
+                        f"[bold green]QIP is running[/] at [bold]{runtime.endpoint_url}[/]"
+                    )
+                    console.print(f"[bold green]dashboard[/] at [bold]{dashboard_url}[/]")
+                    console.print(f"state file: {state_path()}   function logs: {log_file}")
+                    console.print("\nTry (in another shell):\n")
+                    console.print(_awscli_examples(runtime.endpoint_url, runtime.resources))
+                    console.print("\nCtrl-C to stop.")
                     stop.wait()
                 finally:
                     clear_state(os.getpid())
-                    stop.arm_watchdog()
                     console.print("stopping…")
 
 
@@ -578,8 +603,9 @@ def status(
     endpoint: EndpointOption = None,
     prefix: PrefixOption = None,
     json_output: JsonOption = False,
+    outputs: OutputsOption = None,
 ) -> None:
-    """Show one image's record, its stages and its execution (needs `qip serve`).
+    """Show one image's record, its stages and its execution (`qip serve`, or --outputs).
 
     Examples:
 
@@ -588,7 +614,7 @@ def status(
         qip status uploads/2026/11/26/0b9c...e1.jpg --json
     """
     with _one_line_errors():
-        client = _connect(endpoint, prefix)
+        client = _connect(endpoint, prefix, outputs)
         record = client.record(key)
         if record is None:
             raise CliError(f"no record for {key}")
@@ -620,6 +646,7 @@ def query(
     endpoint: EndpointOption = None,
     prefix: PrefixOption = None,
     json_output: JsonOption = False,
+    outputs: OutputsOption = None,
 ) -> None:
     """List images by status and upload date (the status-uploadTimestamp index).
 
@@ -630,7 +657,7 @@ def query(
         qip query --since 2026-11-26T08:00:00Z --json
     """
     with _one_line_errors():
-        client = _connect(endpoint, prefix)
+        client = _connect(endpoint, prefix, outputs)
         records = _run_query(client, status_filter, since, until, limit)
         if json_output:
             typer.echo(json.dumps([r.to_json_dict() for r in records], indent=2))
@@ -667,7 +694,7 @@ def _moment(text: str | None, option: str) -> Any:
 def _run_query(
     client: Any, status_filter: str | None, since: str | None, until: str | None, limit: int
 ) -> list[Any]:
-    from qip_local.query import ImageQuery
+    from qip_images_api.query import ImageQuery
 
     start, end = _moment(since, "--since"), _moment(until, "--until")
     images = ImageQuery(client.client("dynamodb"), client.resources.table)
@@ -709,45 +736,82 @@ def delete(
             typer.echo(f"removed {item}")
 
 
-# -- dlq -----------------------------------------------------------------------------------
+# -- reprocess and dlq ----------------------------------------------------------------------
+@app.command()
+def reprocess(
+    key: Annotated[str, typer.Argument(help="The FAILED image's key.")],
+    endpoint: EndpointOption = None,
+    prefix: PrefixOption = None,
+    outputs: OutputsOption = None,
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="Wait for the new outcome (default).")
+    ] = True,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the new outcome.")] = 300.0,
+) -> None:
+    """Run a FAILED image through the pipeline again (after a fix).
+
+    Sends its upload event to the processing queue, marked with the dead-letter id of its last
+    failure, as a redriven dead letter would arrive; the trigger claims it once. Exit code 1 if
+    it fails again.
+
+    Examples:
+
+        qip reprocess uploads/2026/11/26/0b9c...e1.jpg
+
+        qip reprocess uploads/2026/11/26/0b9c...e1.jpg --outputs outputs.json --no-wait
+    """
+    from qip_local.client import NotReprocessableError
+    from qip_local.dlq import queue_name
+
+    with _one_line_errors():
+        client = _connect(endpoint, prefix, outputs)
+        try:
+            before = client.reprocess(key)
+        except NotReprocessableError as exc:
+            raise CliError(str(exc)) from None
+        typer.echo(f"sent {key} back to {queue_name(client.resources.queue_url)}")
+        if not wait:
+            return
+        after = client.wait_for_change(before, timeout=timeout)
+        status_value = after.status.value if after is not None else "UNKNOWN"
+        typer.echo(f"{key}: {status_value}")
+    if status_value not in ("COMPLETED", "REJECTED"):
+        raise typer.Exit(EXIT_FAILED)
+
+
 @dlq_app.command("list")
 def dlq_list(
     endpoint: EndpointOption = None,
     prefix: PrefixOption = None,
     json_output: JsonOption = False,
+    outputs: OutputsOption = None,
 ) -> None:
     """List the messages in the dead-letter queue (they stay there).
+
+    On a terminal it prints a table; piped, one `messageId imageKey receives` line per message,
+    which `qip dlq redrive` reads.
 
     Examples:
 
         qip dlq list
 
         qip dlq list --json
+
+        qip dlq list | grep 2026/11/26 | qip dlq redrive
     """
+    from qip_local.dlq import dlq_rows, queue_name
+
     with _one_line_errors():
-        client = _connect(endpoint, prefix)
-        messages = client.dlq_messages()
-        rows = []
-        for message in messages:
-            try:
-                body = json.loads(message["Body"])
-                key = body.get("detail", {}).get("object", {}).get("key", "?")
-            except (ValueError, AttributeError):
-                key = "?"
-            rows.append(
-                {
-                    "messageId": message["MessageId"],
-                    "imageKey": key,
-                    "receiveCount": int(
-                        message.get("Attributes", {}).get("ApproximateReceiveCount", 0)
-                    ),
-                    "body": message["Body"],
-                }
-            )
+        client = _connect(endpoint, prefix, outputs)
+        rows = dlq_rows(client.dlq_messages())
         if json_output:
             typer.echo(json.dumps(rows, indent=2))
             return
-        table = Table(title=f"{len(rows)} message(s) in {client.resources.names.dlq}")
+        if not sys.stdout.isatty():
+            for row in rows:
+                typer.echo(f"{row['messageId']}\t{row['imageKey']}\t{row['receiveCount']}")
+            return
+        table = Table(title=f"{len(rows)} message(s) in {queue_name(client.resources.dlq_url)}")
         for column in ("messageId", "imageKey", "receives"):
             table.add_column(column, overflow="fold")
         for row in rows:
@@ -756,17 +820,34 @@ def dlq_list(
 
 
 @dlq_app.command("redrive")
-def dlq_redrive(endpoint: EndpointOption = None, prefix: PrefixOption = None) -> None:
-    """Replay every dead-lettered message into the processing queue (after a fix).
+def dlq_redrive(
+    endpoint: EndpointOption = None,
+    prefix: PrefixOption = None,
+    outputs: OutputsOption = None,
+) -> None:
+    """Move dead-lettered messages back to the processing queue unchanged (after a fix).
+
+    Reads message ids from stdin when piped (the lines `qip dlq list` prints, or its --json),
+    else moves every message. A dead letter of a failed stage reprocesses its image once, as
+    SQS's own redrive of the same message does.
 
     Examples:
 
         qip dlq redrive
+
+        qip dlq list | head -3 | qip dlq redrive
     """
+    from qip_local.dlq import piped_message_ids, queue_name
+
     with _one_line_errors():
-        client = _connect(endpoint, prefix)
-        moved = client.dlq_redrive()
-        typer.echo(f"moved {moved} message(s) back to {client.resources.names.queue}")
+        client = _connect(endpoint, prefix, outputs)
+        wanted = piped_message_ids(sys.stdin)
+        if wanted is not None and not wanted:
+            raise CliError("no message ids on stdin (pipe `qip dlq list` into it, or run alone)")
+        moved = client.dlq_redrive(wanted)
+        typer.echo(f"moved {moved} message(s) back to {queue_name(client.resources.queue_url)}")
+        if wanted is not None and moved < len(set(wanted)):
+            err.print(f"{len(set(wanted)) - moved} of the given ids were not in the queue")
 
 
 # -- recipe and backfill -------------------------------------------------------------------

@@ -14,20 +14,25 @@ import threading
 import time
 import urllib.parse
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import requests
+from botocore.exceptions import BotoCoreError, ClientError
 
 from qip_local.provision import Resources
+from qip_shared.config import DEFAULT_MAX_BYTES
 from qip_shared.enums import CONTENT_TYPES, ImageStatus, RejectionReason, StageName
 from qip_shared.keys import archive_prefix, processed_prefix, variant_file_name
 from qip_shared.keys import resized_key as default_resized_key
 from qip_shared.keys import thumbnail_key as default_thumbnail_key
-from qip_shared.messages import reprocess_attributes
+from qip_shared.messages import dead_letter_attributes, upload_event_body
 from qip_shared.record import TABLE_PARTITION_KEY, ImageRecord
+from qip_upload_url import core as upload_core
+from qip_upload_url.errors import UploadUrlError
 
 OCTET_STREAM = "application/octet-stream"
 LOCAL_USER_CLAIMS = {
@@ -55,6 +60,10 @@ class UploadRefusedError(Exception):
 
 class UploadFailedError(Exception):
     """The presigned POST itself was not accepted by S3."""
+
+
+class NotReprocessableError(Exception):
+    """`qip reprocess` of an image the trigger would not start again."""
 
 
 @dataclass(frozen=True)
@@ -102,24 +111,33 @@ def declared_content_type(name: str) -> str:
     return guessed if guessed in _ACCEPTED_TYPES else OCTET_STREAM
 
 
-def api_gateway_event(body: dict[str, Any], claims: dict[str, str] | None = None) -> dict[str, Any]:
-    """An API Gateway REST proxy event for POST /upload-url, authorised by Cognito."""
+def api_gateway_event(
+    body: dict[str, Any] | None,
+    claims: dict[str, str] | None = None,
+    *,
+    method: str = "POST",
+    path: str = "/upload-url",
+    resource: str | None = None,
+    query: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """An API Gateway REST proxy event (default POST /upload-url), authorised by Cognito."""
     request_id = str(uuid.uuid4())
     headers = {"content-type": "application/json", "host": "localhost"}
+    resource = resource or path
     return {
-        "resource": "/upload-url",
-        "path": "/upload-url",
-        "httpMethod": "POST",
+        "resource": resource,
+        "path": path,
+        "httpMethod": method,
         "headers": headers,
         "multiValueHeaders": {k: [v] for k, v in headers.items()},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
+        "queryStringParameters": dict(query) if query else None,
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
         "pathParameters": None,
         "stageVariables": None,
         "requestContext": {
-            "resourcePath": "/upload-url",
-            "httpMethod": "POST",
-            "path": "/local/upload-url",
+            "resourcePath": resource,
+            "httpMethod": method,
+            "path": f"/local{path}",
             "stage": "local",
             "requestId": request_id,
             "accountId": "123456789012",
@@ -128,9 +146,27 @@ def api_gateway_event(body: dict[str, Any], claims: dict[str, str] | None = None
             "identity": {"sourceIp": "127.0.0.1", "userAgent": "qip-local"},
             "authorizer": {"claims": dict(claims or LOCAL_USER_CLAIMS)},
         },
-        "body": json.dumps(body),
+        "body": json.dumps(body) if body is not None else None,
         "isBase64Encoded": False,
     }
+
+
+def images_api_event(
+    path: str, query: dict[str, str] | None = None, claims: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """`GET /images` or `GET /images/{id}` as API Gateway passes it (greedy `{id+}`)."""
+    one = path.startswith("/images/")
+    event = api_gateway_event(
+        None,
+        claims,
+        method="GET",
+        path=path,
+        resource="/images/{id+}" if one else "/images",
+        query=query,
+    )
+    if one:
+        event["pathParameters"] = {"id": path.removeprefix("/images/")}
+    return event
 
 
 def stage_durations(record: ImageRecord) -> dict[str, float]:
@@ -170,14 +206,27 @@ def _label(path: str, taken: set[str]) -> str:
 
 
 class LocalClient:
-    """Upload, wait and inspect on a running local system."""
+    """Upload, wait and inspect on a running local system (or a deployed stack).
+
+    `direct_upload`: put files straight into the upload bucket (with the session's credentials,
+    under the key upload-url would give) instead of asking the upload-url function: a deployed
+    stack's upload-url sits behind Cognito.
+    """
 
     def __init__(
-        self, session: Any, resources: Resources, *, endpoint_url: str | None = None
+        self,
+        session: Any,
+        resources: Resources,
+        *,
+        endpoint_url: str | None = None,
+        direct_upload: bool = False,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self.session = session
         self.resources = resources
         self.endpoint_url = endpoint_url
+        self.direct_upload = direct_upload
+        self.max_bytes = max_bytes
         self._clients: dict[str, Any] = {}
         # Creating clients from one session is not thread-safe; using them is.
         self._clients_lock = threading.Lock()
@@ -249,9 +298,42 @@ class LocalClient:
                 f"S3 refused the POST: {answer.status_code} {answer.text[:200]}"
             )
 
+    def put_upload(self, data: bytes, *, file_name: str, content_type: str) -> str:
+        """Put the bytes straight into the upload bucket under upload-url's key layout.
+
+        upload-url's own rules decide the key, the stored content type and the original-name
+        metadata, and refuse what it would refuse (UploadRefusedError).
+        """
+        params = {"contentType": content_type, "size": len(data), "fileName": file_name}
+        try:
+            request = upload_core.parse_upload_request(params, max_bytes=self.max_bytes)
+        except UploadUrlError as refused:
+            raise UploadRefusedError(refused.status, refused.code, refused.message) from None
+        plan = upload_core.plan_upload(
+            request, now=datetime.now(UTC), image_uuid=uuid.uuid4(), max_bytes=self.max_bytes
+        )
+        metadata = {
+            name.removeprefix("x-amz-meta-"): value
+            for name, value in plan.fields.items()
+            if name.startswith("x-amz-meta-")
+        }
+        try:
+            self.client("s3").put_object(
+                Bucket=self.resources.upload_bucket,
+                Key=plan.key,
+                Body=data,
+                ContentType=plan.content_type,
+                Metadata=metadata,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise UploadFailedError(f"S3 refused the upload: {exc}") from exc
+        return plan.key
+
     def upload_bytes(self, data: bytes, *, file_name: str, content_type: str | None = None) -> str:
         """Upload through upload-url and the presigned POST; returns the server-chosen key."""
         declared = content_type or declared_content_type(file_name)
+        if self.direct_upload:
+            return self.put_upload(data, file_name=file_name, content_type=declared)
         ticket = self.request_upload(content_type=declared, size=len(data), file_name=file_name)
         self.post_file(ticket, data, file_name)
         return ticket.image_key
@@ -260,6 +342,28 @@ class LocalClient:
         """Upload a file from disk; returns its image key."""
         path = Path(path)
         return self.upload_bytes(path.read_bytes(), file_name=path.name, content_type=content_type)
+
+    def images_api(
+        self,
+        path: str,
+        query: dict[str, str] | None = None,
+        claims: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, Any]]:
+        """Call the images API function as API Gateway would (default: the local user)."""
+        response = self.client("lambda").invoke(
+            FunctionName=self.resources.function_name("images-api"),
+            Payload=json.dumps(images_api_event(path, query, claims)).encode("utf-8"),
+        )
+        payload = json.loads(response["Payload"].read() or b"null")
+        if response.get("FunctionError") or not isinstance(payload, dict):
+            message = payload.get("errorMessage") if isinstance(payload, dict) else payload
+            return 502, {"error": {"code": "FUNCTION_ERROR", "message": str(message)}}
+        try:
+            body = json.loads(payload.get("body") or "{}")
+        except ValueError:
+            error = {"code": "BAD_GATEWAY", "message": "images-api answered non-JSON"}
+            return 502, {"error": error}
+        return int(payload.get("statusCode", 502)), body if isinstance(body, dict) else {}
 
     # -- observe -----------------------------------------------------------------------------
     def record_item(self, image_key: str) -> dict[str, Any] | None:
@@ -325,7 +429,8 @@ class LocalClient:
             status: str = self.client("stepfunctions").describe_execution(executionArn=arn)[
                 "status"
             ]
-        except self.client("stepfunctions").exceptions.ExecutionDoesNotExist:
+        except ClientError:
+            # Gone, or an Express execution (DescribeExecution knows only Standard ones).
             return None
         return status
 
@@ -538,38 +643,101 @@ class LocalClient:
             )
         return list(seen.values())
 
-    def dlq_redrive(self) -> int:
-        """Move every DLQ message back to the processing queue; returns how many moved.
+    def dlq_redrive(self, message_ids: Collection[str] | None = None) -> int:
+        """Move DLQ messages back to the processing queue unchanged (as SQS's own redrive does):
+        those of `message_ids`, or every one when None; returns how many moved.
 
-        The body is unchanged; each replayed message is marked as an explicit reprocess request
-        (`qip_shared.messages`), so the trigger may revive an image it failed because its
-        pipeline never started.
+        A dead letter of the pipeline's failure path carries its marker (`qip_shared.messages`),
+        so the trigger reprocesses its image once; a message the trigger itself dead-lettered
+        revives an image whose pipeline never started.
         """
         sqs = self.client("sqs")
+        wanted = None if message_ids is None else set(message_ids)
+        skipped: list[str] = []
         moved = 0
-        while True:
-            got = sqs.receive_message(
-                QueueUrl=self.resources.dlq_url,
-                MaxNumberOfMessages=10,
-                VisibilityTimeout=30,
-                MessageAttributeNames=["All"],
+        try:
+            while wanted is None or wanted:
+                got = sqs.receive_message(
+                    QueueUrl=self.resources.dlq_url,
+                    MaxNumberOfMessages=10,
+                    VisibilityTimeout=30,
+                    MessageAttributeNames=["All"],
+                )
+                messages = got.get("Messages", [])
+                if not messages:
+                    break
+                for message in messages:
+                    if wanted is not None and message["MessageId"] not in wanted:
+                        skipped.append(message["ReceiptHandle"])
+                        continue
+                    attributes = message.get("MessageAttributes") or {}
+                    sqs.send_message(
+                        QueueUrl=self.resources.queue_url,
+                        MessageBody=message["Body"],
+                        **({"MessageAttributes": attributes} if attributes else {}),
+                    )
+                    sqs.delete_message(
+                        QueueUrl=self.resources.dlq_url, ReceiptHandle=message["ReceiptHandle"]
+                    )
+                    moved += 1
+                    if wanted is not None:
+                        wanted.discard(message["MessageId"])
+        finally:
+            for handle in skipped:
+                sqs.change_message_visibility(
+                    QueueUrl=self.resources.dlq_url, ReceiptHandle=handle, VisibilityTimeout=0
+                )
+        return moved
+
+    def reprocess(self, image_key: str) -> ImageRecord:
+        """Ask the trigger to run a FAILED image again; returns the record as it was.
+
+        Sends its upload event to the processing queue, with the dead-letter marker of its last
+        failure when the pipeline failed it: what a redriven dead letter would bring.
+        """
+        record = self.record(image_key)
+        if record is None:
+            raise NotReprocessableError(f"no record for {image_key}")
+        if record.status is not ImageStatus.FAILED:
+            raise NotReprocessableError(
+                f"{image_key} is {record.status.value}: only a FAILED image is reprocessed"
             )
-            messages = got.get("Messages", [])
-            if not messages:
-                return moved
-            for message in messages:
-                sqs.send_message(
-                    QueueUrl=self.resources.queue_url,
-                    MessageBody=message["Body"],
-                    MessageAttributes={
-                        **message.get("MessageAttributes", {}),
-                        **reprocess_attributes(),
-                    },
-                )
-                sqs.delete_message(
-                    QueueUrl=self.resources.dlq_url, ReceiptHandle=message["ReceiptHandle"]
-                )
-                moved += 1
+        started = bool(record.execution_arn or record.stages.model_dump(exclude_none=True))
+        if started and not record.dead_letter_id:
+            raise NotReprocessableError(
+                f"{image_key} failed in the pipeline without a dead-letter id "
+                "(failed by an older version or timed out): upload it again"
+            )
+        body = upload_event_body(
+            bucket=record.bucket or self.resources.upload_bucket,
+            key=record.image_key,
+            size=record.size,
+            version_id=record.version_id,
+            etag=record.etag,
+            time=record.upload_timestamp,
+        )
+        extra = (
+            {"MessageAttributes": dead_letter_attributes(record.dead_letter_id)}
+            if record.dead_letter_id
+            else {}
+        )
+        self.client("sqs").send_message(
+            QueueUrl=self.resources.queue_url, MessageBody=json.dumps(body), **extra
+        )
+        return record
+
+    def wait_for_change(
+        self, before: ImageRecord, *, timeout: float = 120.0, interval: float = 0.1
+    ) -> ImageRecord | None:
+        """Wait until the record moves on from `before`, then until it settles again."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            current = self.record(before.image_key)
+            if current != before:
+                break
+            time.sleep(interval)
+        remaining = max(0.0, deadline - time.monotonic())
+        return self.wait_for([before.image_key], timeout=remaining)[before.image_key]
 
     def _delete_versions(self, bucket: str, prefix: str, exact: bool) -> list[str]:
         s3 = self.client("s3")

@@ -11,6 +11,7 @@ from typing import Any
 
 from qip_pipeline.definition import (
     ALL_STAGES,
+    DEAD_LETTER_QUEUE_PLACEHOLDER,
     EVENT_BUS_PLACEHOLDER,
     FUNCTION_PLACEHOLDERS,
     TABLE_PLACEHOLDER,
@@ -108,8 +109,14 @@ def state_machine_definition(
     topic: str,
     table: str,
     event_bus: str = "default",
+    *,
+    dead_letter_queue_url: str,
+    execution_timeout: int | None = None,
 ) -> str:
-    """The ASL given to moto: the platform's definition with the local ARNs substituted."""
+    """The ASL given to moto: the platform's definition with the local ARNs substituted.
+
+    `execution_timeout` replaces the definition's own `TimeoutSeconds` (tests scale time down).
+    """
     values = {
         FUNCTION_PLACEHOLDERS[stage]: function_arns[STAGE_SERVICES[stage]]
         for stage in FUNCTION_PLACEHOLDERS
@@ -117,7 +124,13 @@ def state_machine_definition(
     values[TOPIC_PLACEHOLDER] = topic
     values[TABLE_PLACEHOLDER] = table
     values[EVENT_BUS_PLACEHOLDER] = event_bus
-    return substitute(definition_json(stages), values)
+    values[DEAD_LETTER_QUEUE_PLACEHOLDER] = dead_letter_queue_url
+    text = substitute(definition_json(stages), values)
+    if execution_timeout is None:
+        return text
+    machine = json.loads(text)
+    machine["TimeoutSeconds"] = execution_timeout
+    return json.dumps(machine, indent=2, sort_keys=True)
 
 
 def provision(
@@ -128,6 +141,7 @@ def provision(
     visibility_timeout: int = 30,
     endpoint_url: str | None = None,
     extra_environment: Mapping[str, str] | None = None,
+    execution_timeout: int | None = None,
     recipe: Recipe = DEFAULT_RECIPE,
 ) -> Resources:
     """Create every resource of the stack on the embedded AWS and return their identifiers."""
@@ -250,7 +264,14 @@ def provision(
         )
         function_arns[service] = created["FunctionArn"]
 
-    definition = state_machine_definition(selection, function_arns, topic_arn, names.table)
+    definition = state_machine_definition(
+        selection,
+        function_arns,
+        topic_arn,
+        names.table,
+        dead_letter_queue_url=dlq_url,
+        execution_timeout=execution_timeout,
+    )
     created_arn = sfn.create_state_machine(
         name=names.state_machine, definition=definition, roleArn=role_arn, type="STANDARD"
     )["stateMachineArn"]

@@ -28,6 +28,7 @@ import boto3
 
 from qip_local.poller import SqsPoller
 from qip_local.provision import Resources, provision
+from qip_local.schedule import Schedule
 from qip_local.shim import (
     FunctionRegistry,
     Handler,
@@ -43,7 +44,9 @@ from qip_local.shim import (
 )
 from qip_pipeline.definition import ALL_STAGES
 from qip_pipeline.names import ALL_SERVICES, ResourceNames, function_name
+from qip_shared.config import ENV_SWEEP_AFTER_SECONDS
 from qip_shared.enums import StageName
+from qip_shared.limits import Workflow, sweep_after_seconds
 from qip_shared.recipe import DEFAULT_RECIPE, Recipe
 
 REGION = "us-east-1"
@@ -82,6 +85,12 @@ class LocalConfig:
     # service name -> handler; replaces the real `qip_<service>.handler.handler` (tests).
     handlers: Mapping[str, Handler] = field(default_factory=dict)
     poll_messages: bool = True
+    # Seconds between sweeper runs (the stack schedules it every 5 minutes); None: never.
+    sweep_interval: float | None = 60.0
+    # A PROCESSING record is swept this long after its claim (default: `qip_shared.limits`).
+    sweep_after: float | None = None
+    # Replaces the definition's own execution TimeoutSeconds (tests scale time down).
+    execution_timeout: int | None = None
     # What the resize and thumbnail stages render (stored in the system's SSM parameter).
     recipe: Recipe = DEFAULT_RECIPE
 
@@ -156,6 +165,7 @@ class LocalRuntime:
         self.registry: FunctionRegistry | None = None
         self.retry_clock: ScaledTime | None = None
         self.poller: SqsPoller | None = None
+        self.sweeper: Schedule | None = None
         self._stack = contextlib.ExitStack()
         self._saved_env: dict[str, str | None] = {}
         self._server: Any = None
@@ -221,13 +231,28 @@ class LocalRuntime:
             visibility_timeout=self.config.visibility_timeout,
             endpoint_url=self.endpoint_url,
             extra_environment=self.config.environment,
+            execution_timeout=self.config.execution_timeout,
             recipe=self.config.recipe,
         )
         self.resources = resources
+        sweep_after = self.config.sweep_after or sweep_after_seconds(Workflow.EXPRESS)
+        environment = {
+            **resources.environment(),
+            ENV_SWEEP_AFTER_SECONDS: str(sweep_after),
+            **self.config.environment,
+        }
         # Handlers read os.environ when they first build their dependencies.
-        for name, value in {**resources.environment(), **self.config.environment}.items():
+        for name, value in environment.items():
             self._setenv(name, value)
         self._register_handlers(resources)
+        self.sweeper = Schedule(
+            self.client("lambda"),
+            resources.function_name("sweeper"),
+            self.config.sweep_interval or 0.0,
+            resources.names.sweep_schedule,
+        )
+        if self.config.sweep_interval:
+            self.sweeper.start()
         if self.config.poll_messages:
             self.poller = SqsPoller(
                 self.client("sqs"),
@@ -321,6 +346,9 @@ class LocalRuntime:
         if self.poller is not None:
             self.poller.stop()
             self.poller = None
+        if self.sweeper is not None:
+            self.sweeper.stop()
+            self.sweeper = None
         self._stack.close()
         for name, value in self._saved_env.items():
             if value is None:

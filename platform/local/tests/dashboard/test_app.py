@@ -191,6 +191,22 @@ def test_thumbnail_is_served_from_the_upload_bucket(web, processed) -> None:
     assert web.get("/thumbnails").status_code == 404
 
 
+# Issue 15: the dashboard serves the images API's routes with the local user's identity.
+def test_images_api_routes_answer_the_local_users_images(web, processed) -> None:
+    one = web.get(f"/api/images/{processed['good']}")
+    assert one.status_code == 200
+    body = one.json()
+    assert body["imageKey"] == processed["good"]
+    assert set(body["outputs"]) == {"resized", "thumbnail"}
+    assert one.headers["cache-control"] == "no-store"
+    listed = web.get("/api/images", params={"status": "COMPLETED", "limit": "100"})
+    assert listed.status_code == 200
+    assert processed["good"] in [image["imageKey"] for image in listed.json()["images"]]
+    missing = web.get("/api/images/uploads/2026/01/01/00000000-0000-4000-8000-000000000000.jpg")
+    assert (missing.status_code, missing.json()["error"]["code"]) == (404, "NOT_FOUND")
+    assert web.get("/api/images", params={"status": "LOST"}).status_code == 400
+
+
 def test_filters_query_the_index_by_status_and_day(web, processed) -> None:
     rejected = rows(web.get("/fragments/images", params={"status": "REJECTED"}).text)
     assert processed["text"] in rejected

@@ -257,8 +257,9 @@ def test_serve_stops_on_two_quick_signals(tmp_path: Path, signum: signal.Signals
         server.send_signal(signum)
         server.send_signal(signum)
         stopped = time.monotonic()
-        server.wait(timeout=10)
-        assert time.monotonic() - stopped < 10
+        server.wait(timeout=15)
+        # The shutdown is capped (`StopRequest.SHUTDOWN_GRACE`), whatever the machine's load.
+        assert time.monotonic() - stopped < 15
     finally:
         if server.poll() is None:
             server.kill()

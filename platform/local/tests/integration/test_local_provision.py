@@ -15,6 +15,7 @@ import requests
 from qip_local import LocalConfig, LocalRuntime
 from qip_local.provision import discover
 from qip_pipeline.definition import (
+    DEAD_LETTER_QUEUE_PLACEHOLDER,
     EVENT_BUS_PLACEHOLDER,
     FUNCTION_PLACEHOLDERS,
     TABLE_PLACEHOLDER,
@@ -25,7 +26,6 @@ from qip_pipeline.definition import (
 from qip_pipeline.names import ALL_SERVICES, STAGE_SERVICES, ResourceNames, handler_path
 from qip_shared.config import ENV_STATE_MACHINE_ARN, ENV_TABLE_NAME
 from qip_shared.enums import StageName
-from qip_shared.messages import REPROCESS_ATTRIBUTE, is_reprocess_request
 from qip_shared.record import STATUS_INDEX_NAME
 
 
@@ -81,6 +81,7 @@ def test_state_machine_text_is_the_platforms_definition(runtime: LocalRuntime) -
             TOPIC_PLACEHOLDER: resources.topic_arn,
             TABLE_PLACEHOLDER: resources.table,
             EVENT_BUS_PLACEHOLDER: "default",
+            DEAD_LETTER_QUEUE_PLACEHOLDER: resources.dlq_url,
         },
     )
     given = runtime.client("stepfunctions").describe_state_machine(
@@ -104,7 +105,9 @@ def test_buckets_table_queues_rule_topic_and_functions(runtime: LocalRuntime) ->
     assert [k["AttributeName"] for k in index["KeySchema"]] == ["status", "uploadTimestamp"]
     index = indexes["contentSha256-uploadTimestamp-index"]
     assert [k["AttributeName"] for k in index["KeySchema"]] == ["contentSha256", "uploadTimestamp"]
-    assert len(indexes) == 6  # status, content hash, four perceptual-hash bands
+    # status, content hash, four perceptual-hash bands, owner (issue 15)
+    assert len(indexes) == 7
+    assert "owner-uploadTimestamp-index" in indexes
     ttl = runtime.client("dynamodb").describe_time_to_live(TableName=names.table)
     assert ttl["TimeToLiveDescription"]["AttributeName"] == "ttl"
 
@@ -213,22 +216,10 @@ def test_partial_batch_failures_are_redelivered_then_dead_lettered(
             )
         )
         assert client.dlq_messages() == []
-        # The replay is an explicit reprocess request (body unchanged), in Lambda's record
-        # shape; the original deliveries carry no mark.
+        # The replay is the message moved unchanged, as SQS's own redrive moves it.
         records = [r for b in spy.batches for r in b if json.loads(r["body"])["poison"] == "bad"]
-        assert [is_reprocess_request(r["messageAttributes"]) for r in records] == [
-            False,
-            False,
-            False,
-            True,
-        ]
         assert records[-1]["body"] == records[0]["body"]
-        assert records[-1]["messageAttributes"][REPROCESS_ATTRIBUTE] == {
-            "stringValue": "true",
-            "stringListValues": [],
-            "binaryListValues": [],
-            "dataType": "String",
-        }
+        assert records[-1]["messageAttributes"] == records[0]["messageAttributes"]
     finally:
         spy.poison = set()
 

@@ -15,6 +15,7 @@ from qip_local import LocalConfig, LocalRuntime
 from qip_pipeline.names import ALL_SERVICES
 from qip_shared.enums import RejectionReason
 from qip_shared.errors import InvalidImageError, PermanentError, RetryableError
+from qip_shared.limits import LIMITS, Workflow
 
 RETRY_SCALE = 0.005
 
@@ -173,10 +174,11 @@ def test_retryable_errors_are_retried_with_the_designed_backoff(
         if e["type"] == "LambdaFunctionScheduled"
         and "qip-thumbnail" in e["lambdaFunctionScheduledEventDetails"]["resource"]
     ]
-    # One attempt plus three retries, waiting 2 s, 4 s, 8 s as designed (scaled here).
-    assert len(scheduled) == 4
-    assert runtime.retry_clock.requested[before:] == [2.0, 4.0, 8.0]
-    assert elapsed < 14 * RETRY_SCALE + 10
+    # One attempt plus the Express budget's retries, waiting its backoff (scaled here).
+    budget = LIMITS[Workflow.EXPRESS].service_retry
+    assert len(scheduled) == 1 + budget.max_attempts
+    assert runtime.retry_clock.requested[before:] == budget.waits()
+    assert elapsed < sum(budget.waits()) * RETRY_SCALE + 10
     # After the retries, the Catch sent it to HandleError and PublishFailure.
     entered = [
         e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e
@@ -190,18 +192,19 @@ def test_a_transient_failure_then_success_completes(
 ) -> None:
     assert runtime.registry is not None
 
-    def fail_first_two(function: str, event: Any, attempt: int) -> None:
-        if function == "qip-metadata" and attempt <= 2:
+    retries = LIMITS[Workflow.EXPRESS].service_retry.max_attempts
+
+    def fail_until_the_last_retry(function: str, event: Any, attempt: int) -> None:
+        if function == "qip-metadata" and attempt <= retries:
             raise RetryableError(f"transient #{attempt}")
 
-    runtime.registry.add_fault_hook(fail_first_two)
+    runtime.registry.add_fault_hook(fail_until_the_last_retry)
     described, history = run_execution(runtime)
     assert described["status"] == "SUCCEEDED"
     failed = [e for e in history if e["type"] == "LambdaFunctionFailed"]
     assert [e["lambdaFunctionFailedEventDetails"]["error"] for e in failed] == [
-        "RetryableError",
-        "RetryableError",
-    ]
+        "RetryableError"
+    ] * retries
 
 
 def test_a_function_without_handler_fails_like_a_missing_module(runtime: LocalRuntime) -> None:

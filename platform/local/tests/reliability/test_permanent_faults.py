@@ -1,8 +1,10 @@
 """Permanent faults (issue 8): a stage that crashes, a stage whose AWS access is denied, a
 trigger that cannot process its message (before, or after, starting the execution). Each
 affected image ends FAILED with its error and failing stage, notified; each message the
-trigger cannot process is dead-lettered after 3 receives and replayed to COMPLETED by the
-redrive `qip dlq redrive` runs, once the fault is gone."""
+trigger cannot process is dead-lettered after 3 receives, each image a stage failed is
+dead-lettered by the pipeline's failure path (issue 15), and the redrive `qip dlq redrive` runs
+(messages moved unchanged, as SQS's own redrive moves them) replays all of them to COMPLETED
+once the fault is gone."""
 
 from __future__ import annotations
 
@@ -136,8 +138,11 @@ def outcome(system: Any, kit: Any, encode_image: Callable[..., bytes]) -> dict[s
         )
         fine.append(upload("fine.png", 1000 + seed))
     dead = trigger_before + trigger_after + trigger_denied
+    stage_failed = [*crashed, *denied]
     try:
-        dlq_ready = kit.wait_until(lambda: set(dead) <= set(kit.dlq_keys(client)), timeout=60)
+        dlq_ready = kit.wait_until(
+            lambda: set(dead + stage_failed) <= set(kit.dlq_keys(client)), timeout=60
+        )
         failed_records = client.wait_for([*crashed, *denied, *fine], timeout=120)
         before_fix = kit.take_ledger(system)
         kit.assert_nothing_lost(before_fix)
@@ -152,16 +157,16 @@ def outcome(system: Any, kit: Any, encode_image: Callable[..., bytes]) -> dict[s
         system.injector.clear()
     # The fault is gone: replay the dead letters, as `qip dlq redrive` does.
     moved = client.dlq_redrive()
-    # The records whose start was denied are FAILED (settled) until the trigger takes the
+    # The FAILED records (start denied, stage failed) are settled until the trigger takes the
     # replayed message: wait for it to move them on before waiting for them to settle.
     kit.wait_until(
         lambda: all(
             (r := client.record(k)) is not None and r.status is not ImageStatus.FAILED
-            for k in trigger_denied
+            for k in [*trigger_denied, *stage_failed]
         ),
-        timeout=30,
+        timeout=60,
     )
-    replayed = client.wait_for(dead, timeout=120)
+    replayed = client.wait_for([*dead, *stage_failed], timeout=120)
     after_fix = kit.take_ledger(system)
     kit.assert_nothing_lost(after_fix)
     return {
@@ -200,7 +205,14 @@ def test_a_failing_stage_ends_its_image_failed_with_error_and_stage(
             failures = kit.failed_attempts(kit.execution_history(system, record.execution_arn))
             attempts = 1 + EXPRESS_LIMITS.task_retry.max_attempts if group == "crashed" else 1
             assert failures == [(STAGE_FUNCTIONS[stage], record.error_type)] * attempts
-            assert system.journal.history(key) == ["UPLOADED", "PROCESSING", "FAILED"]
+            # Then (issue 15) its dead letter, redriven after the fix, ran it to the end.
+            assert system.journal.history(key) == [
+                "UPLOADED",
+                "PROCESSING",
+                "FAILED",
+                "PROCESSING",
+                "COMPLETED",
+            ]
 
 
 @pytest.mark.parametrize("stage", list(STAGE_FUNCTIONS))
@@ -263,7 +275,9 @@ def test_unprocessable_messages_are_dead_lettered_after_three_receives(
     assert outcome["dlq_ready"]
     ledger = outcome["before_fix"]
     dead = [*outcome["trigger_before"], *outcome["trigger_after"], *outcome["trigger_denied"]]
-    assert sorted(ledger.dlq) == sorted(dead)
+    # Issue 15: each image a stage failed has its dead letter too, from the failure path.
+    stage_failed = [*outcome["crashed"], *outcome["denied"]]
+    assert sorted(ledger.dlq) == sorted(dead + stage_failed)
     for key, receives in outcome["receives"].items():
         assert receives == MAX_RECEIVES, key
     for key in outcome["trigger_before"]:
@@ -282,23 +296,26 @@ def test_redrive_replays_every_dead_letter_to_completed(
     outcome: dict[str, Any], system: Any, kit: Any, report: Any
 ) -> None:
     dead = [*outcome["trigger_before"], *outcome["trigger_after"], *outcome["trigger_denied"]]
-    assert outcome["moved"] == len(dead)
-    for key in [*outcome["trigger_before"], *outcome["trigger_after"]]:
+    stage_failed = [*outcome["crashed"], *outcome["denied"]]
+    assert outcome["moved"] == len(dead) + len(stage_failed)
+    for key in [*outcome["trigger_before"], *outcome["trigger_after"], *stage_failed]:
         record = outcome["replayed"][key]
         assert record is not None
         assert record.status is ImageStatus.COMPLETED, (key, record.status)
+        assert record.dead_letter_id is None
     ledger = outcome["after_fix"]
     assert ledger.dlq == []
-    # One execution per image, the redelivered ones included.
+    # One execution per image, the redelivered ones included; an image a stage failed has
+    # exactly one more: its failed run, then the run its dead letter started.
     per_image = Counter(
         r["executionArn"]["S"] for r in ledger.records.values() if "executionArn" in r
     )
     assert all(n == 1 for n in per_image.values())
-    assert len(ledger.executions) == len(per_image)
+    assert len(ledger.executions) == len(per_image) + len(stage_failed)
     statuses = ledger.by_status()
     completed = sum(
         1
-        for k in dead
+        for k in [*dead, *stage_failed]
         if (r := outcome["replayed"][k]) is not None and r.status is ImageStatus.COMPLETED
     )
     crashed, denied = outcome["crashed"], outcome["denied"]
@@ -325,13 +342,18 @@ def test_redrive_replays_every_dead_letter_to_completed(
                 "one per failed image",
             ),
             (f"messages dead-lettered after exactly {MAX_RECEIVES} receives", len(dead)),
-            ("dead letters redriven", f"{outcome['moved']} of {len(dead)}"),
+            ("images dead-lettered by the pipeline's failure path", len(stage_failed)),
+            (
+                "dead letters redriven (moved unchanged)",
+                f"{outcome['moved']} of {len(dead) + len(stage_failed)}",
+            ),
             (
                 "replayed to COMPLETED",
-                f"{completed} of {len(dead)} (the {len(outcome['trigger_denied'])} whose start "
-                "was denied included: the redrive marks them a reprocess request)",
+                f"{completed} of {len(dead) + len(stage_failed)} (the "
+                f"{len(outcome['trigger_denied'])} whose start was denied and the "
+                f"{len(stage_failed)} a stage failed included)",
             ),
-            ("executions per image after the redrive", 1),
+            ("executions per image after the redrive", "1, plus the failed run for stage faults"),
             ("lost", 0),
             ("records at the end", dict(sorted(statuses.items()))),
         ],
@@ -351,12 +373,13 @@ was denied. {len(outcome["fine"])} unaffected images ran alongside.
 
 When `StartExecution` fails on the last delivery, the trigger marks the image FAILED (with
 `errorMessage` "pipeline could not be started", a PROCESSING_FAILED notification and a
-ProcessingFailed event) *and* the message is dead-lettered. The redrive marks every replayed
-message as an explicit reprocess request (message attribute `qipReprocess`), and the trigger
-claims such a record FAILED → PROCESSING (its pipeline never started: no `executionArn`, no
-stage), clears the error and starts it once (test
-`test_redrive_revives_an_image_whose_start_was_denied`). A FAILED image whose pipeline ran
-stays FAILED on a redrive.
+ProcessingFailed event) *and* the message is dead-lettered. The redrive moves every message back
+unchanged (as SQS's own redrive does); the trigger claims such a record FAILED → PROCESSING (its
+pipeline never started: no `executionArn`, no stage), clears the error and starts it once (test
+`test_redrive_revives_an_image_whose_start_was_denied`). When a stage fails after its retries,
+the failure path records `deadLetterId` and sends the image's upload event to the DLQ marked with
+it (`qipDeadLetter`); redriven, that dead letter claims the record once, under a new execution
+name, and runs it to the end.
 
 A trigger that fails after starting the execution leaves a COMPLETED image *and* its message
 in the DLQ; the redrive then finds the execution already run and only removes the message.
@@ -367,8 +390,8 @@ in the DLQ; the redrive then finds the execution already run and only removes th
 def test_redrive_revives_an_image_whose_start_was_denied(
     outcome: dict[str, Any], system: Any
 ) -> None:
-    # The redrive marks the replayed message a reprocess request; the trigger claims the record
-    # it failed itself (the pipeline never started) FAILED -> PROCESSING and starts it once.
+    # The replayed message (unchanged) finds the record the trigger failed itself (the pipeline
+    # never started): the trigger claims it FAILED -> PROCESSING and starts it once.
     executions = outcome["after_fix"].executions
     for key in outcome["trigger_denied"]:
         record = outcome["replayed"][key]

@@ -10,8 +10,8 @@ from typing import Any
 
 from PIL import Image
 
+from qip_images_api.query import ImageQuery
 from qip_local.client import UploadRefusedError, declared_content_type
-from qip_local.query import ImageQuery
 from qip_shared.enums import ImageStatus
 
 RESIZE_BOX = (1024, 768)

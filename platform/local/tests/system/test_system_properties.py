@@ -19,6 +19,7 @@ from PIL import Image
 
 from qip_shared.enums import ImageStatus, NotificationType, RejectionReason, StageName
 from qip_shared.errors import PermanentError, RetryableError
+from qip_shared.limits import LIMITS, Workflow
 
 STAGES = [s.value for s in StageName]
 STAGE_FUNCTIONS = {
@@ -208,10 +209,11 @@ def test_retryable_failures_are_retried_with_backoff(
     system: Any, encode_image: Callable[..., bytes]
 ) -> None:
     clock = system.runtime.retry_clock
+    budget = LIMITS[Workflow.EXPRESS].service_retry
 
     @given(
         stage=st.sampled_from(STAGES),
-        failures=st.integers(0, 4),
+        failures=st.integers(0, budget.max_attempts + 1),
         seed=st.integers(0, 10_000),
     )
     def check(stage: str, failures: int, seed: int) -> None:
@@ -230,7 +232,8 @@ def test_retryable_failures_are_retried_with_backoff(
         assert record is not None
         # Property 5: Retry logic with exponential backoff
         history = history_of(system, record)
-        assert failures_of(history, function) == ["RetryableError"] * failures
+        attempts_failed = min(failures, 1 + budget.max_attempts)
+        assert failures_of(history, function) == ["RetryableError"] * attempts_failed
         other_failures = [
             (
                 e["type"],
@@ -239,11 +242,11 @@ def test_retryable_failures_are_retried_with_backoff(
             for e in history
             if e["type"] in ("TaskFailed", "LambdaFunctionFailed")
         ]
-        # The designed backoff of this function's retries; a rare one-off retry of another
-        # task (1 s or 1.5 s: TaskFailed / integration retriers) is not part of the property.
+        # The Express budget's backoff of this function's retries; a rare one-off retry of
+        # another task (1 s: TaskFailed / integration retriers) is not part of the property.
         backoff = [interval for interval in clock.requested[before:] if interval >= 2.0]
-        assert backoff == [2.0, 4.0, 8.0][:failures], other_failures
-        if failures <= 3:
+        assert backoff == budget.waits()[:failures], other_failures
+        if failures <= budget.max_attempts:
             assert record.status is ImageStatus.COMPLETED
         else:
             assert record.status is ImageStatus.FAILED

@@ -24,6 +24,11 @@ from qip_shared.limits import (
     Workflow,
     task_timeout_seconds,
 )
+from qip_shared.messages import (
+    DEAD_LETTER_ATTRIBUTE,
+    UPLOAD_EVENT_DETAIL_TYPE,
+    UPLOAD_EVENT_SOURCE,
+)
 from qip_shared.pipeline import (
     RESULT_PATH_ARCHIVE,
     RESULT_PATH_ERROR,
@@ -46,6 +51,7 @@ FUNCTION_PLACEHOLDERS: Mapping[StageName, str] = {
 TOPIC_PLACEHOLDER = "TopicArn"
 TABLE_PLACEHOLDER = "TableName"
 EVENT_BUS_PLACEHOLDER = "EventBusName"
+DEAD_LETTER_QUEUE_PLACEHOLDER = "DeadLetterQueueUrl"
 
 STATE_NAMES: Mapping[StageName, str] = {
     StageName.VALIDATION: "ValidateImage",
@@ -61,6 +67,7 @@ ANNOUNCE_SUCCESS_STATE = "AnnounceCompleted"
 ANNOUNCE_FAILURE_STATE = "AnnounceFailed"
 HANDLE_ERROR_STATE = "HandleError"
 PUBLISH_FAILURE_STATE = "PublishFailure"
+DEAD_LETTER_STATE = "SendToDeadLetterQueue"
 FAILED_STATE = "ProcessingFailed"
 REJECTED_STATE = "Rejected"
 COMPLETED_STATE = "Completed"
@@ -274,6 +281,42 @@ def _mark(
     }
 
 
+def _dead_letter(limits: PipelineLimits) -> dict[str, Any]:
+    """An SQS sendMessage task: the upload event, as the trigger reads it, to the DLQ.
+
+    Its marker (the execution id, also written on the record by HandleError) lets a message moved
+    back unchanged reprocess the image once (`qip_shared.messages`).
+    """
+    body = {
+        "source": UPLOAD_EVENT_SOURCE,
+        "detail-type": UPLOAD_EVENT_DETAIL_TYPE,
+        "time.$": "$.uploadTimestamp",
+        "detail": {
+            "bucket": {"name.$": "$.bucket"},
+            "object": {
+                "key.$": "$.imageKey",
+                "size.$": "$.size",
+                "version-id.$": "$.versionId",
+                "etag.$": "$.etag",
+            },
+        },
+    }
+    return {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::sqs:sendMessage",
+        "Parameters": {
+            "QueueUrl": f"${{{DEAD_LETTER_QUEUE_PLACEHOLDER}}}",
+            "MessageBody": body,
+            "MessageAttributes": {
+                DEAD_LETTER_ATTRIBUTE: {"DataType": "String", "StringValue.$": "$$.Execution.Id"}
+            },
+        },
+        "ResultPath": None,
+        "TimeoutSeconds": INTEGRATION_TIMEOUT_SECONDS,
+        "Retry": integration_retry(limits),
+    }
+
+
 def _output_branch(stage: StageName, limits: PipelineLimits) -> dict[str, Any]:
     """One Parallel branch: the stage's task; on failure, name the stage and fail the branch.
 
@@ -399,7 +442,9 @@ def build_definition(
         "errorMessage": f"$.{RESULT_PATH_ERROR}.Cause",
         "failedStage": f"$.{RESULT_PATH_ERROR}.stage",
     }
-    states[HANDLE_ERROR_STATE] = _mark(ImageStatus.FAILED, failure_paths, limits) | {
+    # The record also keeps the id its dead letter carries (see SendToDeadLetterQueue).
+    marked = {**failure_paths, "deadLetterId": "$$.Execution.Id"}
+    states[HANDLE_ERROR_STATE] = _mark(ImageStatus.FAILED, marked, limits) | {
         "Next": PUBLISH_FAILURE_STATE,
         # A record that is already terminal (or gone) still gets its failure notification.
         "Catch": [
@@ -411,7 +456,12 @@ def build_definition(
     ) | {"Next": ANNOUNCE_FAILURE_STATE, "Catch": [_skip_to(ANNOUNCE_FAILURE_STATE)]}
     states[ANNOUNCE_FAILURE_STATE] = _announce(
         EventDetailType.PROCESSING_FAILED, ImageStatus.FAILED, limits, **failure_paths
-    ) | {"Next": FAILED_STATE, "Catch": [_skip_to(FAILED_STATE)]}
+    ) | {"Next": DEAD_LETTER_STATE, "Catch": [_skip_to(DEAD_LETTER_STATE)]}
+    # Requirement 6.2: a failure after the retries leaves a dead-letter entry to reprocess.
+    states[DEAD_LETTER_STATE] = _dead_letter(limits) | {
+        "Next": FAILED_STATE,
+        "Catch": [_skip_to(FAILED_STATE)],
+    }
     states[FAILED_STATE] = {
         "Type": "Fail",
         "Error": "ProcessingFailed",

@@ -16,7 +16,22 @@ STAGE_SERVICES: dict[StageName, str] = {
     StageName.ARCHIVE: "archive",
 }
 INGEST_SERVICES = ("trigger", "upload-url")
-ALL_SERVICES = (*STAGE_SERVICES.values(), *INGEST_SERVICES)
+API_SERVICES = ("images-api",)
+# Run on a schedule, outside the pipeline: ends records an execution left PROCESSING.
+OPERATIONS_SERVICES = ("sweeper",)
+ALL_SERVICES = (*STAGE_SERVICES.values(), *INGEST_SERVICES, *API_SERVICES, *OPERATIONS_SERVICES)
+
+# The stack's CfnOutput names: `cdk deploy --outputs-file` writes them, `qip ... --outputs` reads.
+OUTPUT_UPLOAD_API_URL = "UploadApiUrl"
+OUTPUT_IMAGES_API_URL = "ImagesApiUrl"
+OUTPUT_UPLOAD_BUCKET = "UploadBucketName"
+OUTPUT_ARCHIVE_BUCKET = "ArchiveBucketName"
+OUTPUT_TABLE = "TableName"
+OUTPUT_TOPIC = "TopicArn"
+OUTPUT_STATE_MACHINE = "StateMachineArn"
+OUTPUT_QUEUE_URL = "ProcessingQueueUrl"
+OUTPUT_DLQ_URL = "DeadLetterQueueUrl"
+OUTPUT_STAGES = "PipelineStages"
 
 
 def handler_path(service: str) -> str:
@@ -74,6 +89,11 @@ class ResourceNames:
     def upload_rule(self) -> str:
         """EventBridge rule: upload bucket Object Created -> processing queue."""
         return f"{self.prefix}-upload-created"
+
+    @property
+    def sweep_schedule(self) -> str:
+        """EventBridge schedule that runs the sweeper."""
+        return f"{self.prefix}-sweep"
 
     @property
     def recipe_parameter(self) -> str:

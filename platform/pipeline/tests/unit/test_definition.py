@@ -99,7 +99,12 @@ def test_optional_stages_drop_out_cleanly(selection):
     assert tasks == set(selection)
     assert d.placeholders(text) == (
         {d.FUNCTION_PLACEHOLDERS[s] for s in selection}
-        | {d.TOPIC_PLACEHOLDER, d.TABLE_PLACEHOLDER, d.EVENT_BUS_PLACEHOLDER}
+        | {
+            d.TOPIC_PLACEHOLDER,
+            d.TABLE_PLACEHOLDER,
+            d.EVENT_BUS_PLACEHOLDER,
+            d.DEAD_LETTER_QUEUE_PLACEHOLDER,
+        }
     )
     outputs = {StageName.RESIZE, StageName.THUMBNAIL} & set(selection)
     assert (d.PARALLEL_STATE in states) == bool(outputs)
@@ -283,7 +288,8 @@ def test_errors_end_rejected_or_in_handle_error(selection):
     assert "failedStage" in handle["ExpressionAttributeNames"].values()
     assert states[d.HANDLE_ERROR_STATE]["Next"] == d.PUBLISH_FAILURE_STATE
     assert states[d.PUBLISH_FAILURE_STATE]["Next"] == d.ANNOUNCE_FAILURE_STATE
-    assert states[d.ANNOUNCE_FAILURE_STATE]["Next"] == d.FAILED_STATE
+    assert states[d.ANNOUNCE_FAILURE_STATE]["Next"] == d.DEAD_LETTER_STATE
+    assert states[d.DEAD_LETTER_STATE]["Next"] == d.FAILED_STATE
     assert states[d.FAILED_STATE]["Type"] == "Fail"
 
 
@@ -312,11 +318,33 @@ def test_outcomes_are_put_on_the_event_bus(selection):
         (d.PUBLISH_SUCCESS_STATE, d.ANNOUNCE_SUCCESS_STATE),
         (d.ANNOUNCE_SUCCESS_STATE, d.COMPLETED_STATE),
         (d.PUBLISH_FAILURE_STATE, d.ANNOUNCE_FAILURE_STATE),
-        (d.ANNOUNCE_FAILURE_STATE, d.FAILED_STATE),
+        (d.ANNOUNCE_FAILURE_STATE, d.DEAD_LETTER_STATE),
+        (d.DEAD_LETTER_STATE, d.FAILED_STATE),
     ):
         assert states[name]["Catch"] == [
             {"ErrorEquals": ["States.ALL"], "Next": after, "ResultPath": None}
         ]
+
+
+# Requirement 6.2 / issue 15: a failure after the retries leaves a dead-letter entry in the shape
+# the trigger reads, marked with the execution id that HandleError also writes on the record.
+@pytest.mark.parametrize("selection", SELECTIONS, ids=lambda s: "+".join(x.value for x in s))
+def test_failure_path_sends_a_marked_dead_letter(selection):
+    states = _all_states(json.loads(d.definition_json(selection)))
+    send = states[d.DEAD_LETTER_STATE]
+    assert send["Resource"] == "arn:aws:states:::sqs:sendMessage"
+    params = send["Parameters"]
+    assert params["QueueUrl"] == "${DeadLetterQueueUrl}"
+    body = params["MessageBody"]
+    assert (body["source"], body["detail-type"]) == ("aws.s3", "Object Created")
+    assert body["detail"]["bucket"] == {"name.$": "$.bucket"}
+    assert body["detail"]["object"]["key.$"] == "$.imageKey"
+    assert params["MessageAttributes"]["qipDeadLetter"]["StringValue.$"] == "$$.Execution.Id"
+    handle = states[d.HANDLE_ERROR_STATE]["Parameters"]
+    marker = next(k for k, v in handle["ExpressionAttributeNames"].items() if v == "deadLetterId")
+    assert f"{marker} = " in handle["UpdateExpression"]
+    assert {"S.$": "$$.Execution.Id"} in handle["ExpressionAttributeValues"].values()
+    assert "DeadLetterQueueUrl" in d.placeholders(d.definition_json(selection))
 
 
 # Issue 5 ("Optional stages drop out cleanly"; unknown or impossible selections fail clearly):

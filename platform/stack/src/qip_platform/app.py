@@ -3,8 +3,9 @@
 Context (cdk.json defaults, override with `-c key=value`, also accepted by this module directly):
 `stages` (comma list), `workflow` (EXPRESS|STANDARD), `architecture` (arm64|x86_64),
 `stackName` (QipStack), `deleteUpload`, `storeGps` (true|false), `recordTtlDays`, `corsOrigins`
-(comma list), `nag` (true: run cdk-nag AwsSolutions at synth; findings fail it), `recipe` (a
-recipe JSON file, or the recipe itself; default: the design's two JPEGs).
+(browser origins, comma list; default none), `alarmEmails` and `alarmUrls` (comma lists: who
+the alarm topic reaches), `nag` (true: run cdk-nag AwsSolutions at synth; findings fail it),
+`recipe` (a recipe JSON file, or the recipe itself; default: the design's two JPEGs).
 Layers are built into `platform/build/layers` on first synth (see `layers.py`).
 """
 
@@ -55,7 +56,9 @@ def settings_from_context(app: App) -> StackSettings:
         store_gps=_flag(get("storeGps") or False),
         delete_upload=_flag(get("deleteUpload") or False),
         record_ttl_days=int(ttl) if ttl not in (None, "") else None,
-        cors_origins=tuple(_list(origins)) if origins else ("*",),
+        cors_origins=tuple(_list(origins)) if origins else (),
+        alarm_emails=tuple(_list(get("alarmEmails") or "")),
+        alarm_urls=tuple(_list(get("alarmUrls") or "")),
         recipe=recipe_from_context(get("recipe")),
     )
 

@@ -46,8 +46,13 @@ class StackSettings:
     delete_upload: bool = False
     upload_url_expires: int = config.DEFAULT_UPLOAD_URL_EXPIRES
     record_ttl_days: int | None = None
-    cors_origins: tuple[str, ...] = ("*",)
+    # Browser origins allowed to call the APIs and POST uploads; none by default (the local
+    # dashboard talks to the embedded AWS, not to a deployed stack).
+    cors_origins: tuple[str, ...] = ()
     log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
+    # Who the alarms reach: e-mail addresses and HTTPS endpoints subscribed to the alarm topic.
+    alarm_emails: tuple[str, ...] = ()
+    alarm_urls: tuple[str, ...] = ()
     # What resize and thumbnail render; stored in an SSM parameter they read at start.
     recipe: Recipe = DEFAULT_RECIPE
 

@@ -67,18 +67,13 @@ class IngestProps(TypedDict):
 
 
 class Ingest(Component):
-    """The processing queue and its DLQ, the trigger, the upload rule and the audit trail."""
+    """The processing queue (its DLQ is storage's), the trigger, the upload rule and the audit
+    trail."""
 
     def __init__(self, scope: Construct, construct_id: str, **props: Unpack[IngestProps]) -> None:
         super().__init__(scope, construct_id)
         storage = props["storage"]
-        self.dlq = sqs.Queue(
-            self,
-            "ProcessingDlq",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
+        self.dlq = storage.dlq
         self.queue = sqs.Queue(
             self,
             "ProcessingQueue",
@@ -121,6 +116,15 @@ class Ingest(Component):
         grant_common(trigger, storage)
         read = ["s3:GetObject", "s3:GetObjectVersion"]
         allow_objects(fn, "SniffUploads", read, storage.upload_bucket, keys.UPLOAD_PREFIX)
+        # With ListBucket, S3 answers a vanished upload 404 (not 403), so it is acknowledged.
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ListUploads",
+                actions=["s3:ListBucket"],
+                resources=[storage.upload_bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{keys.UPLOAD_PREFIX}*"]}},
+            )
+        )
         record = ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"]
         allow(fn, "CreateRecord", record, [storage.table.table_arn])
         start = [props["state_machine"].state_machine_arn]

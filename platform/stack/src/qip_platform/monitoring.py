@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from aws_cdk import Duration
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
@@ -64,7 +69,7 @@ def _pipeline_metrics(
 
 
 class Monitoring(Construct):
-    """The four alarms (error rate, duration, DLQ depth, throttles) and one dashboard."""
+    """The alarms (error rate, duration, DLQ depth, throttles, sweeps), their topic, a dashboard."""
 
     def __init__(
         self,
@@ -75,8 +80,11 @@ class Monitoring(Construct):
         functions: Mapping[str, lambda_.IFunction],
         queue: sqs.IQueue,
         dlq: sqs.IQueue,
+        alarm_emails: Sequence[str] = (),
+        alarm_urls: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, construct_id)
+        self.alarm_topic = self._alarm_topic(alarm_emails, alarm_urls)
         m = _pipeline_metrics(state_machine, functions, dlq)
         self._alarms(m)
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.hours(3))
@@ -88,7 +96,7 @@ class Monitoring(Construct):
         def alarm(
             construct_id: str, metric: cloudwatch.IMetric, threshold: float, what: str
         ) -> cloudwatch.Alarm:
-            return cloudwatch.Alarm(
+            made = cloudwatch.Alarm(
                 self,
                 construct_id,
                 metric=metric,
@@ -98,6 +106,10 @@ class Monitoring(Construct):
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
                 alarm_description=what,
             )
+            # Someone hears both the alarm and its all-clear.
+            made.add_alarm_action(cw_actions.SnsAction(self.alarm_topic))
+            made.add_ok_action(cw_actions.SnsAction(self.alarm_topic))
+            return made
 
         self.error_rate_alarm = alarm(
             "ErrorRateAlarm",
@@ -117,12 +129,73 @@ class Monitoring(Construct):
         self.throttle_alarm = alarm(
             "ThrottleAlarm", m.throttles, 0, "A QIP function had throttled invocations"
         )
+        swept = cloudwatch.Metric(
+            namespace=CUSTOM_NAMESPACE,
+            metric_name="RecordsSwept",
+            dimensions_map={"service": "qip-sweeper", "stage": "sweeper"},
+            period=PERIOD,
+            statistic="Sum",
+        )
+        self.swept_alarm = alarm(
+            "SweptRecordsAlarm",
+            swept,
+            0,
+            "The sweeper ended records FAILED that their execution left PROCESSING",
+        )
         self.alarms = (
             self.error_rate_alarm,
             self.duration_alarm,
             self.dlq_alarm,
             self.throttle_alarm,
+            self.swept_alarm,
         )
+
+    def _alarm_topic(self, emails: Sequence[str], urls: Sequence[str]) -> sns.Topic:
+        """The topic every alarm notifies, encrypted with a key CloudWatch may use."""
+        # CloudWatch cannot publish to a topic under the AWS-managed SNS key: a key of our own.
+        key = kms.Key(
+            self,
+            "AlarmTopicKey",
+            description="QIP alarm topic",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        stack = Stack.of(self)
+        alarms = stack.format_arn(
+            service="cloudwatch",
+            resource="alarm",
+            resource_name="*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        # Only CloudWatch alarms of this account (the global condition keys it sends).
+        from_our_alarms = {
+            "StringEquals": {"aws:SourceAccount": stack.account},
+            "ArnLike": {"aws:SourceArn": alarms},
+        }
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsEncrypt",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+                conditions=from_our_alarms,
+            )
+        )
+        topic = sns.Topic(self, "AlarmTopic", master_key=key, enforce_ssl=True)
+        topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[topic.topic_arn],
+                conditions=from_our_alarms,
+            )
+        )
+        for email in emails:
+            topic.add_subscription(subscriptions.EmailSubscription(email.strip()))
+        for url in urls:
+            topic.add_subscription(subscriptions.UrlSubscription(url.strip()))
+        return topic
 
 
 def _pipeline_row(

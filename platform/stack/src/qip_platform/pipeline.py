@@ -13,6 +13,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from qip_pipeline.definition import (
+    DEAD_LETTER_QUEUE_PLACEHOLDER,
     EVENT_BUS_PLACEHOLDER,
     FUNCTION_PLACEHOLDERS,
     HANDLE_ERROR_STATE,
@@ -49,6 +50,7 @@ class Pipeline(Component):
         substitutions[TOPIC_PLACEHOLDER] = storage.topic.topic_arn
         substitutions[TABLE_PLACEHOLDER] = storage.table.table_name
         substitutions[EVENT_BUS_PLACEHOLDER] = storage.event_bus.event_bus_name
+        substitutions[DEAD_LETTER_QUEUE_PLACEHOLDER] = storage.dlq.queue_url
         self.log_group = logs.LogGroup(
             self,
             "PipelineLogGroup",
@@ -82,7 +84,7 @@ class Pipeline(Component):
                 logs.FilterPattern.string_value("$.details.name", "=", HANDLE_ERROR_STATE),
             ),
         )
-        # from_string grants nothing by itself: exactly its functions, its topic, its table.
+        # from_string grants nothing by itself: exactly its functions, topic, table, bus, DLQ.
         self._allow(
             "InvokeStageFunctions",
             ["lambda:InvokeFunction"],
@@ -91,6 +93,7 @@ class Pipeline(Component):
         self._allow("PublishOutcome", ["sns:Publish"], [storage.topic.topic_arn])
         self._allow("MarkRecord", ["dynamodb:UpdateItem"], [storage.table.table_arn])
         self._allow("AnnounceOutcome", ["events:PutEvents"], [storage.event_bus.event_bus_arn])
+        self._allow("DeadLetterFailure", ["sqs:SendMessage"], [storage.dlq.queue_arn])
 
     def _allow(self, sid: str, actions: list[str], resources: Sequence[str]) -> None:
         self.state_machine.add_to_role_policy(

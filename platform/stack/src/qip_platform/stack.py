@@ -22,6 +22,7 @@ from qip_pipeline import names
 from qip_pipeline.definition import ALL_STAGES, StageSelectionError, parse_stages
 from qip_platform.component import FlatIdStack, StackSettings
 from qip_platform.functions import FunctionAssets
+from qip_platform.images_api import ImagesApi
 from qip_platform.ingest import Ingest
 from qip_platform.layers import LayerDirs
 from qip_platform.monitoring import Monitoring
@@ -29,6 +30,7 @@ from qip_platform.nag import acknowledge_findings
 from qip_platform.pipeline import WORKFLOWS, Pipeline
 from qip_platform.stages import StageFunctions
 from qip_platform.storage import Storage
+from qip_platform.sweeper import Sweeper
 from qip_platform.upload_api import UploadApi
 from qip_shared.enums import StageName
 
@@ -108,11 +110,29 @@ class QipStack(FlatIdStack):
         self.upload_api = UploadApi(
             self, "UploadApi", storage=self.storage, settings=settings, assets=assets
         )
+        self.images_api = ImagesApi(
+            self,
+            "ImagesApi",
+            storage=self.storage,
+            settings=settings,
+            assets=assets,
+            upload_api=self.upload_api,
+        )
+        self.sweeper = Sweeper(
+            self,
+            "Sweeper",
+            storage=self.storage,
+            state_machine=self.pipeline.state_machine,
+            workflow=self.workflow,
+            assets=assets,
+        )
         # service -> function, in the order the dashboard and the alarms list them.
         self.functions: dict[str, lambda_.Function] = {
             **{names.STAGE_SERVICES[stage]: fn for stage, fn in stage_functions.items()},
             "trigger": self.ingest.function,
             "upload-url": self.upload_api.function,
+            "images-api": self.images_api.function,
+            "sweeper": self.sweeper.function,
         }
         self.monitoring = Monitoring(
             self,
@@ -121,6 +141,8 @@ class QipStack(FlatIdStack):
             functions=dict(self.functions),
             queue=self.ingest.queue,
             dlq=self.ingest.dlq,
+            alarm_emails=settings.alarm_emails,
+            alarm_urls=settings.alarm_urls,
         )
         self._outputs()
         acknowledge_findings(
@@ -130,19 +152,24 @@ class QipStack(FlatIdStack):
         )
 
     def _outputs(self) -> None:
+        """What `cdk deploy --outputs-file` writes: the `qip ... --outputs FILE` commands read
+        the `names.OUTPUT_*` ones (keep those at the stack's top, so their ids stay as named)."""
         storage, api = self.storage, self.upload_api
         values = {
-            "UploadApiUrl": api.api.url_for_path("/upload-url"),
+            names.OUTPUT_UPLOAD_API_URL: api.api.url_for_path("/upload-url"),
+            names.OUTPUT_IMAGES_API_URL: self.images_api.url,
             "UserPoolId": api.user_pool.user_pool_id,
             "UserPoolClientId": api.user_pool_client.user_pool_client_id,
-            "UploadBucketName": storage.upload_bucket.bucket_name,
-            "ArchiveBucketName": storage.archive_bucket.bucket_name,
-            "TableName": storage.table.table_name,
-            "TopicArn": storage.topic.topic_arn,
-            "StateMachineArn": self.pipeline.state_machine.state_machine_arn,
-            "ProcessingQueueUrl": self.ingest.queue.queue_url,
-            "DeadLetterQueueUrl": self.ingest.dlq.queue_url,
+            names.OUTPUT_UPLOAD_BUCKET: storage.upload_bucket.bucket_name,
+            names.OUTPUT_ARCHIVE_BUCKET: storage.archive_bucket.bucket_name,
+            names.OUTPUT_TABLE: storage.table.table_name,
+            names.OUTPUT_TOPIC: storage.topic.topic_arn,
+            names.OUTPUT_STATE_MACHINE: self.pipeline.state_machine.state_machine_arn,
+            names.OUTPUT_QUEUE_URL: self.ingest.queue.queue_url,
+            names.OUTPUT_DLQ_URL: storage.dlq.queue_url,
+            names.OUTPUT_STAGES: ",".join(stage.value for stage in self.stages),
             "DashboardName": self.monitoring.dashboard.dashboard_name,
+            "AlarmTopicArn": self.monitoring.alarm_topic.topic_arn,
         }
         if self.recipe_parameter is not None:
             values["RecipeParameterName"] = self.recipe_parameter.parameter_name

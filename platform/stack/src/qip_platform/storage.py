@@ -1,4 +1,4 @@
-"""Storage: the buckets, the image table, the notification topic and the event bus."""
+"""Storage: the buckets, the image table, the topic, the event bus and the dead-letter queue."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from qip_platform.component import Component
@@ -17,13 +18,14 @@ from qip_shared.record import SECONDARY_INDEXES, TTL_ATTRIBUTE
 
 
 class StorageProps(TypedDict):
-    """Who may POST to the upload bucket from a browser."""
+    """Who may POST to the upload bucket from a browser (no origin: no CORS rule)."""
 
     cors_origins: tuple[str, ...]
 
 
 class Storage(Component):
-    """Upload, archive and access-log buckets; the image table; the topic; the default bus."""
+    """Upload, archive and access-log buckets; the image table; the topic; the default bus; the
+    dead-letter queue (the processing queue's, and the pipeline's failure path writes to it)."""
 
     def __init__(self, scope: Construct, construct_id: str, **props: Unpack[StorageProps]) -> None:
         super().__init__(scope, construct_id)
@@ -39,17 +41,20 @@ class Storage(Component):
                 s3.LifecycleRule(id="expire-after-1-year", expiration=Duration.days(365))
             ],
         )
+        origins = list(props["cors_origins"])
         self.upload_bucket = self._bucket(
             "UploadBucket",
             "upload-bucket/",
             cors=[
                 s3.CorsRule(
                     allowed_methods=[s3.HttpMethods.POST],
-                    allowed_origins=list(props["cors_origins"]),
+                    allowed_origins=origins,
                     allowed_headers=["*"],
                     max_age=3000,
                 )
-            ],
+            ]
+            if origins
+            else None,
         )
         # Native EventBridge switch instead of CDK's notifications custom resource (and its Lambda).
         upload_cfn = self.upload_bucket.node.default_child
@@ -68,6 +73,13 @@ class Storage(Component):
             enforce_ssl=True,
         )
         self.event_bus = events.EventBus.from_event_bus_name(self, "DefaultBus", "default")
+        self.dlq = sqs.Queue(
+            self,
+            "ProcessingDlq",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
 
     def _bucket(self, construct_id: str, log_prefix: str, **kwargs: Any) -> s3.Bucket:
         """A private, encrypted, TLS-only, versioned bucket that logs its access."""
@@ -99,7 +111,8 @@ class Storage(Component):
         )
 
     def _table(self) -> dynamodb.Table:
-        """The image table (one record per upload), its status and duplicate-lookup indexes."""
+        """The image table (one record per upload), its status, duplicate-lookup and owner
+        indexes (`qip_shared.record.SECONDARY_INDEXES`)."""
         table = dynamodb.Table(
             self,
             "ImageTable",

@@ -78,7 +78,8 @@ class UploadApi(Component):
         return fn
 
     def _rest_api(self, settings: StackSettings) -> apigw.RestApi:
-        authorizer = apigw.CognitoUserPoolsAuthorizer(
+        # One authorizer for every route of the API (the images API adds its routes to it).
+        self.authorizer = apigw.CognitoUserPoolsAuthorizer(
             self, "UploadAuthorizer", cognito_user_pools=[self.user_pool]
         )
         access_logs = logs.LogGroup(
@@ -113,13 +114,16 @@ class UploadApi(Component):
                 throttling_rate_limit=50,
                 throttling_burst_limit=100,
             ),
+            # Preflight answers for the configured browser origins only (none: no CORS at all).
             default_cors_preflight_options=apigw.CorsOptions(
                 allow_origins=list(settings.cors_origins),
                 allow_methods=["GET", "POST", "OPTIONS"],
                 allow_headers=["Authorization", "Content-Type"],
-            ),
+            )
+            if settings.cors_origins
+            else None,
         )
-        validator = api.add_request_validator(
+        self.validator = validator = api.add_request_validator(
             "RequestValidator", validate_request_body=True, validate_request_parameters=True
         )
         resource = api.root.add_resource("upload-url")
@@ -128,7 +132,7 @@ class UploadApi(Component):
             resource.add_method(
                 verb,
                 integration,
-                authorizer=authorizer,
+                authorizer=self.authorizer,
                 authorization_type=apigw.AuthorizationType.COGNITO,
                 request_validator=validator,
             )

@@ -29,6 +29,9 @@ MINIMAL_CONTEXT = {
     "stages": "validate,resize,archive",
     "workflow": "STANDARD",
     "deleteUpload": "true",
+    "alarmEmails": "ops@example.com, oncall@example.com",
+    "alarmUrls": "https://hooks.example.com/qip",
+    "corsOrigins": "https://app.example.com,https://admin.example.com",
 }
 
 

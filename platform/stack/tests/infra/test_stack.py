@@ -26,7 +26,7 @@ from qip_platform.app import build_app, main
 from qip_platform.versions import needs_pillow, service_dir, service_version
 from qip_shared import config
 from qip_shared.enums import StageName
-from qip_shared.limits import INVOKE_ALLOWANCE_SECONDS
+from qip_shared.limits import INVOKE_ALLOWANCE_SECONDS, Workflow, sweep_after_seconds
 from qip_shared.recipe import DEFAULT_RECIPE, Recipe
 
 BUS = "arn:AWS::Partition:events:AWS::Region:AWS::AccountId:event-bus/default"
@@ -78,6 +78,8 @@ EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
     },
     "trigger": {
         **_stage("trigger"),
+        # Only under uploads/ (condition s3:prefix): a vanished upload is a 404, not a 403.
+        "s3:ListBucket": {"UploadBucket.Arn"},
         "dynamodb:PutItem": {TABLE},
         "states:StartExecution": {"Pipeline"},
         **{
@@ -91,11 +93,31 @@ EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
             )
         },
     },
+    "sweeper": {
+        **XRAY,
+        **_logs("SweeperLogGroup"),
+        "events:PutEvents": {BUS},
+        "sns:Publish": {"NotificationTopic"},
+        "dynamodb:Query": {f"{TABLE}/index/status-uploadTimestamp-index"},
+        "dynamodb:UpdateItem": {TABLE},
+        "states:DescribeExecution": {
+            f"arn:AWS::Partition:states:AWS::Region:AWS::AccountId:{kind}:Pipeline.Name:*"
+            for kind in ("execution", "express")
+        },
+    },
     "upload-url": {
         **XRAY,
         **_logs("UploadUrlLogGroup"),
         "s3:PutObject": {UPLOADS},
         "s3:ListBucket": {"UploadBucket.Arn"},
+    },
+    # Issue 15: reads records (GetItem, the owner index) and signs GETs of the outputs only.
+    "images-api": {
+        **XRAY,
+        **_logs("ImagesApiLogGroup"),
+        "dynamodb:GetItem": {TABLE},
+        "dynamodb:Query": {f"{TABLE}/index/owner-uploadTimestamp-index"},
+        "s3:GetObject": {PROCESSED},
     },
 }
 # Actions AWS offers no resource-level permission for (service authorization reference).
@@ -135,16 +157,17 @@ def _by_prefix(rendered, kind, prefix):
 
 def test_resource_counts(template):
     counts = {
-        "AWS::Lambda::Function": 7,
+        "AWS::Lambda::Function": 9,
         "AWS::Lambda::LayerVersion": 2,
         "AWS::Lambda::EventSourceMapping": 1,
         "AWS::S3::Bucket": 3,
         "AWS::DynamoDB::Table": 1,
-        "AWS::SNS::Topic": 1,
+        "AWS::SNS::Topic": 2,
+        "AWS::KMS::Key": 1,
         "AWS::SQS::Queue": 2,
-        "AWS::Events::Rule": 2,
+        "AWS::Events::Rule": 3,
         "AWS::StepFunctions::StateMachine": 1,
-        "AWS::CloudWatch::Alarm": 4,
+        "AWS::CloudWatch::Alarm": 5,
         "AWS::CloudWatch::Dashboard": 1,
         "AWS::Cognito::UserPool": 1,
         "AWS::ApiGateway::RestApi": 1,
@@ -250,6 +273,7 @@ def test_state_machine_role_invokes_only_its_functions(rendered):
     assert grants.pop("sns:Publish") == {"NotificationTopic"}
     assert grants.pop("dynamodb:UpdateItem") == {TABLE}
     assert grants.pop("events:PutEvents") == {BUS}
+    assert grants.pop("sqs:SendMessage") == {"ProcessingDlq.Arn"}
     assert all(resources == {"*"} for resources in grants.values())
     assert set(grants) <= NO_RESOURCE_LEVEL
 
@@ -319,7 +343,15 @@ def test_minimal_selection_deploys_only_its_functions_on_a_standard_workflow(min
     props = _check_definition(minimal_rendered, stages, "STANDARD")
     assert props["StateMachineType"] == "STANDARD"
     functions = minimal_rendered.functions()
-    assert set(functions) == {"validate", "resize", "archive", "trigger", "upload-url"}
+    assert set(functions) == {
+        "validate",
+        "resize",
+        "archive",
+        "trigger",
+        "upload-url",
+        "images-api",
+        "sweeper",
+    }
     grants = minimal_rendered.grants(props["RoleArn"]["Fn::GetAtt"][0])
     assert grants["lambda:InvokeFunction"] == {
         "ValidateFunction.Arn",
@@ -370,8 +402,8 @@ def test_upload_bucket(rendered):
     assert sse["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
     assert set(props["PublicAccessBlockConfiguration"].values()) == {True}
     assert len(props["PublicAccessBlockConfiguration"]) == 4
-    (cors,) = props["CorsConfiguration"]["CorsRules"]
-    assert cors["AllowedMethods"] == ["POST"]
+    # Issue 15 (item 8, changed by design): no browser origin unless the context names one.
+    assert "CorsConfiguration" not in props
     (rule,) = props["LifecycleConfiguration"]["Rules"]
     assert rule["Transitions"] == [{"StorageClass": "GLACIER", "TransitionInDays": 90}]
     assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] > 0
@@ -438,10 +470,17 @@ def test_table(rendered):
         {"AttributeName": "status", "KeyType": "HASH"},
         {"AttributeName": "uploadTimestamp", "KeyType": "RANGE"},
     ]
+    # Issue 15: the images API lists one owner's images through this index, never a Scan.
+    owner = indexes["owner-uploadTimestamp-index"]
+    assert owner["KeySchema"] == [
+        {"AttributeName": "owner", "KeyType": "HASH"},
+        {"AttributeName": "uploadTimestamp", "KeyType": "RANGE"},
+    ]
+    assert owner["Projection"] == {"ProjectionType": "ALL"}
     # Duplicate lookups (issue 18): content hash and the four perceptual-hash bands, each
     # projecting only what the lookup reads.
     duplicates = ["contentSha256", *(f"perceptualHashBand{i}" for i in range(4))]
-    assert set(indexes) == {"status-uploadTimestamp-index"} | {
+    assert set(indexes) == {"status-uploadTimestamp-index", "owner-uploadTimestamp-index"} | {
         f"{key}-uploadTimestamp-index" for key in duplicates
     }
     for key in duplicates:
@@ -457,10 +496,13 @@ def test_table(rendered):
 
 
 def test_topic_is_encrypted_and_tls_only(rendered):
-    (topic,) = _props(rendered, "AWS::SNS::Topic")
+    topics = rendered.of_type("AWS::SNS::Topic")
+    (topic,) = [t["Properties"] for k, t in topics.items() if k.startswith("NotificationTopic")]
     assert "alias/aws/sns" in json.dumps(topic["KmsMasterKeyId"])
-    (policy,) = _props(rendered, "AWS::SNS::TopicPolicy")
-    assert _denies_insecure_transport(policy["PolicyDocument"])
+    # The alarm topic too (under a key of its own: CloudWatch cannot use the AWS-managed one).
+    policies = _props(rendered, "AWS::SNS::TopicPolicy")
+    assert len(policies) == len(topics)
+    assert all(_denies_insecure_transport(p["PolicyDocument"]) for p in policies)
 
 
 def test_upload_rule_routes_the_names_pattern_to_the_queue(rendered):
@@ -483,15 +525,25 @@ def test_audit_rule_writes_to_a_log_group(rendered):
     assert "events.amazonaws.com" in json.dumps(policy["PolicyDocument"])
 
 
-def test_upload_url_api_is_cognito_authorized(rendered):
+def test_upload_url_and_images_apis_are_cognito_authorized(rendered):
     methods = [
         m for m in _props(rendered, "AWS::ApiGateway::Method") if m["HttpMethod"] != "OPTIONS"
     ]
-    assert sorted(m["HttpMethod"] for m in methods) == ["GET", "POST"]
+    # No preflight (OPTIONS) methods either: CORS is off unless the context names origins.
+    assert len(methods) == len(_props(rendered, "AWS::ApiGateway::Method"))
+    (authorizer_id,) = rendered.of_type("AWS::ApiGateway::Authorizer")
+    by_function = {"UploadUrlFunction.Arn": [], "ImagesApiFunction.Arn": []}
     for method in methods:
         assert method["AuthorizationType"] == "COGNITO_USER_POOLS"
+        assert method["AuthorizerId"] == {"Ref": authorizer_id}
         assert "RequestValidatorId" in method
-        assert rendered.name(method["Integration"]["Uri"]).count("UploadUrlFunction.Arn") == 1
+        (function,) = [f for f in by_function if f in rendered.name(method["Integration"]["Uri"])]
+        by_function[function].append(method["HttpMethod"])
+    assert sorted(by_function["UploadUrlFunction.Arn"]) == ["GET", "POST"]
+    # GET /images and GET /images/{id+}
+    assert by_function["ImagesApiFunction.Arn"] == ["GET", "GET"]
+    paths = {r["PathPart"] for r in _props(rendered, "AWS::ApiGateway::Resource")}
+    assert paths == {"upload-url", "images", "{id+}"}
     (authorizer,) = _props(rendered, "AWS::ApiGateway::Authorizer")
     assert authorizer["Type"] == "COGNITO_USER_POOLS"
     (stage,) = _props(rendered, "AWS::ApiGateway::Stage")
@@ -499,8 +551,52 @@ def test_upload_url_api_is_cognito_authorized(rendered):
     assert stage["TracingEnabled"] is True
 
 
+# Issue 15 (item 8): browser origins come from the `corsOrigins` context, and only those.
+def test_cors_origins_come_from_the_context(minimal_rendered):
+    origins = ["https://app.example.com", "https://admin.example.com"]
+    _id, bucket = _by_prefix(minimal_rendered, "AWS::S3::Bucket", "UploadBucket")
+    (rule,) = bucket["CorsConfiguration"]["CorsRules"]
+    assert (rule["AllowedMethods"], rule["AllowedOrigins"]) == (["POST"], origins)
+    preflights = [
+        m
+        for m in _props(minimal_rendered, "AWS::ApiGateway::Method")
+        if m["HttpMethod"] == "OPTIONS"
+    ]
+    assert preflights
+    for method in preflights:
+        assert method["AuthorizationType"] == "NONE"
+        assert "https://app.example.com" in json.dumps(method["Integration"])
+        assert "*" not in json.dumps(method["Integration"]["IntegrationResponses"])
+    _fid, images = minimal_rendered.functions()["images-api"]
+    assert images["Environment"]["Variables"][config.ENV_CORS_ORIGINS] == ",".join(origins)
+
+
+# Issue 15: the outputs `qip ... --outputs FILE` reads, under the names it reads them by.
+def test_outputs_carry_what_the_cli_needs(rendered, minimal_rendered):
+    outputs = rendered.data["Outputs"]
+    for name in (
+        names.OUTPUT_UPLOAD_API_URL,
+        names.OUTPUT_IMAGES_API_URL,
+        names.OUTPUT_UPLOAD_BUCKET,
+        names.OUTPUT_ARCHIVE_BUCKET,
+        names.OUTPUT_TABLE,
+        names.OUTPUT_TOPIC,
+        names.OUTPUT_STATE_MACHINE,
+        names.OUTPUT_QUEUE_URL,
+        names.OUTPUT_DLQ_URL,
+        names.OUTPUT_STAGES,
+    ):
+        assert name in outputs, name
+    assert rendered.name(outputs[names.OUTPUT_DLQ_URL]["Value"]) == "ProcessingDlq"
+    assert outputs[names.OUTPUT_STAGES]["Value"] == "validation,metadata,resize,thumbnail,archive"
+    minimal = minimal_rendered.data["Outputs"][names.OUTPUT_STAGES]["Value"]
+    assert minimal == "validation,resize,archive"
+
+
 def test_four_alarms_of_the_design(rendered):
-    alarms = _props(rendered, "AWS::CloudWatch::Alarm")
+    every = _props(rendered, "AWS::CloudWatch::Alarm")
+    alarms = [a for a in every if a.get("MetricName") != "RecordsSwept"]
+    assert len(every) == len(alarms) + 1  # and one on the sweeper's RecordsSwept
     assert sorted(a["Threshold"] for a in alarms) == [0, 5, 10, 60_000]
     for alarm in alarms:
         assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
@@ -510,8 +606,54 @@ def test_four_alarms_of_the_design(rendered):
     assert by_threshold[10]["MetricName"] == "ApproximateNumberOfMessagesVisible"
     assert "100 * failed / started" in json.dumps(by_threshold[5]["Metrics"])
     throttles = [m for m in by_threshold[0]["Metrics"] if "MetricStat" in m]
-    assert len(throttles) == 7
+    assert len(throttles) == len(names.ALL_SERVICES)  # every function, images-api too
     assert {m["MetricStat"]["Metric"]["MetricName"] for m in throttles} == {"Throttles"}
+
+
+def test_every_alarm_reaches_someone(rendered, minimal_rendered):
+    for view in (rendered, minimal_rendered):
+        (topic_id,) = [k for k in view.of_type("AWS::SNS::Topic") if "AlarmTopic" in k]
+        for alarm in _props(view, "AWS::CloudWatch::Alarm"):
+            assert alarm["AlarmActions"] == [{"Ref": topic_id}]
+            assert alarm["OKActions"] == [{"Ref": topic_id}]
+        topic = view.resources[topic_id]["Properties"]
+        assert "KmsMasterKeyId" in topic
+    # Subscriptions come from context (alarmEmails, alarmUrls); none by default.
+    assert _props(rendered, "AWS::SNS::Subscription") == []
+    subscribed = {
+        (s["Protocol"], s["Endpoint"]) for s in _props(minimal_rendered, "AWS::SNS::Subscription")
+    }
+    assert subscribed == {
+        ("email", "ops@example.com"),
+        ("email", "oncall@example.com"),
+        ("https", "https://hooks.example.com/qip"),
+    }
+
+
+def test_the_trigger_may_list_only_the_upload_prefix(rendered):
+    _id, props = rendered.functions()["trigger"]
+    statements = rendered.role_statements(props["Role"]["Fn::GetAtt"][0])
+    (listing,) = [s for s in statements if s["Action"] == "s3:ListBucket"]
+    assert rendered.name(listing["Resource"]) == "UploadBucket.Arn"
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["uploads/*"]}}
+
+
+def test_a_schedule_invokes_the_sweeper(rendered):
+    _id, sweeper = rendered.functions()["sweeper"]
+    schedules = [r for r in _props(rendered, "AWS::Events::Rule") if "ScheduleExpression" in r]
+    (schedule,) = schedules
+    assert schedule["ScheduleExpression"] == "rate(5 minutes)"
+    (target,) = schedule["Targets"]
+    assert rendered.name(target["Arn"]) == "SweeperFunction.Arn"
+    variables = sweeper["Environment"]["Variables"]
+    assert variables[config.ENV_SWEEP_AFTER_SECONDS] == str(sweep_after_seconds(Workflow.EXPRESS))
+    assert rendered.name(variables[config.ENV_STATE_MACHINE_ARN]) == "Pipeline"
+    permissions = _props(rendered, "AWS::Lambda::Permission")
+    assert any(
+        p["Principal"] == "events.amazonaws.com"
+        and rendered.name(p["FunctionName"]) == "SweeperFunction.Arn"
+        for p in permissions
+    )
 
 
 # -- checks -------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from qip_local.faults import FaultInjector
 from qip_pipeline.names import ALL_SERVICES
 from qip_platform.app import build_app
 from qip_platform.layers import LayerDirs
+from qip_shared.enums import ImageStatus
 from qip_shared.errors import PermanentError
 
 
@@ -131,6 +132,9 @@ def recorded_calls() -> Iterator[dict[str, set[tuple[str, str]]]]:
         records = client.wait_for(keys, timeout=120)
         statuses = [r.status.value if r else None for r in records.values()]
         assert statuses == ["COMPLETED", "COMPLETED", "REJECTED", "REJECTED", "FAILED"], statuses
+        # The images API's reads (issue 15): one image with its signed outputs, one listing.
+        assert client.images_api(f"/images/{keys[0]}")[0] == 200
+        assert client.images_api("/images", {"status": "COMPLETED"})[0] == 200
         # The paths a redelivery takes: the same S3 event again, each stage run again (as a
         # Step Functions retry after a lost answer): they read the record to act idempotently.
         lam = runtime.client("lambda")
@@ -144,6 +148,22 @@ def recorded_calls() -> Iterator[dict[str, set[tuple[str, str]]]]:
             details = event.get("lambdaFunctionScheduledEventDetails")
             if details:
                 lam.invoke(FunctionName=details["resource"], Payload=details["input"].encode())
+        # The sweeper's path: a record its (finished) execution left PROCESSING past the cap.
+        table = runtime.client("dynamodb")
+        stuck = records[keys[0]]
+        assert stuck is not None
+        long_ago = "2020-01-01T00:00:00.000Z"
+        stranded = stuck.model_copy(
+            update={
+                "image_key": "uploads/2020/01/01/stranded.png",
+                "status": ImageStatus.PROCESSING,
+                "upload_timestamp": long_ago,
+                "claimed_at": long_ago,
+            }
+        )
+        table.put_item(TableName=runtime.resources.table, Item=stranded.to_item())
+        swept = lam.invoke(FunctionName=runtime.resources.function_name("sweeper"), Payload=b"{}")
+        assert json.loads(swept["Payload"].read())["swept"] >= 1
         yield dict(recorder.calls)
 
 

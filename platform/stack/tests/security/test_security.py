@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from qip_pipeline.names import ALL_SERVICES
+
 # botocore (service, operation) -> the IAM actions the call is authorised by.
 IAM_ACTIONS: dict[tuple[str, str], set[str]] = {
     ("s3", "GetObject"): {"s3:GetObject", "s3:GetObjectVersion"},
@@ -26,13 +28,20 @@ IAM_ACTIONS: dict[tuple[str, str], set[str]] = {
     ("dynamodb", "PutItem"): {"dynamodb:PutItem"},
     ("dynamodb", "UpdateItem"): {"dynamodb:UpdateItem"},
     ("dynamodb", "Query"): {"dynamodb:Query"},
+    ("ssm", "GetParameter"): {"ssm:GetParameter"},
     ("eventbridge", "PutEvents"): {"events:PutEvents"},
     ("sns", "Publish"): {"sns:Publish"},
+    ("sqs", "SendMessage"): {"sqs:SendMessage"},
     ("sfn", "StartExecution"): {"states:StartExecution"},
+    ("sfn", "DescribeExecution"): {"states:DescribeExecution"},
     ("lambda", "Invoke"): {"lambda:InvokeFunction"},
 }
 # Calls made with the function's credentials but not through an API call of its code.
-SIGNED_CALLS = {"generate_presigned_post": {"s3:PutObject"}}  # S3 checks the signer on POST
+# S3 checks the signer's authority when the presigned POST or GET is used.
+SIGNED_CALLS = {
+    "generate_presigned_post": {"s3:PutObject"},
+    "generate_presigned_url": {"s3:GetObject"},
+}
 RUNTIME = {
     "xray:PutTraceSegments": "tracing (Lambda runtime)",
     "xray:PutTelemetryRecords": "tracing (Lambda runtime)",
@@ -133,7 +142,7 @@ def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def signed_calls(repo_root: Path, service: str) -> set[str]:
-    """Actions a service's code uses by signing requests for others (presigned POST)."""
+    """Actions a service's code uses by signing requests for others (presigned POST, GET)."""
     actions: set[str] = set()
     for source in (repo_root / "services" / service / "src").rglob("*.py"):
         text = source.read_text()
@@ -141,6 +150,12 @@ def signed_calls(repo_root: Path, service: str) -> set[str]:
             if f".{method}(" in text:
                 actions |= needed
     return actions
+
+
+def tells_missing_keys(repo_root: Path, service: str) -> bool:
+    """Whether a service's code treats a missing S3 key (NoSuchKey/404) as an outcome."""
+    sources = (repo_root / "services" / service / "src").rglob("*.py")
+    return any('"NoSuchKey"' in source.read_text() for source in sources)
 
 
 def needed_actions(
@@ -154,12 +169,17 @@ def needed_actions(
         for action in mapped:
             why.setdefault(action, []).append(f"calls {service_name} {operation}")
     for action in signed_calls(repo_root, service):
-        why.setdefault(action, []).append("signs the presigned POST")
+        why.setdefault(action, []).append("signs presigned requests")
     for action, reason in RUNTIME.items():
         why.setdefault(action, []).append(reason)
     if service == "trigger":
         for action, reason in EVENT_SOURCE.items():
             why.setdefault(action, []).append(reason)
+    if ("s3", "HeadObject") in calls and tells_missing_keys(repo_root, service):
+        # Without it AWS answers a missing key 403 (moto answers 404 regardless).
+        why.setdefault("s3:ListBucket", []).append(
+            "HeadObject of a vanished upload answers 404, which the code acknowledges"
+        )
     return why
 
 
@@ -168,7 +188,7 @@ def iam_sections(
 ) -> list[str]:
     """Per role: asserts it holds exactly what its code calls; the report's IAM sections."""
     found = functions(template)
-    assert len(found) == 7
+    assert len(found) == len(ALL_SERVICES)
     sections = []
     for service, props in sorted(found.items()):
         name = f"qip-{service}"
@@ -198,7 +218,7 @@ def iam_sections(
         + (
             "invokes the stage functions (recorded)"
             if action == "lambda:InvokeFunction"
-            else "its SNS/DynamoDB tasks (recorded)"
+            else "its SNS/DynamoDB/EventBridge/SQS tasks (recorded)"
             if action in states_calls
             else "execution logging and tracing (no resource-level permission in AWS)"
         )
@@ -215,7 +235,8 @@ def iam_sections(
 def test_each_function_holds_exactly_what_its_code_calls(
     template: dict[str, Any], recorded_calls: dict[str, set[tuple[str, str]]], repo_root: Path
 ) -> None:
-    assert len(iam_sections(template, recorded_calls, repo_root)) == 8
+    # One section per function, and one for the state machine.
+    assert len(iam_sections(template, recorded_calls, repo_root)) == len(ALL_SERVICES) + 1
 
 
 def test_no_wildcard_allowed_actions_and_star_resources_only_where_aws_has_nothing_narrower(
@@ -276,7 +297,17 @@ def data_rows(template: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         name = readable({"Ref": logical_id})
         assert "KmsMasterKeyId" in topic["Properties"], name
         assert denies_insecure_transport(topics[name]), name
-        rows.append((name, "SNS topic", "KMS (aws/sns)", "topic policy denies HTTP", "none"))
+        key = topic["Properties"]["KmsMasterKeyId"]
+        managed = "alias/aws/sns" in json.dumps(key)
+        rows.append(
+            (
+                name,
+                "SNS topic",
+                "KMS (aws/sns)" if managed else f"KMS ({readable(key)}, rotated)",
+                "topic policy denies HTTP",
+                "none",
+            )
+        )
     for logical_id, table in of_type(template, "AWS::DynamoDB::Table").items():
         assert table["Properties"]["SSESpecification"]["SSEEnabled"] is True
         rows.append(
@@ -318,8 +349,18 @@ def test_nothing_is_public(template: dict[str, Any]) -> None:
     assert not of_type(template, "AWS::Lambda::Url")
 
 
+def resource_path(template: dict[str, Any], resource_id: Any) -> str:
+    """The path of an API Gateway resource (`/images/{id+}`), from its parents' path parts."""
+    parts: list[str] = []
+    while isinstance(resource_id, dict) and "Ref" in resource_id:
+        props = template["Resources"][resource_id["Ref"]]["Properties"]
+        parts.insert(0, props["PathPart"])
+        resource_id = props["ParentId"]
+    return "/" + "/".join(parts)
+
+
 def api_methods(template: dict[str, Any]) -> list[str]:
-    """Asserts Cognito on every API method; the methods, for the report."""
+    """Asserts Cognito on every API method; the methods with their paths, for the report."""
     methods = [
         m["Properties"]
         for m in of_type(template, "AWS::ApiGateway::Method").values()
@@ -331,11 +372,16 @@ def api_methods(template: dict[str, Any]) -> list[str]:
         assert method["AuthorizationType"] == "COGNITO_USER_POOLS"
         assert method["AuthorizerId"] == {"Ref": authorizer_id}
     assert not of_type(template, "AWS::ApiGatewayV2::Api")
-    return sorted(m["HttpMethod"] for m in methods)
+    return sorted(f"{m['HttpMethod']} {resource_path(template, m['ResourceId'])}" for m in methods)
 
 
 def test_the_api_requires_cognito(template: dict[str, Any]) -> None:
-    assert api_methods(template) == ["GET", "POST"]
+    assert api_methods(template) == [
+        "GET /images",
+        "GET /images/{id+}",
+        "GET /upload-url",
+        "POST /upload-url",
+    ]
 
 
 def security_report(sections: list[str], rows: list[tuple[str, ...]], methods: list[str]) -> str:
@@ -375,7 +421,7 @@ permissions name a service principal and a source ARN; no function URL exists.
 
 ## API
 
-{", ".join(methods)} `/upload-url`: `COGNITO_USER_POOLS` authorizer on every method (OPTIONS
+{", ".join(f"`{m}`" for m in methods)}: `COGNITO_USER_POOLS` authorizer on every method (OPTIONS
 is the CORS preflight). No HTTP API (v2) exists.
 """
 

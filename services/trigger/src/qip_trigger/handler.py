@@ -9,8 +9,8 @@ moto's SQS event-source mapping ignores `batchItemFailures`.
 Per record: ignore keys outside `uploads/` → create the record UPLOADED (or read the existing one)
 → reject obvious non-images (REJECTED, no execution) → claim UPLOADED → PROCESSING → start the
 execution under its deterministic name → record `executionArn` → publish ProcessingStarted.
-A message marked as a reprocess request (`qip_shared.messages`, set by `qip dlq redrive`) also
-claims FAILED → PROCESSING an image the trigger failed because its pipeline never started.
+A delivery for an image FAILED before its pipeline started, or the dead letter of the pipeline's
+own failure path (`qip_shared.messages`) moved back unchanged, claims FAILED → PROCESSING again.
 `qip_trigger.core` explains how duplicate and concurrent deliveries start exactly one execution.
 """
 
@@ -29,7 +29,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from qip_shared import config
 from qip_shared.boundary import Dependencies, LocalContext, function_logger
-from qip_shared.messages import is_reprocess_request
+from qip_shared.messages import dead_letter_marker
 from qip_trigger.adapters import Adapters
 from qip_trigger.ingest import ingest
 
@@ -74,9 +74,9 @@ def _handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def record_handler(record: SQSRecord) -> str:
     """Handle one SQS message; raising marks it a batch item failure."""
     receive_count = int(record.attributes.approximate_receive_count or 1)
-    reprocess = is_reprocess_request(record.raw_event.get("messageAttributes"))
+    dead_letter = dead_letter_marker(record.raw_event.get("messageAttributes"))
     try:
-        outcome = ingest(record.body, receive_count, dependencies(), reprocess=reprocess)
+        outcome = ingest(record.body, receive_count, dependencies(), dead_letter=dead_letter)
     except Exception as exc:
         logger.exception(
             "upload not handled; the message returns to the queue",

@@ -36,6 +36,8 @@ from qip_trigger.core import (
     candidate_keys,
     claim_request,
     decode_original_name,
+    decode_owner,
+    execution_input,
     fail_request,
     is_same_object,
     is_superseded,
@@ -43,8 +45,9 @@ from qip_trigger.core import (
     new_record,
     next_action,
     parse_sqs_body,
-    pipeline_input,
     record_execution_request,
+    redrive_claim_request,
+    redrive_execution_name,
     reject_request,
     release_request,
     reprocess_claim_request,
@@ -75,11 +78,11 @@ class Outcome(StrEnum):
 
 
 def ingest(
-    body: str, receive_count: int, adapters: Adapters, *, reprocess: bool = False
+    body: str, receive_count: int, adapters: Adapters, *, dead_letter: str | None = None
 ) -> Outcome:
     """Handle one upload event end to end (the whole per-message flow, adapters injected).
 
-    `reprocess`: the message is an explicit reprocess request (see `core.next_action`).
+    `dead_letter`: the marker of a dead letter moved back to the queue (see `core.next_action`).
     """
     try:
         upload = parse_sqs_body(body)
@@ -112,6 +115,7 @@ def ingest(
         now=now,
         ttl_days=adapters.settings.record_ttl_days,
         original_name=decode_original_name(head.metadata),
+        owner=decode_owner(head.metadata),
     )
     current: ImageRecord | None
     if adapters.create_record(create_record_request(adapters.settings.table_name, record)):
@@ -124,7 +128,7 @@ def ingest(
             logger.warning("record belongs to another version of this key; ignored")
             return Outcome.OTHER_VERSION
         metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
-    delivery = _Delivery(upload, head, now, receive_count, reprocess)
+    delivery = _Delivery(upload, head, now, receive_count, dead_letter)
     return _claim_and_start(delivery, current, adapters)
 
 
@@ -136,7 +140,7 @@ class _Delivery:
     head: ObjectHead
     now: datetime
     receive_count: int
-    reprocess: bool
+    dead_letter: str | None  # the marker a redriven dead letter carries
 
 
 def _claim_and_start(
@@ -145,7 +149,7 @@ def _claim_and_start(
     """Decide, claim (or stop, wait, reject) and start; re-decide when the record moved."""
     for _ in range(MAX_DECISIONS):
         action = next_action(
-            current, delivery.now, adapters.trigger.claim_lease, reprocess=delivery.reprocess
+            current, delivery.now, adapters.trigger.claim_lease, dead_letter=delivery.dead_letter
         )
         logger.debug("decided", extra={"action": action.value})
         if action is Action.CREATE:
@@ -193,11 +197,36 @@ def _claim(
         )
         metrics.add_metric(name="Reprocessed", unit=MetricUnit.Count, value=1)
         return claimed
+    if action is Action.REDRIVE:
+        return _redrive(delivery, current, stamp, name, adapters)
     # Action.TAKE_OVER
     logger.warning("taking over a stale claim", extra={"claimedAt": current.claimed_at})
     return adapters.update_record(
         takeover_request(table, key, previous_claim=current.claimed_at, claimed_at=stamp)
     )
+
+
+def _redrive(
+    delivery: _Delivery, current: ImageRecord, stamp: str, name: str, adapters: Adapters
+) -> ImageRecord:
+    """Claim again, under a new execution name, an image whose dead letter came back."""
+    marker = delivery.dead_letter
+    assert marker is not None  # REDRIVE needs a matching marker
+    logger.info(
+        "reprocess: claiming an image the pipeline failed, from its dead letter",
+        extra={"errorType": current.error_type, "deadLetterId": marker},
+    )
+    claimed = adapters.update_record(
+        redrive_claim_request(
+            adapters.settings.table_name,
+            delivery.head.key,
+            marker=marker,
+            claimed_at=stamp,
+            name=redrive_execution_name(name, marker),
+        )
+    )
+    metrics.add_metric(name="Reprocessed", unit=MetricUnit.Count, value=1)
+    return claimed
 
 
 def _screen(head: ObjectHead, adapters: Adapters) -> Rejection | None:
@@ -215,7 +244,7 @@ def _start(record: ImageRecord, claimed_at: str, receive_count: int, adapters: A
     name = record.execution_name or execution_name(
         record.image_key, record.version_id or record.etag
     )
-    payload = json.dumps(pipeline_input(record).to_json_dict(), separators=(",", ":"))
+    payload = json.dumps(execution_input(record), separators=(",", ":"))
     try:
         started = adapters.start_execution(name, payload)
     except (ClientError, BotoCoreError) as exc:

@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 
 from qip_shared.enums import ImageStatus, RejectionReason
 from qip_shared.keys import execution_name
-from qip_shared.messages import REPROCESS_ATTRIBUTE
+from qip_shared.messages import DEAD_LETTER_ATTRIBUTE
 from qip_shared.record import ImageRecord
 from qip_shared.timeutil import format_timestamp
 from qip_trigger import handler as trigger_handler
@@ -62,6 +62,8 @@ def test_upload_to_started_pipeline(
         "contentType": "image/jpeg",
         "size": len(JPEG),
         "etag": record.etag,
+        # Always present (null when unknown): the failure path's dead letter reads both.
+        "versionId": None,
     }
     (notification,) = aws.notifications()
     assert notification["eventType"] == "PROCESSING_STARTED"
@@ -258,13 +260,15 @@ def test_original_name_and_ttl_are_recorded(
         Key=KEY,
         Body=JPEG,
         ContentType="image/jpeg",
-        Metadata={"original-name": "caf%C3%A9.jpg"},
+        Metadata={"original-name": "caf%C3%A9.jpg", "owner": "7d8a2c5e-sub"},
     )
     _deliver_from_queue(aws, to_lambda_event)
     record = aws.record(KEY)
     assert record is not None
     assert record.original_name == "café.jpg"
     assert record.ttl is not None
+    # Issue 15: the owner upload-url pinned in the POST policy is the record's owner.
+    assert record.owner == "7d8a2c5e-sub"
 
 
 def test_mixed_batch_reports_only_the_failed_item(
@@ -478,19 +482,25 @@ def test_event_of_an_overwritten_object_defers_to_the_newer_event(
     assert adapters.start_counter.calls == 1
 
 
-# Issue 8: `qip dlq redrive` marks a replayed message as an explicit reprocess request.
-def _marked(event: dict[str, Any], message_id: str = "m-0") -> dict[str, Any]:
-    """`event` (one record) carrying the reprocess mark, as Lambda spells message attributes."""
+# Issue 15: a dead letter of the pipeline's failure path carries a marker, as Lambda spells it.
+def _dead_letter(event: dict[str, Any], marker: str, message_id: str = "m-0") -> dict[str, Any]:
+    """`event` (one record) carrying the dead-letter marker `marker`."""
     (record,) = event["Records"]
     record["messageId"] = message_id
     record["messageAttributes"] = {
-        REPROCESS_ATTRIBUTE: {
-            "stringValue": "true",
+        DEAD_LETTER_ATTRIBUTE: {
+            "stringValue": marker,
             "stringListValues": [],
             "binaryListValues": [],
             "dataType": "String",
         }
     }
+    return event
+
+
+def _with_id(event: dict[str, Any], message_id: str) -> dict[str, Any]:
+    """`event` (one record) with its own message id."""
+    event["Records"][0]["messageId"] = message_id
     return event
 
 
@@ -512,14 +522,16 @@ def _failed_by_the_trigger(
     return body
 
 
-def test_reprocess_request_restarts_an_image_whose_start_failed(
+# Issue 15 (behaviour changed by design): SQS's own redrive moves the message unchanged, so an
+# image whose pipeline never started is reprocessed by any later delivery of its event.
+def test_redriven_event_restarts_an_image_whose_start_failed(
     aws: Any, trigger: Callable[..., Any], make_sqs_event: Callable[..., dict[str, Any]]
 ) -> None:
     body = _failed_by_the_trigger(aws, trigger, make_sqs_event)
     failed = aws.record(KEY)
     fixed = trigger()
 
-    assert trigger_handler.handler(_marked(make_sqs_event(body)), None) == {"batchItemFailures": []}
+    assert trigger_handler.handler(make_sqs_event(body), None) == {"batchItemFailures": []}
 
     record = aws.record(KEY)
     assert record is not None
@@ -537,24 +549,10 @@ def test_reprocess_request_restarts_an_image_whose_start_failed(
     assert notification["eventType"] == "PROCESSING_STARTED"
 
 
-def test_without_the_reprocess_mark_a_failed_image_stays_failed(
+def _failed_by_the_pipeline(
     aws: Any, trigger: Callable[..., Any], make_sqs_event: Callable[..., dict[str, Any]]
-) -> None:
-    body = _failed_by_the_trigger(aws, trigger, make_sqs_event)
-    failed = aws.record(KEY)
-    fixed = trigger()
-
-    assert trigger_handler.handler(make_sqs_event(body), None) == {"batchItemFailures": []}
-
-    assert aws.record(KEY) == failed
-    assert fixed.start_counter.calls == 0
-    assert aws.executions() == []
-    assert aws.notifications() == []
-
-
-def test_reprocess_request_leaves_an_image_whose_pipeline_ran_failed(
-    aws: Any, trigger: Callable[..., Any], make_sqs_event: Callable[..., dict[str, Any]]
-) -> None:
+) -> tuple[str, ImageRecord, Any]:
+    """Upload and start; then fail the image as HandleError does (FAILED + its dead-letter id)."""
     adapters = trigger()
     aws.upload(KEY, JPEG)
     (message,) = aws.receive()
@@ -562,28 +560,79 @@ def test_reprocess_request_leaves_an_image_whose_pipeline_ran_failed(
     started = aws.record(KEY)
     assert started is not None
     assert started.execution_arn is not None
-    # The pipeline ran and failed the image (HandleError's write).
     aws.dynamodb.update_item(
         TableName="qip-images",
         Key={"imageKey": {"S": KEY}},
-        UpdateExpression="SET #s = :failed, errorMessage = :m, errorType = :t",
+        UpdateExpression=(
+            "SET #s = :failed, errorMessage = :m, errorType = :t, deadLetterId = :d, "
+            "stages = :stages"
+        ),
         ExpressionAttributeNames={"#s": "status"},
         ExpressionAttributeValues={
             ":failed": {"S": "FAILED"},
             ":m": {"S": "resize crashed"},
             ":t": {"S": "RuntimeError"},
+            ":d": {"S": started.execution_arn},
+            ":stages": {
+                "M": {
+                    "validation": {
+                        "M": {
+                            "status": {"S": "COMPLETED"},
+                            "timestamp": {"S": "2026-11-26T06:40:01.000Z"},
+                        }
+                    }
+                }
+            },
         },
     )
     failed = aws.record(KEY)
+    assert failed is not None
     aws.notifications()
+    return message["Body"], failed, adapters
 
-    response = trigger_handler.handler(_marked(make_sqs_event(message["Body"])), None)
 
-    assert response == {"batchItemFailures": []}
+def test_true_duplicate_leaves_an_image_the_pipeline_failed(
+    aws: Any, trigger: Callable[..., Any], make_sqs_event: Callable[..., dict[str, Any]]
+) -> None:
+    body, failed, adapters = _failed_by_the_pipeline(aws, trigger, make_sqs_event)
+
+    unmarked = trigger_handler.handler(make_sqs_event(body), None)
+    foreign = trigger_handler.handler(_dead_letter(make_sqs_event(body), "arn:other"), None)
+
+    assert unmarked == foreign == {"batchItemFailures": []}
     assert aws.record(KEY) == failed
     assert adapters.start_counter.calls == 1  # the first delivery's start only
     assert len(aws.executions()) == 1
     assert aws.notifications() == []
+
+
+def test_dead_letter_reprocesses_an_image_the_pipeline_failed_once(
+    aws: Any, trigger: Callable[..., Any], make_sqs_event: Callable[..., dict[str, Any]]
+) -> None:
+    body, failed, adapters = _failed_by_the_pipeline(aws, trigger, make_sqs_event)
+    marker = failed.dead_letter_id
+    assert marker is not None
+
+    first = trigger_handler.handler(_dead_letter(make_sqs_event(body), marker, "m-a"), None)
+    redriven = aws.record(KEY)
+    second = trigger_handler.handler(_dead_letter(make_sqs_event(body), marker, "m-b"), None)
+
+    assert first == second == {"batchItemFailures": []}
+    assert redriven is not None
+    assert redriven.status is ImageStatus.PROCESSING
+    assert redriven.dead_letter_id is None
+    assert redriven.error_message is None
+    assert redriven.error_type is None
+    assert redriven.stages.validation is None
+    assert redriven.execution_name != failed.execution_name
+    old, new = sorted(aws.executions(), key=lambda e: e["name"] != failed.execution_name)
+    assert old["name"] == failed.execution_name
+    assert new["name"] == redriven.execution_name
+    assert redriven.execution_arn == new["executionArn"]
+    assert adapters.start_counter.calls == 2  # the first start and the redriven one, no more
+    assert aws.record(KEY) == redriven
+    (notification,) = aws.notifications()
+    assert notification["eventType"] == "PROCESSING_STARTED"
 
 
 def test_duplicate_reprocess_deliveries_start_one_execution(
@@ -592,9 +641,9 @@ def test_duplicate_reprocess_deliveries_start_one_execution(
     body = _failed_by_the_trigger(aws, trigger, make_sqs_event)
     fixed = trigger()
 
-    first = trigger_handler.handler(_marked(make_sqs_event(body), "m-a"), None)
+    first = trigger_handler.handler(_with_id(make_sqs_event(body), "m-a"), None)
     after_first = aws.record(KEY)
-    second = trigger_handler.handler(_marked(make_sqs_event(body), "m-b"), None)
+    second = trigger_handler.handler(_with_id(make_sqs_event(body), "m-b"), None)
 
     assert first == second == {"batchItemFailures": []}
     assert fixed.start_counter.calls == 1
@@ -617,7 +666,7 @@ def test_concurrent_reprocess_deliveries_start_one_execution(
     def deliver(i: int) -> None:
         barrier.wait()
         try:
-            trigger_handler.handler(_marked(make_sqs_event(body), f"m-{i}"), None)
+            trigger_handler.handler(_with_id(make_sqs_event(body), f"m-{i}"), None)
         except BatchProcessingError:
             pass  # a loser may be told to wait (the claim is in flight)
         except BaseException as exc:  # pragma: no cover - reported below

@@ -179,9 +179,9 @@ offsets = st.one_of(st.none(), st.integers(-3_600_000, 7_200_000))
 # Issue 4 (exactly once): next_action over every record a delivery can find. A delivery may
 # start (claim or take over) only when no execution is recorded or running and no claim younger
 # than the lease exists; it waits exactly while such a claim is in flight.
-# Issue 8 (explicit reprocess): a reprocess request changes the answer only for a FAILED record
-# whose pipeline never started (no execution recorded, no stage): REPROCESS; everything else is
-# decided exactly as without it.
+# Issue 15 (reprocess): a FAILED record whose pipeline never started (no execution recorded, no
+# stage) is REPROCESSed by any delivery; a dead-letter marker changes the answer only for a FAILED
+# record holding that same marker (REDRIVE); everything else is decided exactly as without it.
 @given(
     st.sampled_from(list(ImageStatus)),
     st.booleans(),
@@ -198,17 +198,21 @@ def test_next_action_is_total_and_safe(
     claimed_offset_ms: int | None,
     lease: timedelta,
     now: datetime,
-    reprocess: bool,
+    marked: bool,
 ) -> None:
-    record = _processing(arn, stage, claimed_offset_ms, now).model_copy(update={"status": status})
-    action = next_action(record, now, lease, reprocess=reprocess)
+    record = _processing(arn, stage, claimed_offset_ms, now).model_copy(
+        update={"status": status, "dead_letter_id": "arn:dead" if marked else None}
+    )
+    action = next_action(record, now, lease, dead_letter="arn:dead")
     assert action is not Action.CREATE
-    if reprocess and status is ImageStatus.FAILED and not arn and not stage:
+    if status is ImageStatus.FAILED and not arn and not stage:
         assert action is Action.REPROCESS
+    elif status is ImageStatus.FAILED and marked:
+        assert action is Action.REDRIVE
     else:
         assert action is next_action(record, now, lease)
-        assert action is not Action.REPROCESS
-    if action is Action.REPROCESS:
+        assert action not in (Action.REPROCESS, Action.REDRIVE)
+    if action in (Action.REPROCESS, Action.REDRIVE):
         assert status is ImageStatus.FAILED
     elif status is ImageStatus.UPLOADED:
         assert action is Action.SCREEN_AND_CLAIM
@@ -223,7 +227,7 @@ def test_next_action_is_total_and_safe(
     starts = action in (Action.SCREEN_AND_CLAIM, Action.TAKE_OVER, Action.REPROCESS)
     if starts:
         assert not arn or status is ImageStatus.UPLOADED
-    assert next_action(None, now, lease, reprocess=reprocess) is Action.CREATE
+    assert next_action(None, now, lease, dead_letter="arn:dead") is Action.CREATE
 
 
 # Issue 4: a claim that waits now is taken over once the lease has passed (no image is

@@ -21,6 +21,7 @@ from qip_trigger.core import (
     candidate_keys,
     claim_request,
     decode_original_name,
+    decode_owner,
     fail_request,
     is_same_object,
     is_superseded,
@@ -31,6 +32,8 @@ from qip_trigger.core import (
     parse_sqs_body,
     pipeline_input,
     record_execution_request,
+    redrive_claim_request,
+    redrive_execution_name,
     reject_request,
     release_request,
     reprocess_claim_request,
@@ -272,7 +275,9 @@ def _record(status: ImageStatus, **extra: Any) -> ImageRecord:
         (_record(ImageStatus.UPLOADED), Action.SCREEN_AND_CLAIM),
         (_record(ImageStatus.REJECTED), Action.STOP_FINISHED),
         (_record(ImageStatus.COMPLETED), Action.STOP_FINISHED),
-        (_record(ImageStatus.FAILED), Action.STOP_FINISHED),
+        # Issue 15 (changed by design): FAILED before the pipeline started is reprocessed.
+        (_record(ImageStatus.FAILED), Action.REPROCESS),
+        (_record(ImageStatus.FAILED, execution_arn="arn:x"), Action.STOP_FINISHED),
         (_record(ImageStatus.PROCESSING, execution_arn="arn:x"), Action.STOP_STARTED),
         (_record(ImageStatus.PROCESSING, claimed_at="2026-11-26T06:40:04.000Z"), Action.WAIT),
         (_record(ImageStatus.PROCESSING, claimed_at="2026-11-26T06:39:05.001Z"), Action.WAIT),
@@ -328,8 +333,57 @@ _RAN = Stages(
         (_record(ImageStatus.PROCESSING), Action.TAKE_OVER),
     ],
 )
-def test_next_action_on_a_reprocess_request(record: ImageRecord | None, action: Action) -> None:
-    assert next_action(record, NOW, LEASE, reprocess=True) is action
+def test_next_action_on_a_later_delivery(record: ImageRecord | None, action: Action) -> None:
+    # Issue 15: no mark is needed (SQS's own redrive moves the message unchanged).
+    assert next_action(record, NOW, LEASE) is action
+
+
+_FAILED_RUN = _record(
+    ImageStatus.FAILED, execution_arn="arn:x", stages=_RAN, dead_letter_id="arn:x"
+)
+
+
+@pytest.mark.parametrize(
+    ("record", "marker", "action"),
+    [
+        (_FAILED_RUN, "arn:x", Action.REDRIVE),
+        (_FAILED_RUN, "arn:other", Action.STOP_FINISHED),
+        (_FAILED_RUN, None, Action.STOP_FINISHED),
+        (_FAILED_RUN.model_copy(update={"dead_letter_id": None}), "arn:x", Action.STOP_FINISHED),
+        (_record(ImageStatus.COMPLETED, dead_letter_id="arn:x"), "arn:x", Action.STOP_FINISHED),
+        (_record(ImageStatus.PROCESSING, execution_arn="arn:y"), "arn:x", Action.STOP_STARTED),
+    ],
+)
+def test_next_action_on_a_dead_letter(
+    record: ImageRecord, marker: str | None, action: Action
+) -> None:
+    assert next_action(record, NOW, LEASE, dead_letter=marker) is action
+
+
+def test_redrive_claim_request() -> None:
+    stamp = "2026-11-26T06:40:05.000Z"
+    request = redrive_claim_request("t", KEY, marker="arn:x", claimed_at=stamp, name="n-r1")
+    _placeholders_consistent(request)
+    names = request["ExpressionAttributeNames"]
+    values = request["ExpressionAttributeValues"]
+    _, _, remove_part = request["UpdateExpression"].partition(" REMOVE ")
+    assert sorted(names[p.strip()] for p in remove_part.split(",")) == sorted(
+        ["errorMessage", "errorType", "deadLetterId", "executionArn"]
+    )
+    assert {"M": {}} in values.values()
+    assert {"S": "n-r1"} in values.values()
+    assert "#rmarker = :rmarker" in request["ConditionExpression"]
+    assert values[":rmarker"] == {"S": "arn:x"}
+    assert values[":rfailed"] == {"S": "FAILED"}
+
+
+def test_redrive_execution_name_is_new_legal_and_deterministic() -> None:
+    base = execution_name(KEY, "v1")
+    name = redrive_execution_name(base, "arn:x")
+    assert name != base
+    assert name == redrive_execution_name(base, "arn:x")
+    assert name != redrive_execution_name(base, "arn:y")
+    assert len(redrive_execution_name("q" * 80, "arn:x")) <= 80
 
 
 def test_reprocess_claim_request() -> None:
@@ -382,6 +436,7 @@ def test_request_builders_are_well_formed() -> None:
         reject_request("t", KEY, Rejection(RejectionReason.TOO_LARGE, "too big"), updated_at=stamp),
         fail_request("t", KEY, error_type="E", message="m", claimed_at=stamp, updated_at=stamp),
         reprocess_claim_request("t", KEY, claimed_at=stamp, name="n"),
+        redrive_claim_request("t", KEY, marker="m", claimed_at=stamp, name="n"),
     ]
     for request in requests:
         assert request["Key"] == {"imageKey": {"S": KEY}}
@@ -399,3 +454,19 @@ def test_superseded_only_for_unversioned_objects_with_another_etag(
     assert not is_superseded(unversioned, None)
     versioned = _upload(make_object_created, etag="aaa", version_id="v1")
     assert not is_superseded(versioned, "bbb")  # the version id pins the object
+
+
+# Issue 15: the owner comes from the object's metadata, only when it is a plausible subject.
+@pytest.mark.parametrize(
+    ("metadata", "owner"),
+    [
+        ({"owner": "7d8a2c5e-1111"}, "7d8a2c5e-1111"),
+        ({"owner": " padded "}, "padded"),
+        ({}, None),
+        ({"owner": ""}, None),
+        ({"owner": "x" * 129}, None),
+        ({"owner": "bad\nline"}, None),
+    ],
+)
+def test_decode_owner(metadata: dict[str, str], owner: str | None) -> None:
+    assert decode_owner(metadata) == owner

@@ -20,6 +20,7 @@ from pydantic import Field
 from qip_shared.base import Contract
 from qip_shared.enums import CONTENT_TYPES, ImageFormat
 from qip_shared.keys import upload_key
+from qip_shared.record import OWNER_METADATA
 from qip_upload_url.errors import (
     BadRequestError,
     TooLargeError,
@@ -30,6 +31,8 @@ from qip_upload_url.errors import (
 # Form field (and S3 user metadata) carrying the client's sanitised file name.
 ORIGINAL_NAME_FIELD = "x-amz-meta-original-name"
 CONTENT_TYPE_FIELD = "Content-Type"
+# Form field (and S3 user metadata) carrying the caller's Cognito subject: the image's owner.
+OWNER_FIELD = f"x-amz-meta-{OWNER_METADATA}"
 # Characters of the original name we keep, and its encoded size (S3 allows 2 KB of metadata).
 MAX_ORIGINAL_NAME_CHARS = 128
 MAX_ORIGINAL_NAME_BYTES = 512
@@ -195,9 +198,18 @@ def decode_original_name(value: str) -> str:
 
 
 def plan_upload(
-    request: UploadRequest, *, now: datetime, image_uuid: uuid.UUID, max_bytes: int
+    request: UploadRequest,
+    *,
+    now: datetime,
+    image_uuid: uuid.UUID,
+    max_bytes: int,
+    owner: str | None = None,
 ) -> UploadPlan:
-    """The server-made key and the POST policy that pins key, type, size range and name."""
+    """The server-made key and the POST policy that pins key, type, size range, name and owner.
+
+    `owner` (the caller's Cognito subject) is pinned exactly: a browser cannot upload under
+    another user's identity with this policy.
+    """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     # The key's date is the UTC date, as every record timestamp is UTC.
@@ -211,6 +223,9 @@ def plan_upload(
         encoded = encode_original_name(request.original_name)
         fields[ORIGINAL_NAME_FIELD] = encoded
         conditions.append({ORIGINAL_NAME_FIELD: encoded})
+    if owner:
+        fields[OWNER_FIELD] = owner
+        conditions.append({OWNER_FIELD: owner})
     return UploadPlan(
         key=key,
         content_type=request.content_type,

@@ -33,29 +33,36 @@ set_dependencies = dependencies.inject
 @app.post(ROUTE)
 def post_upload_url() -> Response[Any]:
     """POST /upload-url with a JSON body."""
-    _authenticate()
-    return _issue(core.params_from_body(app.current_event.decoded_body))
+    owner = _authenticate()
+    return _issue(core.params_from_body(app.current_event.decoded_body), owner)
 
 
 @app.get(ROUTE)
 def get_upload_url() -> Response[Any]:
     """GET /upload-url with query-string parameters (the design's form)."""
-    _authenticate()
-    return _issue(app.current_event.query_string_parameters or {})
+    owner = _authenticate()
+    return _issue(app.current_event.query_string_parameters or {}, owner)
 
 
-def _authenticate() -> None:
+def _authenticate() -> str:
+    """The caller's Cognito subject (it becomes the image's owner)."""
     context = app.current_event.raw_event.get("requestContext") or {}
     claims = (context.get("authorizer") or {}).get("claims")
-    logger.append_keys(callerSub=core.caller_sub(claims))
+    sub = core.caller_sub(claims)
+    logger.append_keys(callerSub=sub)
+    return sub
 
 
-def _issue(params: dict[str, Any]) -> Response[Any]:
+def _issue(params: dict[str, Any], owner: str) -> Response[Any]:
     adapters = dependencies()
     settings = adapters.settings
     request = core.parse_upload_request(params, max_bytes=settings.max_bytes)
     plan = core.plan_upload(
-        request, now=datetime.now(UTC), image_uuid=uuid.uuid4(), max_bytes=settings.max_bytes
+        request,
+        now=datetime.now(UTC),
+        image_uuid=uuid.uuid4(),
+        max_bytes=settings.max_bytes,
+        owner=owner,
     )
     logger.append_keys(imageKey=plan.key)
     signed = adapters.signer.presign(plan, expires_in=settings.upload_url_expires)

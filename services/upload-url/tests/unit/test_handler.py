@@ -168,3 +168,14 @@ def test_handler_accepts_a_real_context_object(api_event, fake_signer) -> None:
 
     response = upload_handler.handler(api_event(body=VALID), Context())
     assert response["statusCode"] == 200
+
+
+# Issue 15: the caller's Cognito subject is pinned in the POST policy as the image's owner.
+def test_the_callers_subject_is_pinned_as_the_owner(api_event, call_api, fake_signer) -> None:
+    event = api_event(body=VALID)
+    sub = event["requestContext"]["authorizer"]["claims"]["sub"]
+    status, body = call_api(event)
+    assert status == 200
+    assert body["fields"]["x-amz-meta-owner"] == sub
+    (plan,) = fake_signer.plans
+    assert {"x-amz-meta-owner": sub} in plan.conditions

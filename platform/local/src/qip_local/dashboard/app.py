@@ -7,6 +7,8 @@ Routes:
   GET  /thumbnails?key=       an image's thumbnail, read from the upload bucket
   GET  /variants?key=&name=&format=   one rendered variant the record lists
   POST /api/upload-url        upload-url's answer (called as API Gateway + Cognito would call it)
+  GET  /api/images?status=&since=&until=&limit=&nextToken=
+  GET  /api/images/{id}       images-api's answers, the same way (the local user's own images)
   GET  /healthz               "ok"
 """
 
@@ -137,21 +139,41 @@ def _cached(request: Request, response: Response) -> Response:
     return response
 
 
-def create_app(backend: DashboardBackend) -> Starlette:  # noqa: C901 - routes are closures over one app
-    """The dashboard for one running system."""
-    templates = _templates()
-    layout = workflow_layout(backend.definition)
-    narrow_layout = workflow_layout(backend.definition, stacked=True)
+class DashboardRoutes:
+    """The route handlers of one dashboard, over its backend, templates and workflow drawings."""
 
-    def list_context(filters: Filters) -> dict[str, Any]:
-        images = backend.images(filters)
+    def __init__(self, backend: DashboardBackend) -> None:
+        self.backend = backend
+        self.templates = _templates()
+        self.layout = workflow_layout(backend.definition)
+        self.narrow_layout = workflow_layout(backend.definition, stacked=True)
+
+    def routes(self) -> list[Route | Mount]:
+        """Every path the dashboard answers."""
+        return [
+            Route("/", self.index),
+            Route("/fragments/images", self.images_fragment),
+            Route("/fragments/image", self.image_fragment),
+            Route("/thumbnails", self.thumbnail),
+            Route("/variants", self.variant),
+            Route("/api/upload-url", self.upload_url, methods=["POST"]),
+            Route("/api/images", self.images_api),
+            Route("/api/images/{image_id:path}", self.images_api),
+            Route("/healthz", self.healthz),
+            Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+        ]
+
+    def list_context(self, filters: Filters) -> dict[str, Any]:
+        """The template context of the image list under these filters."""
+        images = self.backend.images(filters)
         return {"images": images, "filters": filters, "limit": LIST_LIMIT, "filter_error": None}
 
-    def detail_context(key: str) -> dict[str, Any] | None:
-        record = backend.record(key)
+    def detail_context(self, key: str) -> dict[str, Any] | None:
+        """The template context of one image's detail; None when there is no such record."""
+        record = self.backend.record(key)
         if record is None:
             return None
-        progress = backend.progress(record)
+        progress = self.backend.progress(record)
         name = display_name(record)
         # Two drawings of one graph: CSS shows the wide one, or the stacked one on a phone.
         svg = Markup("").join(
@@ -163,21 +185,22 @@ def create_app(backend: DashboardBackend) -> Starlette:  # noqa: C901 - routes a
                 id_prefix=f"workflow-{shape}",
                 css_class=f"workflow--{shape}",
             )
-            for shape, drawn in (("wide", layout), ("narrow", narrow_layout))
+            for shape, drawn in (("wide", self.layout), ("narrow", self.narrow_layout))
         )
         return {
             "record": record,
-            "rows": timeline(record, backend.stages, now=datetime.now(UTC)),
+            "rows": timeline(record, self.backend.stages, now=datetime.now(UTC)),
             "progress": progress,
             "svg": svg,
             "problem": problem_text(record),
         }
 
-    def page_context(request: Request) -> tuple[dict[str, Any], int]:
+    def page_context(self, request: Request) -> tuple[dict[str, Any], int]:
+        """The page's (or the list fragment's) context and status: 400 on a bad filter."""
         status = 200
         try:
             filters = parse_filters(request.query_params)
-            context = list_context(filters)
+            context = self.list_context(filters)
         except FilterError as exc:
             status = 400
             context = {"images": None, "filters": Filters(), "limit": LIST_LIMIT}
@@ -186,43 +209,50 @@ def create_app(backend: DashboardBackend) -> Starlette:  # noqa: C901 - routes a
             query=dict(request.query_params),
             statuses=[s.value for s in ImageStatus],
             poll_ms=POLL_MS,
-            stages=[s.value for s in backend.stages],
+            stages=[s.value for s in self.backend.stages],
         )
         return context, status
 
-    def index(request: Request) -> Response:
-        context, status = page_context(request)
+    def index(self, request: Request) -> Response:
+        """GET /: the whole page, with a detail open when `?image=KEY` names one."""
+        context, status = self.page_context(request)
         key = request.query_params.get("image")
-        context["detail"] = detail_context(key) if key else None
+        context["detail"] = self.detail_context(key) if key else None
         context["selected"] = key
-        return templates.TemplateResponse(request, "index.html", context, status_code=status)
+        return self.templates.TemplateResponse(request, "index.html", context, status_code=status)
 
-    def images_fragment(request: Request) -> Response:
-        context, status = page_context(request)
+    def images_fragment(self, request: Request) -> Response:
+        """GET /fragments/images: the list alone."""
+        context, status = self.page_context(request)
         context["selected"] = request.query_params.get("image")
-        response = templates.TemplateResponse(request, "_images.html", context, status_code=status)
+        response = self.templates.TemplateResponse(
+            request, "_images.html", context, status_code=status
+        )
         return _cached(request, response) if status == 200 else response
 
-    def image_fragment(request: Request) -> Response:
+    def image_fragment(self, request: Request) -> Response:
+        """GET /fragments/image: one image's timeline and workflow graph."""
         key = request.query_params.get("key", "")
-        detail = detail_context(key) if key else None
+        detail = self.detail_context(key) if key else None
         if detail is None:
             return PlainTextResponse("no such image", status_code=404)
-        response = templates.TemplateResponse(request, "_detail.html", {"detail": detail})
+        response = self.templates.TemplateResponse(request, "_detail.html", {"detail": detail})
         return _cached(request, response)
 
-    def thumbnail(request: Request) -> Response:
+    def thumbnail(self, request: Request) -> Response:
+        """GET /thumbnails: an image's thumbnail."""
         key = request.query_params.get("key", "")
-        body = backend.thumbnail(key) if key else None
+        body = self.backend.thumbnail(key) if key else None
         if body is None:
             return PlainTextResponse("no thumbnail (yet)", status_code=404)
         return Response(
             body, media_type="image/jpeg", headers={"cache-control": "private, max-age=300"}
         )
 
-    def variant(request: Request) -> Response:
+    def variant(self, request: Request) -> Response:
+        """GET /variants: one rendered variant the record lists."""
         params = request.query_params
-        found = backend.variant(
+        found = self.backend.variant(
             params.get("key", ""), params.get("name", ""), params.get("format", "")
         )
         if found is None:
@@ -232,7 +262,8 @@ def create_app(backend: DashboardBackend) -> Starlette:  # noqa: C901 - routes a
             body, media_type=content_type, headers={"cache-control": "private, max-age=60"}
         )
 
-    async def upload_url(request: Request) -> Response:
+    async def upload_url(self, request: Request) -> Response:
+        """POST /api/upload-url: upload-url's answer, for a local origin and a small JSON body."""
         origin = request.headers.get("origin")
         if origin and urlsplit(origin).hostname not in {"127.0.0.1", "localhost", "::1"}:
             return _error(403, "FORBIDDEN_ORIGIN", "uploads are only issued to the dashboard")
@@ -245,27 +276,29 @@ def create_app(backend: DashboardBackend) -> Starlette:  # noqa: C901 - routes a
             body = None
         if not isinstance(body, dict):
             return _error(400, "BAD_REQUEST", "the request body must be a JSON object")
-        answer = await run_in_threadpool(backend.request_upload, body)
+        answer = await run_in_threadpool(self.backend.request_upload, body)
         return JSONResponse(answer.body, status_code=answer.status, headers=_NO_STORE)
 
-    def healthz(_: Request) -> Response:
+    async def images_api(self, request: Request) -> Response:
+        """GET /api/images[/{id}]: images-api's answers."""
+        path = "/images" + (f"/{request.path_params['image_id']}" if request.path_params else "")
+        answer = await run_in_threadpool(
+            self.backend.images_api, path, dict(request.query_params.items())
+        )
+        return JSONResponse(answer.body, status_code=answer.status, headers=_NO_STORE)
+
+    def healthz(self, _: Request) -> Response:
+        """GET /healthz."""
         return PlainTextResponse("ok")
 
-    routes = [
-        Route("/", index),
-        Route("/fragments/images", images_fragment),
-        Route("/fragments/image", image_fragment),
-        Route("/thumbnails", thumbnail),
-        Route("/variants", variant),
-        Route("/api/upload-url", upload_url, methods=["POST"]),
-        Route("/healthz", healthz),
-        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
-    ]
+
+def create_app(backend: DashboardBackend) -> Starlette:
+    """The dashboard for one running system."""
     middleware = [
         Middleware(SecurityHeaders, upload_origin=_origin(backend.endpoint_url)),
         Middleware(TrustedHostMiddleware, allowed_hosts=list(ALLOWED_HOSTS)),
     ]
-    app = Starlette(routes=routes, middleware=middleware)
+    app = Starlette(routes=DashboardRoutes(backend).routes(), middleware=middleware)
     app.state.backend = backend
     return app
 

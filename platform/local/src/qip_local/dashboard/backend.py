@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from qip_images_api.query import ImageQuery
 from qip_local.client import LocalClient, UploadRefusedError, api_gateway_event
 from qip_local.dashboard.views import (
     Filters,
@@ -16,7 +17,6 @@ from qip_local.dashboard.views import (
     progress_from_history,
     progress_from_record,
 )
-from qip_local.query import ImageQuery
 from qip_pipeline.definition import build_definition
 from qip_shared.enums import StageName
 from qip_shared.keys import thumbnail_key
@@ -25,6 +25,8 @@ from qip_shared.record import ImageRecord
 # How many records the list shows (newest first), and how many it reads to find them.
 LIST_LIMIT = 100
 SCAN_LIMIT = 1000
+# The query parameters GET /images reads.
+IMAGES_API_PARAMS = ("status", "since", "until", "limit", "nextToken")
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,7 @@ class ImageList:
 
 @dataclass(frozen=True)
 class UploadAnswer:
-    """upload-url's HTTP answer, passed to the browser as is."""
+    """An API function's HTTP answer (upload-url, images-api), passed to the browser as is."""
 
     status: int
     body: dict[str, Any]
@@ -148,6 +150,12 @@ class DashboardBackend:
         except states.exceptions.ExecutionDoesNotExist:
             return []
         return events
+
+    def images_api(self, path: str, query: Mapping[str, str]) -> UploadAnswer:
+        """Call the images API as API Gateway would (the local user's identity)."""
+        allowed = {k: v for k, v in query.items() if k in IMAGES_API_PARAMS}
+        status, body = self.client.images_api(path, allowed)
+        return UploadAnswer(status, body)
 
     def request_upload(self, body: Mapping[str, Any]) -> UploadAnswer:
         """Call upload-url as API Gateway would (Cognito claims of the local user)."""

@@ -203,7 +203,7 @@ def _anchor_points(source: Node, target: Node, kind: str) -> tuple[float, float,
     return (source.x + source.w, source.y + source.h / 2, target.x, target.y + target.h / 2)
 
 
-def render_svg(  # noqa: C901 - one drawing pass, a branch per node kind
+def render_svg(
     layout: Layout,
     progress: Mapping[str, str],
     *,
@@ -214,8 +214,22 @@ def render_svg(  # noqa: C901 - one drawing pass, a branch per node kind
 ) -> Markup:
     """The graph as inline SVG; `progress` maps state name -> pending/running/succeeded/..."""
     ids = {name: f"{id_prefix}-{name}" for name in ("title", "desc", "arrow")}
-    arrow = f"url(#{ids['arrow']})"
-    parts: list[str] = [
+    parts = _svg_header(layout, ids, title=title, description=description, css_class=css_class)
+    # Arrows first, so boxes sit on top of their ends.
+    parts += _edge_parts(layout, arrow=f"url(#{ids['arrow']})")
+    # Groups first, so their children's boxes are drawn over them.
+    ordered = sorted(layout.nodes.values(), key=lambda node: (not node.is_group, node.y, node.x))
+    for node in ordered:
+        parts += _node_parts(node, progress.get(node.name, "pending"))
+    parts.append("</svg>")
+    return Markup("".join(parts))  # noqa: S704 - every interpolated value is escaped where built
+
+
+def _svg_header(
+    layout: Layout, ids: Mapping[str, str], *, title: str, description: str, css_class: str
+) -> list[str]:
+    """The opening `<svg>` with its title, description and arrowhead marker."""
+    return [
         f'<svg class="workflow {escape(css_class)}" xmlns="http://www.w3.org/2000/svg" '
         f'role="img" viewBox="0 0 {layout.width:.0f} {layout.height:.0f}" '
         f'width="{layout.width:.0f}" height="{layout.height:.0f}" '
@@ -227,7 +241,10 @@ def render_svg(  # noqa: C901 - one drawing pass, a branch per node kind
         'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
         'class="workflow__arrowhead"/></marker></defs>',
     ]
-    # Arrows first, so boxes sit on top of their ends.
+
+
+def _side_entries(layout: Layout) -> dict[str, list[Edge]]:
+    """The catch edges entering each target from the side (via a gutter or from the left)."""
     side_entries: dict[str, list[Edge]] = {}
     for edge in layout.edges:
         source, target = layout.nodes.get(edge.source), layout.nodes.get(edge.target)
@@ -235,6 +252,13 @@ def render_svg(  # noqa: C901 - one drawing pass, a branch per node kind
             continue
         if edge.target in layout.gutters or target.x > source.x + source.w:
             side_entries.setdefault(edge.target, []).append(edge)
+    return side_entries
+
+
+def _edge_parts(layout: Layout, *, arrow: str) -> list[str]:
+    """One `<line>` (or, through a gutter, `<polyline>`) per edge between drawn nodes."""
+    parts: list[str] = []
+    side_entries = _side_entries(layout)
     for edge in layout.edges:
         source, target = layout.nodes.get(edge.source), layout.nodes.get(edge.target)
         if source is None or target is None:
@@ -261,35 +285,35 @@ def render_svg(  # noqa: C901 - one drawing pass, a branch per node kind
             f'<line class="edge edge--{edge.kind}" x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" '
             f'y2="{y2:.1f}" marker-end="{arrow}" {data}/>'
         )
-    # Groups first, so their children's boxes are drawn over them.
-    ordered = sorted(layout.nodes.values(), key=lambda node: (not node.is_group, node.y, node.x))
-    for node in ordered:
-        status = progress.get(node.name, "pending")
-        label = f"{node.name}: {STATUS_LABELS.get(status, status)}"
-        current = " is-current" if status in ("running", "final") else ""
+    return parts
+
+
+def _node_parts(node: Node, status: str) -> list[str]:
+    """One state's `<g>`: its box, its name and its status glyph."""
+    label = f"{node.name}: {STATUS_LABELS.get(status, status)}"
+    current = " is-current" if status in ("running", "final") else ""
+    parts = [
+        f'<g class="state state--{escape(status)}{current}" data-state="{escape(node.name)}" '
+        f'data-status="{escape(status)}">'
+        f"<title>{escape(label)}</title>"
+        f'<rect x="{node.x:.1f}" y="{node.y:.1f}" width="{node.w:.1f}" height="{node.h:.1f}" '
+        f'rx="6"/>'
+    ]
+    glyph = STATUS_GLYPHS.get(status, "")
+    if node.is_group:
         parts.append(
-            f'<g class="state state--{escape(status)}{current}" data-state="{escape(node.name)}" '
-            f'data-status="{escape(status)}">'
-            f"<title>{escape(label)}</title>"
-            f'<rect x="{node.x:.1f}" y="{node.y:.1f}" width="{node.w:.1f}" height="{node.h:.1f}" '
-            f'rx="6"/>'
+            f'<text x="{node.x + 8:.1f}" y="{node.y + 15:.1f}" class="state__group-name">'
+            f"{escape(node.name)} {glyph}</text>"
         )
-        glyph = STATUS_GLYPHS.get(status, "")
-        if node.is_group:
+    else:
+        parts.append(
+            f'<text x="{node.x + node.w / 2:.1f}" y="{node.y + node.h / 2 + 4.5:.1f}" '
+            f'text-anchor="middle">{escape(node.name)}</text>'
+        )
+        if glyph:
             parts.append(
-                f'<text x="{node.x + 8:.1f}" y="{node.y + 15:.1f}" class="state__group-name">'
-                f"{escape(node.name)} {glyph}</text>"
+                f'<text x="{node.x + node.w - 8:.1f}" y="{node.y + 14:.1f}" '
+                f'text-anchor="end" class="state__glyph" aria-hidden="true">{glyph}</text>'
             )
-        else:
-            parts.append(
-                f'<text x="{node.x + node.w / 2:.1f}" y="{node.y + node.h / 2 + 4.5:.1f}" '
-                f'text-anchor="middle">{escape(node.name)}</text>'
-            )
-            if glyph:
-                parts.append(
-                    f'<text x="{node.x + node.w - 8:.1f}" y="{node.y + 14:.1f}" '
-                    f'text-anchor="end" class="state__glyph" aria-hidden="true">{glyph}</text>'
-                )
-        parts.append("</g>")
-    parts.append("</svg>")
-    return Markup("".join(parts))  # noqa: S704 - every interpolated value is escaped above
+    parts.append("</g>")
+    return parts

@@ -341,6 +341,7 @@ def progress_from_record(record: ImageRecord, definition: Mapping[str, Any]) -> 
                 definition_states.HANDLE_ERROR_STATE,
                 definition_states.PUBLISH_FAILURE_STATE,
                 definition_states.ANNOUNCE_FAILURE_STATE,
+                definition_states.DEAD_LETTER_STATE,
             ):
                 states[name] = "succeeded"
         states[end_state] = "final"

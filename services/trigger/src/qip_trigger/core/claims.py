@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from qip_shared.enums import ImageStatus
-from qip_shared.keys import execution_name
+from qip_shared.keys import MAX_EXECUTION_NAME, execution_name
 from qip_shared.pipeline import PipelineInput
 from qip_shared.record import ImageRecord
 from qip_shared.timeutil import format_timestamp, parse_timestamp
 from qip_trigger.core.parsing import S3Upload
 
 DEFAULT_CLAIM_LEASE = timedelta(seconds=60)
+REDRIVE_NAME_SUFFIX_CHARS = 10  # "-r" and 8 hex digits
 
 
 def new_record(
@@ -24,6 +27,7 @@ def new_record(
     now: datetime,
     ttl_days: int | None = None,
     original_name: str | None = None,
+    owner: str | None = None,
 ) -> ImageRecord:
     """The UPLOADED record of a new upload."""
     stamp = format_timestamp(now)
@@ -38,6 +42,7 @@ def new_record(
         version_id=upload.real_version,
         etag=upload.etag,
         original_name=original_name,
+        owner=owner,
         execution_name=execution_name(image_key, upload.object_version),
         updated_at=stamp,
         ttl=ttl,
@@ -48,7 +53,11 @@ def is_same_object(record: ImageRecord, upload: S3Upload, image_key: str) -> boo
     """Whether an existing record is about this object version (not an overwrite of its key)."""
     if record.execution_name is None:
         return True
-    return record.execution_name == execution_name(image_key, upload.object_version)
+    if record.execution_name == execution_name(image_key, upload.object_version):
+        return True
+    # A reprocessed record runs under a name of its own: compare the object version it holds.
+    held = record.version_id or record.etag
+    return held is not None and held == upload.object_version
 
 
 def is_superseded(upload: S3Upload, current_etag: str | None) -> bool:
@@ -56,6 +65,20 @@ def is_superseded(upload: S3Upload, current_etag: str | None) -> bool:
     if upload.real_version is not None or not upload.etag or not current_etag:
         return False
     return upload.etag != current_etag.strip('"')
+
+
+def execution_input(record: ImageRecord) -> dict[str, Any]:
+    """The execution input as JSON: `pipeline_input`, with `versionId` and `etag` always present
+    (null when unknown), since the failure path's dead letter reads both."""
+    started = pipeline_input(record)
+    return {**started.to_json_dict(), "versionId": started.version_id, "etag": started.etag}
+
+
+def redrive_execution_name(name: str, marker: str) -> str:
+    """The execution name of a redriven run: the failed run's name plus a digest of its marker
+    (deterministic, so copies of one dead letter name one execution; never the failed one)."""
+    digest = hashlib.sha256(marker.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{name[: MAX_EXECUTION_NAME - REDRIVE_NAME_SUFFIX_CHARS]}-r{digest}"
 
 
 def pipeline_input(record: ImageRecord) -> PipelineInput:
@@ -82,7 +105,8 @@ class Action(StrEnum):
     STOP_STARTED = "STOP_STARTED"  # the execution is recorded or evidently running
     WAIT = "WAIT"  # a recent claim is in flight: retry later
     TAKE_OVER = "TAKE_OVER"  # a stale (or unowned) claim: take it over and start
-    REPROCESS = "REPROCESS"  # FAILED before the pipeline started, reprocess asked: claim, start
+    REPROCESS = "REPROCESS"  # FAILED before the pipeline started: claim again, start
+    REDRIVE = "REDRIVE"  # FAILED by the pipeline, and this is its dead letter: claim again, start
 
 
 def never_started(record: ImageRecord) -> bool:
@@ -91,19 +115,22 @@ def never_started(record: ImageRecord) -> bool:
 
 
 def next_action(
-    record: ImageRecord | None, now: datetime, lease: timedelta, *, reprocess: bool = False
+    record: ImageRecord | None, now: datetime, lease: timedelta, *, dead_letter: str | None = None
 ) -> Action:
     """Decide what a delivery should do with the record it found.
 
-    `reprocess`: the message is an explicit reprocess request (a redriven dead letter); it only
-    changes the answer for a FAILED record whose pipeline never started.
+    `dead_letter`: the marker the message carries (a dead letter of the pipeline's failure path);
+    it only changes the answer for a FAILED record holding that same marker.
     """
     if record is None:
         return Action.CREATE
     if record.status is ImageStatus.UPLOADED:
         return Action.SCREEN_AND_CLAIM
-    if record.status is ImageStatus.FAILED and reprocess and never_started(record):
-        return Action.REPROCESS
+    if record.status is ImageStatus.FAILED:
+        if never_started(record):
+            return Action.REPROCESS
+        if dead_letter is not None and record.dead_letter_id == dead_letter:
+            return Action.REDRIVE
     if record.status is not ImageStatus.PROCESSING:
         return Action.STOP_FINISHED
     if record.execution_arn:

@@ -11,6 +11,7 @@ from urllib.parse import unquote, unquote_plus
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from qip_shared.keys import UPLOAD_PREFIX
+from qip_shared.record import OWNER_METADATA
 from qip_shared.timeutil import format_timestamp, parse_timestamp
 
 # S3's "no version" marker (unversioned bucket): the ETag identifies the object instead.
@@ -18,6 +19,7 @@ NULL_VERSION = "null"
 # S3 user metadata (lower-case, without `x-amz-meta-`) holding the percent-encoded client name.
 ORIGINAL_NAME_METADATA = "original-name"
 MAX_ORIGINAL_NAME_CHARS = 256
+MAX_OWNER_CHARS = 128
 
 
 class MalformedEventError(ValueError):
@@ -130,3 +132,11 @@ def decode_original_name(metadata: Mapping[str, str]) -> str | None:
         return None
     name = unquote(value, encoding="utf-8", errors="replace").strip()
     return name[:MAX_ORIGINAL_NAME_CHARS] or None
+
+
+def decode_owner(metadata: Mapping[str, str]) -> str | None:
+    """The Cognito subject upload-url pinned in the POST policy, if the object carries one."""
+    value = (metadata.get(OWNER_METADATA) or "").strip()
+    if not value or len(value) > MAX_OWNER_CHARS or not value.isprintable():
+        return None
+    return value

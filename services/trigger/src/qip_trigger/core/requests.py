@@ -24,8 +24,9 @@ def claim_request(table_name: str, image_key: str, *, claimed_at: str, name: str
     )
 
 
-# Attributes of the failure a reprocess claim clears.
+# Attributes of the failure a reprocess claim clears (a redrive clears the failed run too).
 FAILURE_FIELDS = ("errorMessage", "errorType")
+FAILED_RUN_FIELDS = (*FAILURE_FIELDS, "deadLetterId", "executionArn")
 
 
 def _with_removed(request: dict[str, Any], attributes: tuple[str, ...]) -> dict[str, Any]:
@@ -71,6 +72,31 @@ def reprocess_claim_request(
         ),
     )
     return _with_removed(request, FAILURE_FIELDS)
+
+
+def redrive_claim_request(
+    table_name: str, image_key: str, *, marker: str, claimed_at: str, name: str
+) -> dict[str, Any]:
+    """FAILED → PROCESSING for the dead letter `marker`, clearing the failed run.
+
+    Only the record still holding that marker qualifies, and only one delivery wins: the write
+    removes the marker with the failure and the execution ARN, and empties the failed run's stages
+    (an empty map, so the stages can record themselves again).
+    """
+    request = status_update_request(
+        table_name,
+        image_key,
+        ImageStatus.PROCESSING,
+        updated_at=claimed_at,
+        fields={"claimedAt": claimed_at, "executionName": name, "stages": {}},
+        reprocess=True,
+        extra_condition=Condition(
+            "#rstatus = :rfailed AND #rmarker = :rmarker",
+            {"#rstatus": "status", "#rmarker": "deadLetterId"},
+            {":rfailed": {"S": ImageStatus.FAILED.value}, ":rmarker": {"S": marker}},
+        ),
+    )
+    return _with_removed(request, FAILED_RUN_FIELDS)
 
 
 def _unclaimed_condition(previous_claim: str | None) -> Condition:

@@ -1,12 +1,15 @@
-"""Read side of the image table (Requirement 5.3, design Property 9).
+"""Read side of the image table (Requirement 5.3, design Property 9): one implementation for the
+images API, the `qip` CLI and the dashboard.
 
-`ImageQuery` answers three questions without a table Scan:
+`ImageQuery` answers four questions without a table Scan:
 
 - one image by key (`get`, a GetItem),
 - images with one status uploaded within a date range (a Query on the
   `status-uploadTimestamp-index` GSI: `status = :s AND uploadTimestamp BETWEEN :lo AND :hi`),
 - all images uploaded within a date range (one such Query per status, merged by
-  uploadTimestamp).
+  uploadTimestamp),
+- one owner's images uploaded within a date range, optionally of one status (a Query on the
+  sparse `owner-uploadTimestamp-index` GSI; the status is a filter on that owner's items).
 
 Range results come in pages (`page_*` returns one `Page`, `pages_*` iterates until the end);
 a page's `next_token` is an opaque string that continues the same query, and is None on the
@@ -14,47 +17,41 @@ last page. Ranges are inclusive; datetimes must be timezone-aware (a `date` mean
 UTC day); `None` leaves that end open. Results are ordered by uploadTimestamp (ties: by status,
 then in index order).
 
-Lives in `qip_platform` (not `qip_shared`) because it performs I/O through a boto3 client the
-caller passes in; it imports no boto3 itself.
+Lives in the images-api service (not `qip_shared`) because it performs I/O through a boto3 client
+the caller passes in; it imports no boto3 itself. `qip_local` uses it from here.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import re
+import hashlib
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from qip_images_api.tokens import decode_token, encode_token, scope_of
 from qip_shared.enums import ImageStatus
 from qip_shared.record import (
+    OWNER_INDEX_NAME,
+    OWNER_INDEX_PARTITION_KEY,
     STATUS_INDEX_NAME,
     STATUS_INDEX_PARTITION_KEY,
     STATUS_INDEX_SORT_KEY,
     TABLE_PARTITION_KEY,
     ImageRecord,
 )
-from qip_shared.timeutil import TIMESTAMP_PATTERN, format_timestamp
+from qip_shared.timeutil import format_timestamp
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 # Lexical extremes of the fixed-width timestamp format, for open-ended ranges.
 EARLIEST = "0000-01-01T00:00:00.000Z"
 LATEST = "9999-12-31T23:59:59.999Z"
-_TOKEN_VERSION = 1
-_TIMESTAMP = re.compile(TIMESTAMP_PATTERN)
 _STATUS_ORDER = {status: position for position, status in enumerate(ImageStatus)}
 
 Moment = datetime | date | None
 Item = dict[str, Any]
-
-
-class InvalidTokenError(ValueError):
-    """A continuation token that is malformed or belongs to another query."""
 
 
 @dataclass(frozen=True)
@@ -89,13 +86,29 @@ def upper_bound(end: Moment) -> str:
     return format_timestamp(end)
 
 
-class _StatusStream:
-    """The records of one status within a range, in index order, fetched a chunk at a time."""
+# The stream of one owner's records (its cursor is kept under this name in a token).
+_OWNER_STREAM = "owner"
+
+
+@dataclass(frozen=True)
+class _Partition:
+    """One GSI partition to walk: its index, key attribute and value, and an optional filter."""
+
+    name: str  # the stream's name in a token: a status value, or `_OWNER_STREAM`
+    index_name: str
+    attribute: str
+    value: str
+    order: int = 0
+    status_filter: ImageStatus | None = None
+
+
+class _IndexStream:
+    """One GSI partition's records within a range, in index order, fetched a chunk at a time."""
 
     def __init__(
         self,
         query: ImageQuery,
-        status: ImageStatus,
+        partition: _Partition,
         low: str,
         high: str,
         *,
@@ -103,14 +116,19 @@ class _StatusStream:
         chunk: int,
     ) -> None:
         self._query = query
-        self.status = status
+        self.partition = partition
         self._low = low
         self._high = high
         self._chunk = chunk
-        self._start_key = _start_key(status, cursor) if cursor else None
+        self._start_key = _start_key(partition, cursor) if cursor else None
         self._buffer: deque[Item] = deque()
         self._exhausted = False
         self.cursor = cursor
+
+    @property
+    def name(self) -> str:
+        """The stream's name in a token."""
+        return self.partition.name
 
     def head(self) -> Item | None:
         """The next record's item without taking it (fetches when the buffer is empty)."""
@@ -125,21 +143,30 @@ class _StatusStream:
         return item
 
     def _fetch(self) -> None:
+        partition = self.partition
+        placeholder = "#status" if partition.attribute == STATUS_INDEX_PARTITION_KEY else "#owner"
+        value = ":status" if placeholder == "#status" else ":owner"
         request: dict[str, Any] = {
             "TableName": self._query.table_name,
-            "IndexName": self._query.index_name,
-            "KeyConditionExpression": "#status = :status AND #uploaded BETWEEN :low AND :high",
+            "IndexName": partition.index_name,
+            "KeyConditionExpression": (
+                f"{placeholder} = {value} AND #uploaded BETWEEN :low AND :high"
+            ),
             "ExpressionAttributeNames": {
-                "#status": STATUS_INDEX_PARTITION_KEY,
+                placeholder: partition.attribute,
                 "#uploaded": STATUS_INDEX_SORT_KEY,
             },
             "ExpressionAttributeValues": {
-                ":status": {"S": self.status.value},
+                value: {"S": partition.value},
                 ":low": {"S": self._low},
                 ":high": {"S": self._high},
             },
             "Limit": self._chunk,
         }
+        if partition.status_filter is not None:
+            request["FilterExpression"] = "#fstatus = :fstatus"
+            request["ExpressionAttributeNames"]["#fstatus"] = STATUS_INDEX_PARTITION_KEY
+            request["ExpressionAttributeValues"][":fstatus"] = {"S": partition.status_filter.value}
         if self._start_key:
             request["ExclusiveStartKey"] = self._start_key
         response = self._query.client.query(**request)
@@ -149,17 +176,27 @@ class _StatusStream:
         self._exhausted = not last_key
 
 
-def _start_key(status: ImageStatus, cursor: tuple[str, str]) -> Item:
+def _start_key(partition: _Partition, cursor: tuple[str, str]) -> Item:
     uploaded, image_key = cursor
     return {
         TABLE_PARTITION_KEY: {"S": image_key},
-        STATUS_INDEX_PARTITION_KEY: {"S": status.value},
+        partition.attribute: {"S": partition.value},
         STATUS_INDEX_SORT_KEY: {"S": uploaded},
     }
 
 
+def _status_partition(status: ImageStatus, index_name: str) -> _Partition:
+    return _Partition(
+        name=status.value,
+        index_name=index_name,
+        attribute=STATUS_INDEX_PARTITION_KEY,
+        value=status.value,
+        order=_STATUS_ORDER[status],
+    )
+
+
 class ImageQuery:
-    """Queries over the image table: by key, by status and date range, by date range."""
+    """Queries over the image table: by key, by status and date range, by date range, by owner."""
 
     def __init__(
         self, dynamodb_client: Any, table_name: str, *, index_name: str = STATUS_INDEX_NAME
@@ -224,6 +261,41 @@ class ImageQuery:
         """Every page of `page_in_range`, from `token` (or the start) to the end."""
         return self._pages(tuple(ImageStatus), start, end, page_size, token)
 
+    def page_by_owner(
+        self,
+        owner: str,
+        start: Moment = None,
+        end: Moment = None,
+        *,
+        status: ImageStatus | str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        token: str | None = None,
+    ) -> Page:
+        """One page of `owner`'s images uploaded in [start, end] (of `status`, when given).
+
+        A status-filtered page may hold fewer than `page_size` records before the end: the
+        index is by owner, so the status is filtered on that owner's items only.
+        """
+        partition, scope_name = _owner_partition(owner, status)
+        low, high = lower_bound(start), upper_bound(end)
+        return self._cursor((partition,), (scope_name,), (low, high), page_size, token).next_page()
+
+    def pages_by_owner(
+        self,
+        owner: str,
+        start: Moment = None,
+        end: Moment = None,
+        *,
+        status: ImageStatus | str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        token: str | None = None,
+    ) -> Iterator[Page]:
+        """Every page of `page_by_owner`, from `token` (or the start) to the end."""
+        partition, scope_name = _owner_partition(owner, status)
+        low, high = lower_bound(start), upper_bound(end)
+        cursor = self._cursor((partition,), (scope_name,), (low, high), page_size, token)
+        return _walk(cursor)
+
     def _pages(
         self,
         statuses: tuple[ImageStatus, ...],
@@ -233,18 +305,7 @@ class ImageQuery:
         token: str | None,
     ) -> Iterator[Page]:
         # Validate eagerly, so a bad argument fails at the call, not at the first next().
-        cursor = self._open(statuses, start, end, page_size, token)
-
-        def walk() -> Iterator[Page]:
-            # The same streams serve every page: buffered items are not fetched again.
-            while True:
-                page = cursor.next_page()
-                if page.records:
-                    yield page
-                if page.next_token is None:
-                    return
-
-        return walk()
+        return _walk(self._open(statuses, start, end, page_size, token))
 
     def _page(
         self,
@@ -264,20 +325,64 @@ class ImageQuery:
         page_size: int,
         token: str | None,
     ) -> _MergedCursor:
+        partitions = tuple(_status_partition(status, self.index_name) for status in statuses)
+        scope = tuple(status.value for status in statuses)
+        bounds = (lower_bound(start), upper_bound(end))
+        return self._cursor(partitions, scope, bounds, page_size, token)
+
+    def _cursor(
+        self,
+        partitions: tuple[_Partition, ...],
+        scope_names: tuple[str, ...],
+        bounds: tuple[str, str],
+        page_size: int,
+        token: str | None,
+    ) -> _MergedCursor:
+        low, high = bounds
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
-        low, high = lower_bound(start), upper_bound(end)
-        scope = _scope(statuses, low, high)
-        cursors, done = _decode_token(token, scope, statuses, low, high)
+        names = tuple(partition.name for partition in partitions)
+        scope = scope_of(scope_names, low, high)
+        cursors, done = decode_token(token, scope, names, low, high)
         if low > high:
-            done = frozenset(statuses)
+            done = frozenset(names)
         # One more than a page, so the peek that decides `next_token` rarely needs a query.
         streams = [
-            _StatusStream(self, status, low, high, cursor=cursors.get(status), chunk=page_size + 1)
-            for status in statuses
-            if status not in done
+            _IndexStream(
+                self, partition, low, high, cursor=cursors.get(partition.name), chunk=page_size + 1
+            )
+            for partition in partitions
+            if partition.name not in done
         ]
         return _MergedCursor(streams, done, scope, page_size)
+
+
+def _walk(cursor: _MergedCursor) -> Iterator[Page]:
+    # The same streams serve every page: buffered items are not fetched again.
+    while True:
+        page = cursor.next_page()
+        if page.records:
+            yield page
+        if page.next_token is None:
+            return
+
+
+def _owner_partition(owner: str, status: ImageStatus | str | None) -> tuple[_Partition, str]:
+    """The owner's partition of the owner index, and its name in a token's scope."""
+    if not owner:
+        raise ValueError("owner must not be empty")
+    chosen = ImageStatus(status) if status is not None else None
+    # The scope names the owner by a digest: a token is opaque, not a place to read identities.
+    digest = hashlib.sha256(owner.encode("utf-8")).hexdigest()[:16]
+    scope_name = f"{_OWNER_STREAM}:{digest}:{chosen.value if chosen else '*'}"
+    partition = _Partition(
+        name=_OWNER_STREAM,
+        index_name=OWNER_INDEX_NAME,
+        attribute=OWNER_INDEX_PARTITION_KEY,
+        value=owner,
+        status_filter=chosen,
+    )
+    return partition, scope_name
 
 
 class _MergedCursor:
@@ -285,8 +390,8 @@ class _MergedCursor:
 
     def __init__(
         self,
-        streams: list[_StatusStream],
-        done: frozenset[ImageStatus],
+        streams: list[_IndexStream],
+        done: frozenset[str],
         scope: list[str],
         page_size: int,
     ) -> None:
@@ -300,7 +405,7 @@ class _MergedCursor:
         items: list[Item] = []
         while len(items) < self._page_size:
             candidates = [
-                (head[STATUS_INDEX_SORT_KEY]["S"], _STATUS_ORDER[stream.status], stream)
+                (head[STATUS_INDEX_SORT_KEY]["S"], stream.partition.order, stream)
                 for stream in self._streams
                 if (head := stream.head()) is not None
             ]
@@ -309,85 +414,13 @@ class _MergedCursor:
             _, _, stream = min(candidates, key=lambda entry: entry[:2])
             items.append(stream.take())
         remaining = [stream for stream in self._streams if stream.head() is not None]
-        self._done |= {stream.status for stream in self._streams if stream not in remaining}
+        self._done |= {stream.name for stream in self._streams if stream not in remaining}
         self._streams = remaining
         next_token = None
         if remaining:
-            next_token = _encode_token(
-                self._scope, {stream.status: stream.cursor for stream in remaining}, self._done
+            next_token = encode_token(
+                self._scope, {stream.name: stream.cursor for stream in remaining}, self._done
             )
         return Page(
             records=tuple(ImageRecord.from_item(item) for item in items), next_token=next_token
         )
-
-
-def _scope(statuses: tuple[ImageStatus, ...], low: str, high: str) -> list[str]:
-    return [",".join(status.value for status in statuses), low, high]
-
-
-def _encode_token(
-    scope: list[str],
-    cursors: Mapping[ImageStatus, tuple[str, str] | None],
-    done: set[ImageStatus],
-) -> str:
-    payload = {
-        "v": _TOKEN_VERSION,
-        "q": scope,
-        "c": {status.value: list(cursor) if cursor else None for status, cursor in cursors.items()},
-        "d": sorted(status.value for status in done),
-    }
-    raw = json.dumps(payload, separators=(",", ":"), ensure_ascii=True).encode("ascii")
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
-
-
-def _decode_token(
-    token: str | None,
-    scope: list[str],
-    statuses: tuple[ImageStatus, ...],
-    low: str,
-    high: str,
-) -> tuple[dict[ImageStatus, tuple[str, str] | None], frozenset[ImageStatus]]:
-    if token is None:
-        return {}, frozenset()
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        payload = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    except (ValueError, binascii.Error, UnicodeError) as exc:
-        raise InvalidTokenError("the continuation token is malformed") from exc
-    if not isinstance(payload, dict) or payload.get("v") != _TOKEN_VERSION:
-        raise InvalidTokenError("the continuation token is malformed")
-    if payload.get("q") != scope:
-        raise InvalidTokenError("the continuation token belongs to a different query")
-    raw_cursors, raw_done = payload.get("c"), payload.get("d")
-    if not isinstance(raw_cursors, dict) or not isinstance(raw_done, list):
-        raise InvalidTokenError("the continuation token is malformed")
-    try:
-        done = frozenset(ImageStatus(value) for value in raw_done)
-        cursors = {
-            ImageStatus(name): _cursor(value, low, high) for name, value in raw_cursors.items()
-        }
-    except (ValueError, TypeError) as exc:
-        raise InvalidTokenError("the continuation token is malformed") from exc
-    if not (done | set(cursors)) <= set(statuses) or done & set(cursors):
-        raise InvalidTokenError("the continuation token belongs to a different query")
-    return cursors, done
-
-
-def _cursor(value: Any, low: str, high: str) -> tuple[str, str] | None:
-    if value is None:
-        return None
-    if (
-        not isinstance(value, list)
-        or len(value) != 2
-        or not all(isinstance(part, str) and part for part in value)
-    ):
-        raise ValueError("bad cursor")
-    uploaded, image_key = value
-    # A start key outside the key condition is a DynamoDB ValidationException: refuse it here.
-    if not (low <= uploaded <= high) or not _is_timestamp(uploaded):
-        raise ValueError("cursor outside the range")
-    return uploaded, image_key
-
-
-def _is_timestamp(text: str) -> bool:
-    return _TIMESTAMP.fullmatch(text) is not None

@@ -1,4 +1,4 @@
-"""`qip_local.query` against moto's DynamoDB, with the table's real GSI (Property 9)."""
+"""`qip_images_api.query` against moto's DynamoDB, with the table's real GSI (Property 9)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from qip_local.query import ImageQuery, Page
+from qip_images_api.query import ImageQuery, Page
 from qip_shared.enums import ImageStatus, StageStatus
 from qip_shared.record import (
     STATUS_INDEX_NAME,

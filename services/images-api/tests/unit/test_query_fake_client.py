@@ -1,4 +1,4 @@
-"""`qip_local.query` against a fake DynamoDB client: bounds, requests, tokens, paging.
+"""`qip_images_api.query` against a fake DynamoDB client: bounds, requests, tokens, paging.
 
 The fake answers GetItem and GSI Query the way DynamoDB does for this key schema (order by
 status, uploadTimestamp, then table key; Limit; ExclusiveStartKey); the moto tests in
@@ -14,14 +14,14 @@ from typing import Any
 
 import pytest
 
-from qip_local.query import (
+from qip_images_api.query import (
     EARLIEST,
     LATEST,
     ImageQuery,
-    InvalidTokenError,
     lower_bound,
     upper_bound,
 )
+from qip_images_api.tokens import InvalidTokenError
 from qip_shared.enums import ImageStatus
 from qip_shared.record import STATUS_INDEX_NAME, ImageRecord
 from qip_shared.timeutil import format_timestamp

@@ -1,0 +1,1 @@
+"""qip_sweeper."""
