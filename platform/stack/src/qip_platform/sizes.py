@@ -25,8 +25,6 @@ KNOWN: dict[str, int] = {
     "platform/local/src/qip_local/client.py": 879,
     "platform/local/src/qip_local/client.py::LocalClient": 564,
     "platform/local/src/qip_local/provision.py::provision": 157,
-    "platform/pipeline/src/qip_pipeline/definition.py": 544,
-    "platform/pipeline/src/qip_pipeline/definition.py::build_definition": 134,
     "platform/stack/src/qip_platform/stack.py::QipStack.__init__": 87,
 }
 
