@@ -35,6 +35,7 @@ from qip_local.shim import (
     ScaledTime,
     cached_json_paths,
     cached_state_machine_clients,
+    cached_state_machine_programs,
     direct_dynamodb_answers,
     import_moto_without_ec2,
     lambda_shim,
@@ -220,6 +221,7 @@ class LocalRuntime:
         self.registry.concurrency = self.config.function_concurrency
         self.retry_clock = self._stack.enter_context(scaled_retry_sleeps(self.config.retry_scale))
         self._stack.enter_context(cached_state_machine_clients())
+        self._stack.enter_context(cached_state_machine_programs())
         self._stack.enter_context(cached_json_paths())
         self._stack.enter_context(direct_dynamodb_answers())
         self._stack.enter_context(serialized_dynamodb())

@@ -501,3 +501,57 @@ def import_moto_without_ec2() -> None:
     if "moto.batch" not in sys.modules and BATCH_TASK not in sys.modules:
         with _stand_in_module("moto.batch"):
             importlib.import_module(BATCH_TASK)
+
+
+def _fix_heap_keys(root: Any) -> None:
+    """Give every component of a parsed program its heap key now (moto draws it lazily)."""
+    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+
+    seen: set[int] = set()
+    pending: list[Any] = [root]
+    while pending:
+        value = pending.pop()
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        if isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, list | tuple | set | frozenset):
+            pending.extend(value)
+        elif hasattr(value, "__dict__") and type(value).__module__.startswith("moto."):
+            if isinstance(value, EvalComponent):
+                _ = value.heap_key
+            pending.extend(vars(value).values())
+
+
+@contextlib.contextmanager
+def cached_state_machine_programs() -> Iterator[None]:
+    """Let moto's Step Functions parse each definition once instead of on every execution.
+
+    The parsed program is a tree of declarations: evaluating it keeps every per-execution
+    value in the execution's `Environment` (its frames, heap, variables and history), and no
+    component assigns to itself while evaluating except `heap_key`, a random name it draws on
+    first use to index that heap (retry counters). Drawn lazily, two executions starting at
+    once could draw two names; each cached program therefore draws all of them up front.
+    """
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    original = ExecutionWorker._get_evaluation_entrypoint
+    programs: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def cached(worker: Any) -> Any:
+        definition = worker._evaluation_details.state_machine_details.definition
+        with lock:
+            if definition not in programs:
+                program = AmazonStateLanguageParser.parse(definition)[0]
+                _fix_heap_keys(program)
+                programs[definition] = program
+            return programs[definition]
+
+    ExecutionWorker._get_evaluation_entrypoint = cached  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        ExecutionWorker._get_evaluation_entrypoint = original  # type: ignore[method-assign]
