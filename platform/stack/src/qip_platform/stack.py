@@ -81,6 +81,37 @@ class QipStack(FlatIdStack):
             architecture=ARCHITECTURES[architecture],
             log_retention=settings.log_retention,
         )
+        stage_functions = self._add_pipeline(settings, assets)
+        self._add_front_doors(settings, assets)
+        # service -> function, in the order the dashboard and the alarms list them.
+        self.functions: dict[str, lambda_.Function] = {
+            **{names.STAGE_SERVICES[stage]: fn for stage, fn in stage_functions.items()},
+            "trigger": self.ingest.function,
+            "upload-url": self.upload_api.function,
+            "images-api": self.images_api.function,
+            "sweeper": self.sweeper.function,
+        }
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            state_machine=self.pipeline.state_machine,
+            functions=dict(self.functions),
+            queue=self.ingest.queue,
+            dlq=self.ingest.dlq,
+            alarm_emails=settings.alarm_emails,
+            alarm_urls=settings.alarm_urls,
+        )
+        self._outputs()
+        acknowledge_findings(
+            functions=self.functions.values(),
+            state_machine=self.pipeline.state_machine,
+            upload_api=self.upload_api,
+        )
+
+    def _add_pipeline(
+        self, settings: StackSettings, assets: FunctionAssets
+    ) -> dict[StageName, lambda_.Function]:
+        """The selected stages' functions, the recipe parameter and the state machine."""
         stages_component = StageFunctions(
             self,
             "Stages",
@@ -99,6 +130,10 @@ class QipStack(FlatIdStack):
             storage=self.storage,
             log_retention=settings.log_retention,
         )
+        return stage_functions
+
+    def _add_front_doors(self, settings: StackSettings, assets: FunctionAssets) -> None:
+        """What starts and serves the pipeline: ingest, the upload and images APIs, the sweeper."""
         self.ingest = Ingest(
             self,
             "Ingest",
@@ -125,30 +160,6 @@ class QipStack(FlatIdStack):
             state_machine=self.pipeline.state_machine,
             workflow=self.workflow,
             assets=assets,
-        )
-        # service -> function, in the order the dashboard and the alarms list them.
-        self.functions: dict[str, lambda_.Function] = {
-            **{names.STAGE_SERVICES[stage]: fn for stage, fn in stage_functions.items()},
-            "trigger": self.ingest.function,
-            "upload-url": self.upload_api.function,
-            "images-api": self.images_api.function,
-            "sweeper": self.sweeper.function,
-        }
-        self.monitoring = Monitoring(
-            self,
-            "Monitoring",
-            state_machine=self.pipeline.state_machine,
-            functions=dict(self.functions),
-            queue=self.ingest.queue,
-            dlq=self.ingest.dlq,
-            alarm_emails=settings.alarm_emails,
-            alarm_urls=settings.alarm_urls,
-        )
-        self._outputs()
-        acknowledge_findings(
-            functions=self.functions.values(),
-            state_machine=self.pipeline.state_machine,
-            upload_api=self.upload_api,
         )
 
     def _outputs(self) -> None:
