@@ -22,6 +22,7 @@ import json
 import os
 import sys
 import threading
+import time
 import urllib.parse
 from typing import Any
 
@@ -127,7 +128,12 @@ def serve(config_line: str, answer: Any, host: str, port: int) -> None:
         server.start()
         bound_host, bound_port = server.get_host_and_port()
         endpoint = f"http://{bound_host}:{bound_port}"
-        answer.write(json.dumps({"endpoint": endpoint, "resources": resources_json(resources)}))
+        ready = {
+            "endpoint": endpoint,
+            "resources": resources_json(resources),
+            "start_cpu_seconds": time.process_time(),
+        }
+        answer.write(json.dumps(ready))
         answer.write("\n")
         answer.flush()
         threading.Thread(target=_preload_handlers, name="qip-preload", daemon=True).start()

@@ -154,82 +154,11 @@ def provision(
     s3, ddb, sqs, sns, events = (client(s) for s in ("s3", "dynamodb", "sqs", "sns", "events"))
     iam, lam, sfn = client("iam"), client("lambda"), client("stepfunctions")
 
-    # Buckets: uploads are versioned (execution names use the version id) and emit to EventBridge.
-    for bucket in (names.upload_bucket, names.archive_bucket):
-        s3.create_bucket(Bucket=bucket)
-        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    s3.put_bucket_notification_configuration(
-        Bucket=names.upload_bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
-    )
-
-    ddb.create_table(**table_create_request(names.table))
-    ddb.update_time_to_live(
-        TableName=names.table,
-        TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
-    )
-
-    dlq_url = sqs.create_queue(
-        QueueName=names.dlq,
-        Attributes={"MessageRetentionPeriod": str(14 * 24 * 3600)},
-    )["QueueUrl"]
-    dlq_arn = _queue_arn(sqs, dlq_url)
-    queue_url = sqs.create_queue(
-        QueueName=names.queue,
-        Attributes={
-            "VisibilityTimeout": str(visibility_timeout),
-            "MessageRetentionPeriod": str(MESSAGE_RETENTION_SECONDS),
-            "RedrivePolicy": json.dumps(
-                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(config.MAX_RECEIVES)}
-            ),
-        },
-    )["QueueUrl"]
-    queue_arn = _queue_arn(sqs, queue_url)
-
-    events.put_rule(
-        Name=names.upload_rule,
-        EventPattern=json.dumps(upload_event_pattern(names.upload_bucket)),
-        State="ENABLED",
-        Description="Upload bucket Object Created under uploads/ -> processing queue",
-    )
-    events.put_targets(
-        Rule=names.upload_rule, Targets=[{"Id": "processing-queue", "Arn": queue_arn}]
-    )
-
-    topic_arn = sns.create_topic(Name=names.topic)["TopicArn"]
-    # Local-only taps, so the CLI and tests can read what was notified and published.
-    notifications_url = sqs.create_queue(QueueName=f"{names.prefix}-notifications-tap")["QueueUrl"]
-    sns.subscribe(
-        TopicArn=topic_arn,
-        Protocol="sqs",
-        Endpoint=_queue_arn(sqs, notifications_url),
-        Attributes={"RawMessageDelivery": "true"},
-    )
-    events_url = sqs.create_queue(QueueName=f"{names.prefix}-events-tap")["QueueUrl"]
-    events.put_rule(
-        Name=f"{names.prefix}-processing-events-tap",
-        EventPattern=json.dumps({"source": [EVENT_SOURCE]}),
-        State="ENABLED",
-    )
-    events.put_targets(
-        Rule=f"{names.prefix}-processing-events-tap",
-        Targets=[{"Id": "events-tap", "Arn": _queue_arn(sqs, events_url)}],
-    )
-
-    role_arn = iam.create_role(
-        RoleName=f"{names.prefix}-local-role",
-        AssumeRolePolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]},
-                        "Action": "sts:AssumeRole",
-                    }
-                ],
-            }
-        ),
-    )["Role"]["Arn"]
+    _create_storage(s3, ddb, names)
+    dlq_url, dlq_arn, queue_url, queue_arn = _create_queues(sqs, names, visibility_timeout)
+    _route_uploads(events, names, queue_arn)
+    topic_arn, notifications_url, events_url = _create_topic_and_taps(sns, sqs, events, names)
+    role_arn = _create_role(iam, names)
 
     # The recipe lives where the deployed stack keeps it: one SSM parameter.
     write_recipe(client("ssm"), names.recipe_parameter, recipe)
@@ -237,32 +166,8 @@ def provision(
     account_region = topic_arn.split(":")[3:5]
     region, account = account_region[0], account_region[1]
     state_machine_arn = f"arn:aws:states:{region}:{account}:stateMachine:{names.state_machine}"
-    env_values = {
-        ENV_TABLE_NAME: names.table,
-        ENV_UPLOAD_BUCKET: names.upload_bucket,
-        ENV_ARCHIVE_BUCKET: names.archive_bucket,
-        ENV_TOPIC_ARN: topic_arn,
-        ENV_EVENT_BUS_NAME: "default",
-        ENV_STATE_MACHINE_ARN: state_machine_arn,
-        ENV_RECIPE_PARAMETER: names.recipe_parameter,
-        config.ENV_MAX_RECEIVE_COUNT: str(config.MAX_RECEIVES),
-        config.ENV_METRICS_NAMESPACE: config.METRICS_NAMESPACE,
-        **(extra_environment or {}),
-    }
-    code = _dummy_zip()
-    function_arns: dict[str, str] = {}
-    for service in ALL_SERVICES:
-        created = lam.create_function(
-            FunctionName=function_name(service, names.prefix),
-            Runtime=config.LAMBDA_RUNTIME,
-            Role=role_arn,
-            Handler=handler_path(service),
-            Code={"ZipFile": code},
-            Timeout=60,
-            MemorySize=1024,
-            Environment={"Variables": dict(env_values)},
-        )
-        function_arns[service] = created["FunctionArn"]
+    env_values = _environment_values(names, topic_arn, state_machine_arn, extra_environment)
+    function_arns = _create_functions(lam, names, role_arn, env_values)
 
     definition = state_machine_definition(
         selection,
@@ -296,6 +201,146 @@ def provision(
         function_arns=function_arns,
         recipe_parameter=names.recipe_parameter,
     )
+
+
+def _create_storage(s3: Any, ddb: Any, names: ResourceNames) -> None:
+    """The upload and archive buckets and the images table."""
+    # Buckets: uploads are versioned (execution names use the version id) and emit to EventBridge.
+    for bucket in (names.upload_bucket, names.archive_bucket):
+        s3.create_bucket(Bucket=bucket)
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_notification_configuration(
+        Bucket=names.upload_bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
+    )
+
+    ddb.create_table(**table_create_request(names.table))
+    ddb.update_time_to_live(
+        TableName=names.table,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
+    )
+
+
+def _create_queues(
+    sqs: Any, names: ResourceNames, visibility_timeout: int
+) -> tuple[str, str, str, str]:
+    """The dead-letter queue and the processing queue that redrives into it: URLs and ARNs."""
+    dlq_url = sqs.create_queue(
+        QueueName=names.dlq,
+        Attributes={"MessageRetentionPeriod": str(14 * 24 * 3600)},
+    )["QueueUrl"]
+    dlq_arn = _queue_arn(sqs, dlq_url)
+    queue_url = sqs.create_queue(
+        QueueName=names.queue,
+        Attributes={
+            "VisibilityTimeout": str(visibility_timeout),
+            "MessageRetentionPeriod": str(MESSAGE_RETENTION_SECONDS),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(config.MAX_RECEIVES)}
+            ),
+        },
+    )["QueueUrl"]
+    return dlq_url, dlq_arn, queue_url, _queue_arn(sqs, queue_url)
+
+
+def _route_uploads(events: Any, names: ResourceNames, queue_arn: str) -> None:
+    """The EventBridge rule sending the upload bucket's Object Created events to the queue."""
+    events.put_rule(
+        Name=names.upload_rule,
+        EventPattern=json.dumps(upload_event_pattern(names.upload_bucket)),
+        State="ENABLED",
+        Description="Upload bucket Object Created under uploads/ -> processing queue",
+    )
+    events.put_targets(
+        Rule=names.upload_rule, Targets=[{"Id": "processing-queue", "Arn": queue_arn}]
+    )
+
+
+def _create_topic_and_taps(
+    sns: Any, sqs: Any, events: Any, names: ResourceNames
+) -> tuple[str, str, str]:
+    """The notification topic, and the local-only tap queues: topic ARN, tap queue URLs."""
+    topic_arn: str = sns.create_topic(Name=names.topic)["TopicArn"]
+    # Local-only taps, so the CLI and tests can read what was notified and published.
+    notifications_url = sqs.create_queue(QueueName=f"{names.prefix}-notifications-tap")["QueueUrl"]
+    sns.subscribe(
+        TopicArn=topic_arn,
+        Protocol="sqs",
+        Endpoint=_queue_arn(sqs, notifications_url),
+        Attributes={"RawMessageDelivery": "true"},
+    )
+    events_url = sqs.create_queue(QueueName=f"{names.prefix}-events-tap")["QueueUrl"]
+    events.put_rule(
+        Name=f"{names.prefix}-processing-events-tap",
+        EventPattern=json.dumps({"source": [EVENT_SOURCE]}),
+        State="ENABLED",
+    )
+    events.put_targets(
+        Rule=f"{names.prefix}-processing-events-tap",
+        Targets=[{"Id": "events-tap", "Arn": _queue_arn(sqs, events_url)}],
+    )
+    return topic_arn, notifications_url, events_url
+
+
+def _create_role(iam: Any, names: ResourceNames) -> str:
+    """The one role the functions and the state machine run as; its ARN."""
+    role_arn: str = iam.create_role(
+        RoleName=f"{names.prefix}-local-role",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+    )["Role"]["Arn"]
+    return role_arn
+
+
+def _environment_values(
+    names: ResourceNames,
+    topic_arn: str,
+    state_machine_arn: str,
+    extra_environment: Mapping[str, str] | None,
+) -> dict[str, str]:
+    """The environment every function gets, as the stack sets it."""
+    return {
+        ENV_TABLE_NAME: names.table,
+        ENV_UPLOAD_BUCKET: names.upload_bucket,
+        ENV_ARCHIVE_BUCKET: names.archive_bucket,
+        ENV_TOPIC_ARN: topic_arn,
+        ENV_EVENT_BUS_NAME: "default",
+        ENV_STATE_MACHINE_ARN: state_machine_arn,
+        ENV_RECIPE_PARAMETER: names.recipe_parameter,
+        config.ENV_MAX_RECEIVE_COUNT: str(config.MAX_RECEIVES),
+        config.ENV_METRICS_NAMESPACE: config.METRICS_NAMESPACE,
+        **(extra_environment or {}),
+    }
+
+
+def _create_functions(
+    lam: Any, names: ResourceNames, role_arn: str, env_values: Mapping[str, str]
+) -> dict[str, str]:
+    """One Lambda function per service (placeholder code: the shim runs the handlers)."""
+    code = _dummy_zip()
+    function_arns: dict[str, str] = {}
+    for service in ALL_SERVICES:
+        created = lam.create_function(
+            FunctionName=function_name(service, names.prefix),
+            Runtime=config.LAMBDA_RUNTIME,
+            Role=role_arn,
+            Handler=handler_path(service),
+            Code={"ZipFile": code},
+            Timeout=60,
+            MemorySize=1024,
+            Environment={"Variables": dict(env_values)},
+        )
+        function_arns[service] = created["FunctionArn"]
+    return function_arns
 
 
 def discover(

@@ -35,7 +35,9 @@ from qip_local.shim import (
     ScaledTime,
     cached_json_paths,
     cached_state_machine_clients,
+    cached_state_machine_programs,
     direct_dynamodb_answers,
+    import_moto_without_ec2,
     lambda_shim,
     load_handler,
     scaled_retry_sleeps,
@@ -169,6 +171,8 @@ class LocalRuntime:
         self._saved_env: dict[str, str | None] = {}
         self._server: Any = None
         self._child: subprocess.Popen[bytes] | None = None
+        # CPU seconds the separate process spent until it answered ready (imports, provisioning).
+        self.child_start_cpu_seconds: float | None = None
         self.session: boto3.Session | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -212,10 +216,12 @@ class LocalRuntime:
             mock = mock_aws(config=MOTO_CONFIG)  # type: ignore[call-overload]
             mock.start()
             self._stack.callback(mock.stop)
+        import_moto_without_ec2()
         self.registry = self._stack.enter_context(lambda_shim())
         self.registry.concurrency = self.config.function_concurrency
         self.retry_clock = self._stack.enter_context(scaled_retry_sleeps(self.config.retry_scale))
         self._stack.enter_context(cached_state_machine_clients())
+        self._stack.enter_context(cached_state_machine_programs())
         self._stack.enter_context(cached_json_paths())
         self._stack.enter_context(direct_dynamodb_answers())
         self._stack.enter_context(serialized_dynamodb())
@@ -310,6 +316,7 @@ class LocalRuntime:
         with os.fdopen(read_end, "rb") as answers:
             answer = _read_answer(answers, self._child, CHILD_START_TIMEOUT)
         self.endpoint_url = answer["endpoint"]
+        self.child_start_cpu_seconds = float(answer["start_cpu_seconds"])
         self._setenv("AWS_ENDPOINT_URL", self.endpoint_url)
         self.session = boto3.Session(region_name=REGION)
         self.resources = resources_from_json(answer["resources"], answer["endpoint"])

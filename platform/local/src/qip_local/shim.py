@@ -432,3 +432,126 @@ def cached_json_paths() -> Iterator[None]:
     finally:
         for module, original in patched:
             module.parse = original
+
+
+BATCH_TASK = (
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_batch"
+)
+
+
+class _DeferredEc2Backends:
+    """moto's `ec2_backends`, imported when first used."""
+
+    def _backends(self) -> Any:
+        from moto.ec2 import ec2_backends
+
+        return ec2_backends
+
+    def __getitem__(self, key: str) -> Any:
+        return self._backends()[key]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backends(), name)
+
+
+@contextlib.contextmanager
+def _stand_in_module(name: str, **attributes: Any) -> Iterator[None]:
+    """While the block runs, `name` is a module without its `__init__` (the real one loads later).
+
+    Submodules imported meanwhile are forgotten too, so the real package loads its own.
+    """
+    import importlib.util
+    import sys
+    import types
+
+    spec = importlib.util.find_spec(name)
+    stand_in = types.ModuleType(name)
+    if spec is not None and spec.submodule_search_locations is not None:
+        stand_in.__path__ = list(spec.submodule_search_locations)
+    for attribute, value in attributes.items():
+        setattr(stand_in, attribute, value)
+    before = set(sys.modules)
+    sys.modules[name] = stand_in
+    try:
+        yield
+    finally:
+        if sys.modules.get(name) is stand_in:
+            del sys.modules[name]
+        for module in set(sys.modules) - before:
+            if module.startswith(name + "."):
+                del sys.modules[module]
+
+
+def import_moto_without_ec2() -> None:
+    """Import moto's SSM and Step Functions tasks without EC2's models (~0.9 s of CPU at start).
+
+    Both import EC2 only for operations this system never calls: SSM's `ec2_backends` serves
+    send_command with targets, Step Functions' Batch task imports the `moto.batch` package
+    (whose models import EC2) for one string enum in `moto.batch.utils`. Here SSM gets a
+    deferred `ec2_backends` and the Batch task its own copy of `moto.batch.utils`; the real
+    `moto.ec2` and `moto.batch` still load, unchanged, the first time anything uses them.
+    """
+    import sys
+
+    if "moto.ec2" in sys.modules:
+        return
+    if "moto.ssm.models" not in sys.modules:
+        with _stand_in_module("moto.ec2", ec2_backends=_DeferredEc2Backends()):
+            importlib.import_module("moto.ssm")
+    if "moto.batch" not in sys.modules and BATCH_TASK not in sys.modules:
+        with _stand_in_module("moto.batch"):
+            importlib.import_module(BATCH_TASK)
+
+
+def _fix_heap_keys(root: Any) -> None:
+    """Give every component of a parsed program its heap key now (moto draws it lazily)."""
+    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+
+    seen: set[int] = set()
+    pending: list[Any] = [root]
+    while pending:
+        value = pending.pop()
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        if isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, list | tuple | set | frozenset):
+            pending.extend(value)
+        elif hasattr(value, "__dict__") and type(value).__module__.startswith("moto."):
+            if isinstance(value, EvalComponent):
+                _ = value.heap_key
+            pending.extend(vars(value).values())
+
+
+@contextlib.contextmanager
+def cached_state_machine_programs() -> Iterator[None]:
+    """Let moto's Step Functions parse each definition once instead of on every execution.
+
+    The parsed program is a tree of declarations: evaluating it keeps every per-execution
+    value in the execution's `Environment` (its frames, heap, variables and history), and no
+    component assigns to itself while evaluating except `heap_key`, a random name it draws on
+    first use to index that heap (retry counters). Drawn lazily, two executions starting at
+    once could draw two names; each cached program therefore draws all of them up front.
+    """
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    original = ExecutionWorker._get_evaluation_entrypoint
+    programs: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def cached(worker: Any) -> Any:
+        definition = worker._evaluation_details.state_machine_details.definition
+        with lock:
+            if definition not in programs:
+                program = AmazonStateLanguageParser.parse(definition)[0]
+                _fix_heap_keys(program)
+                programs[definition] = program
+            return programs[definition]
+
+    ExecutionWorker._get_evaluation_entrypoint = cached  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        ExecutionWorker._get_evaluation_entrypoint = original  # type: ignore[method-assign]

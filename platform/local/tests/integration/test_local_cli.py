@@ -278,7 +278,7 @@ def test_exit_code_is_one_when_an_image_failed(
             Outcome(files[2], "uploads/c.png", "FAILED", error="PermanentError: broken"),
         ], []
 
-    monkeypatch.setattr(cli, "_run_process", fake_run)
+    monkeypatch.setattr(cli.process, "_run_process", fake_run)
     names = [str(EXAMPLES / n) for n in ("spinner.gif", "not-an-image.png", "photo.webp")]
     failed = CliRunner().invoke(cli.app, ["process", *names, "--json", "--out", str(tmp_path)])
     assert failed.exit_code == 1
@@ -287,6 +287,6 @@ def test_exit_code_is_one_when_an_image_failed(
     def fake_ok(files: list[str], *args: object) -> tuple[list[Outcome], list[object]]:
         return [Outcome(files[0], None, "REJECTED", "UNSUPPORTED_FORMAT")], []
 
-    monkeypatch.setattr(cli, "_run_process", fake_ok)
+    monkeypatch.setattr(cli.process, "_run_process", fake_ok)
     rejected = CliRunner().invoke(cli.app, ["process", names[1], "--out", str(tmp_path)])
     assert rejected.exit_code == 0

@@ -3,6 +3,7 @@ retries happen (with scaled sleeps) and are visible in the execution history."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import time
 import uuid
@@ -10,6 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
 from qip_local import LocalConfig, LocalRuntime
 from qip_pipeline.names import ALL_SERVICES
@@ -219,3 +221,32 @@ def test_a_function_without_handler_fails_like_a_missing_module(runtime: LocalRu
     answer = runtime.client("lambda").invoke(FunctionName="qip-orphan", Payload=b"{}")
     assert answer["FunctionError"] == "Unhandled"
     assert json.loads(answer["Payload"].read())["errorType"] == "HandlerNotFoundError"
+
+
+def test_concurrent_executions_share_one_parsed_program(
+    runtime: LocalRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Retry counters live per execution although every execution runs the same parsed tree."""
+    assert runtime.registry is not None
+    retries = LIMITS[Workflow.EXPRESS].service_retry.max_attempts
+    parses: list[str] = []
+    original = AmazonStateLanguageParser.parse
+
+    def counting_parse(definition: str) -> Any:
+        parses.append(definition)
+        return original(definition)
+
+    monkeypatch.setattr(AmazonStateLanguageParser, "parse", staticmethod(counting_parse))
+
+    def fail_until_the_last_retry(function: str, event: Any, attempt: int) -> None:
+        if function == "qip-metadata" and attempt <= retries:
+            raise RetryableError(f"transient #{attempt}")
+
+    runtime.registry.add_fault_hook(fail_until_the_last_retry)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        runs = list(pool.map(lambda _: run_execution(runtime, timeout=60), range(4)))
+    for described, history in runs:
+        assert described["status"] == "SUCCEEDED"
+        failed = [e for e in history if e["type"] == "LambdaFunctionFailed"]
+        assert len(failed) == retries
+    assert len(parses) <= 1  # the first execution of this runtime parses; the rest reuse it

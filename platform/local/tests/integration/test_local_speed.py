@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -160,3 +162,40 @@ def test_separate_process_refuses_handlers() -> None:
     fake: Callable[[Any, Any], Any] = lambda event, context: None  # noqa: E731
     with pytest.raises(ValueError, match="handlers"):
         LocalRuntime(LocalConfig(handlers={"resize": fake}), separate_process=True).start()
+
+
+EC2_DEFERRAL_SCRIPT = """
+import sys
+import boto3
+from moto import mock_aws
+from qip_local.shim import import_moto_without_ec2
+
+import_moto_without_ec2()
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_batch,
+)
+with mock_aws():
+    ssm = boto3.client("ssm", region_name="us-east-1")
+    ssm.put_parameter(Name="/p", Value="v", Type="String")
+    value = ssm.get_parameter(Name="/p")["Parameter"]["Value"]
+    ec2_before = "moto.ec2" in sys.modules
+    # The real packages still load, unchanged, the first time something needs them.
+    boto3.client("batch", region_name="us-east-1").describe_compute_environments()
+    import moto.batch.utils
+    from moto.ec2 import ec2_backends
+    from moto.ssm.models import ec2_backends as deferred
+    same = deferred["123456789012"] is ec2_backends["123456789012"]
+    status = state_task_service_batch.JobStatus.SUCCEEDED
+print(value, ec2_before, status == moto.batch.utils.JobStatus.SUCCEEDED == "SUCCEEDED", same)
+"""
+
+
+def test_moto_imports_without_ec2_until_something_needs_it() -> None:
+    answer = subprocess.run(
+        [sys.executable, "-c", EC2_DEFERRAL_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert answer.stdout.split() == ["v", "False", "True", "True"]

@@ -13,22 +13,41 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from qip_pipeline.names import STAGE_SERVICES
-from qip_shared.enums import EVENT_SOURCE, EventDetailType, ImageStatus, NotificationType, StageName
-from qip_shared.errors import INVALID_IMAGE_ERROR, PERMANENT_ERROR, RETRYABLE_ERROR
-from qip_shared.limits import (
-    INTEGRATION_TIMEOUT_SECONDS,
-    LIMITS,
-    PipelineLimits,
-    RetryBudget,
-    Workflow,
-    task_timeout_seconds,
+from qip_pipeline.asl import (
+    ANNOUNCE_FAILURE_STATE,
+    ANNOUNCE_SUCCESS_STATE,
+    COMPLETED_STATE,
+    DEAD_LETTER_QUEUE_PLACEHOLDER,
+    DEAD_LETTER_STATE,
+    EVENT_BUS_PLACEHOLDER,
+    FAILED_STATE,
+    FUNCTION_PLACEHOLDERS,
+    HANDLE_ERROR_STATE,
+    MARK_COMPLETED_STATE,
+    MARK_COMPLETED_STEP,
+    NAME_FAILED_BRANCH_STATE,
+    PARALLEL_FAILED_STATE,
+    PARALLEL_STATE,
+    PUBLISH_FAILURE_STATE,
+    PUBLISH_SUCCESS_STATE,
+    REJECTED_STATE,
+    STATE_NAMES,
+    TABLE_PLACEHOLDER,
+    TOPIC_PLACEHOLDER,
+    announce,
+    catch_all,
+    dead_letter,
+    failed_state_name,
+    lambda_task,
+    mark,
+    name_failure,
+    output_branch,
+    publish,
+    skip_to,
 )
-from qip_shared.messages import (
-    DEAD_LETTER_ATTRIBUTE,
-    UPLOAD_EVENT_DETAIL_TYPE,
-    UPLOAD_EVENT_SOURCE,
-)
+from qip_shared.enums import EventDetailType, ImageStatus, NotificationType, StageName
+from qip_shared.errors import INVALID_IMAGE_ERROR
+from qip_shared.limits import LIMITS, PipelineLimits, Workflow
 from qip_shared.pipeline import (
     RESULT_PATH_ARCHIVE,
     RESULT_PATH_ERROR,
@@ -36,64 +55,41 @@ from qip_shared.pipeline import (
     RESULT_PATH_PROCESSED,
     RESULT_PATH_VALIDATION,
 )
-from qip_shared.transitions import status_condition
+
+# The state and placeholder names are defined with their builders (`qip_pipeline.asl`) and
+# exported here too: the stack, the local runtime and the tests read them from this module.
+__all__ = [
+    "ALL_STAGES",
+    "ANNOUNCE_FAILURE_STATE",
+    "ANNOUNCE_SUCCESS_STATE",
+    "COMPLETED_STATE",
+    "DEAD_LETTER_QUEUE_PLACEHOLDER",
+    "DEAD_LETTER_STATE",
+    "EVENT_BUS_PLACEHOLDER",
+    "FAILED_STATE",
+    "FUNCTION_PLACEHOLDERS",
+    "HANDLE_ERROR_STATE",
+    "MARK_COMPLETED_STATE",
+    "NAME_FAILED_BRANCH_STATE",
+    "PARALLEL_FAILED_STATE",
+    "PARALLEL_STATE",
+    "PLACEHOLDER_RE",
+    "PUBLISH_FAILURE_STATE",
+    "PUBLISH_SUCCESS_STATE",
+    "REJECTED_STATE",
+    "STATE_NAMES",
+    "TABLE_PLACEHOLDER",
+    "TOPIC_PLACEHOLDER",
+    "StageSelectionError",
+    "build_definition",
+    "definition_json",
+    "parse_stages",
+    "placeholders",
+    "substitute",
+    "worst_case_seconds",
+]
 
 ALL_STAGES: tuple[StageName, ...] = tuple(StageName)
-
-# Placeholder name of each stage's function ARN, and of the other resources the ASL names.
-FUNCTION_PLACEHOLDERS: Mapping[StageName, str] = {
-    StageName.VALIDATION: "ValidateFunctionArn",
-    StageName.METADATA: "MetadataFunctionArn",
-    StageName.RESIZE: "ResizeFunctionArn",
-    StageName.THUMBNAIL: "ThumbnailFunctionArn",
-    StageName.ARCHIVE: "ArchiveFunctionArn",
-}
-TOPIC_PLACEHOLDER = "TopicArn"
-TABLE_PLACEHOLDER = "TableName"
-EVENT_BUS_PLACEHOLDER = "EventBusName"
-DEAD_LETTER_QUEUE_PLACEHOLDER = "DeadLetterQueueUrl"
-
-STATE_NAMES: Mapping[StageName, str] = {
-    StageName.VALIDATION: "ValidateImage",
-    StageName.METADATA: "ExtractMetadata",
-    StageName.RESIZE: "ResizeImage",
-    StageName.THUMBNAIL: "GenerateThumbnail",
-    StageName.ARCHIVE: "ArchiveImage",
-}
-PARALLEL_STATE = "ParallelProcessing"
-MARK_COMPLETED_STATE = "MarkCompleted"
-PUBLISH_SUCCESS_STATE = "PublishSuccess"
-ANNOUNCE_SUCCESS_STATE = "AnnounceCompleted"
-ANNOUNCE_FAILURE_STATE = "AnnounceFailed"
-HANDLE_ERROR_STATE = "HandleError"
-PUBLISH_FAILURE_STATE = "PublishFailure"
-DEAD_LETTER_STATE = "SendToDeadLetterQueue"
-FAILED_STATE = "ProcessingFailed"
-REJECTED_STATE = "Rejected"
-COMPLETED_STATE = "Completed"
-
-# A rejection or a permanent error is never retried; the other budgets are the workflow's
-# (`qip_shared.limits`), so that the Express worst case fits the 5-minute cap.
-NO_RETRY = {"ErrorEquals": [INVALID_IMAGE_ERROR, PERMANENT_ERROR], "MaxAttempts": 0}
-SERVICE_ERRORS = [
-    "Lambda.ServiceException",
-    "Lambda.AWSLambdaException",
-    "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
-    RETRYABLE_ERROR,
-]
-# What each Lambda task passes its function: the execution state and where it runs.
-EXECUTION_CONTEXT = {
-    "executionId.$": "$$.Execution.Id",
-    "executionName.$": "$$.Execution.Name",
-    "executionStartTime.$": "$$.Execution.StartTime",
-    "stateName.$": "$$.State.Name",
-    "retryCount.$": "$$.State.RetryCount",
-}
-# The step named in the record (`failedStage`) when the final COMPLETED write fails.
-MARK_COMPLETED_STEP = "MarkCompleted"
-PARALLEL_FAILED_STATE = "ParallelProcessingFailed"
-NAME_FAILED_BRANCH_STATE = "NameFailedBranch"
 PLACEHOLDER_RE = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 
 
@@ -123,224 +119,6 @@ def parse_stages(names: Iterable[str | StageName]) -> tuple[StageName, ...]:
     return selection
 
 
-def _retrier(errors: list[str], budget: RetryBudget) -> dict[str, Any]:
-    return {
-        "ErrorEquals": errors,
-        "IntervalSeconds": budget.interval_seconds,
-        "MaxAttempts": budget.max_attempts,
-        "BackoffRate": budget.backoff_rate,
-        "MaxDelaySeconds": budget.max_delay_seconds,
-    }
-
-
-def lambda_retry(limits: PipelineLimits) -> list[dict[str, Any]]:
-    """The retriers of a stage task: never a rejection or permanent error, then the budgets."""
-    return [
-        NO_RETRY,
-        _retrier(SERVICE_ERRORS, limits.service_retry),
-        _retrier(["States.TaskFailed"], limits.task_retry),
-    ]
-
-
-def integration_retry(limits: PipelineLimits) -> list[dict[str, Any]]:
-    """SNS/DynamoDB/EventBridge tasks: only transient faults are worth another try."""
-    return [_retrier(["States.TaskFailed"], limits.integration_retry)]
-
-
-def _catch_all(next_state: str) -> dict[str, Any]:
-    return {"ErrorEquals": ["States.ALL"], "Next": next_state, "ResultPath": "$.error"}
-
-
-def _failed_state_name(stage: StageName) -> str:
-    return f"{STATE_NAMES[stage]}Failed"
-
-
-def _name_failure(step: str, next_state: str) -> dict[str, Any]:
-    """A Pass that adds the failing step's name to the caught error (`$.error.stage`)."""
-    return {
-        "Type": "Pass",
-        "Parameters": {"Error.$": "$.error.Error", "Cause.$": "$.error.Cause", "stage": step},
-        "ResultPath": "$.error",
-        "Next": next_state,
-    }
-
-
-def _lambda_task(
-    stage: StageName, next_state: str, result_path: str | None, limits: PipelineLimits
-) -> dict[str, Any]:
-    state: dict[str, Any] = {
-        "Type": "Task",
-        "Resource": f"${{{FUNCTION_PLACEHOLDERS[stage]}}}",
-        "Parameters": {"state.$": "$", "execution": EXECUTION_CONTEXT},
-        "TimeoutSeconds": task_timeout_seconds(STAGE_SERVICES[stage]),
-        "Retry": lambda_retry(limits),
-    }
-    if result_path is not None:
-        state["ResultPath"] = f"$.{result_path}"
-    if next_state:
-        state["Next"] = next_state
-    else:
-        state["End"] = True
-    return state
-
-
-def _publish(
-    event_type: NotificationType, status: ImageStatus, limits: PipelineLimits, **paths: str
-) -> dict[str, Any]:
-    message: dict[str, Any] = {
-        "eventType": event_type.value,
-        "imageKey.$": "$.imageKey",
-        "timestamp.$": "$$.State.EnteredTime",
-        "status": status.value,
-        "executionArn.$": "$$.Execution.Id",
-    }
-    message.update({f"{key}.$": path for key, path in paths.items()})
-    return {
-        "Type": "Task",
-        "Resource": "arn:aws:states:::sns:publish",
-        "Parameters": {
-            "TopicArn": f"${{{TOPIC_PLACEHOLDER}}}",
-            "Message": message,
-            "MessageAttributes": {
-                "eventType": {"DataType": "String", "StringValue": event_type.value}
-            },
-        },
-        "ResultPath": None,
-        "TimeoutSeconds": INTEGRATION_TIMEOUT_SECONDS,
-        "Retry": integration_retry(limits),
-    }
-
-
-def _announce(
-    detail_type: EventDetailType, status: ImageStatus, limits: PipelineLimits, **paths: str
-) -> dict[str, Any]:
-    """An EventBridge putEvents task: the pipeline's own ProcessingEvent (Requirement 4.1)."""
-    detail: dict[str, Any] = {
-        "imageKey.$": "$.imageKey",
-        "bucket.$": "$.bucket",
-        "timestamp.$": "$$.State.EnteredTime",
-        "status": status.value,
-        "executionArn.$": "$$.Execution.Id",
-    }
-    detail.update({f"{key}.$": path for key, path in paths.items()})
-    return {
-        "Type": "Task",
-        "Resource": "arn:aws:states:::events:putEvents",
-        "Parameters": {
-            "Entries": [
-                {
-                    "Source": EVENT_SOURCE,
-                    "DetailType": detail_type.value,
-                    "EventBusName": f"${{{EVENT_BUS_PLACEHOLDER}}}",
-                    "Detail": detail,
-                }
-            ]
-        },
-        "ResultPath": None,
-        "TimeoutSeconds": INTEGRATION_TIMEOUT_SECONDS,
-        "Retry": integration_retry(limits),
-    }
-
-
-def _skip_to(next_state: str) -> dict[str, Any]:
-    """A Catch that moves on to `next_state`, keeping the execution state as it was."""
-    return {"ErrorEquals": ["States.ALL"], "Next": next_state, "ResultPath": None}
-
-
-def _mark(
-    target: ImageStatus, extra_sets: Mapping[str, str], limits: PipelineLimits
-) -> dict[str, Any]:
-    """A DynamoDB updateItem task moving the record to `target`, guarded by the transitions."""
-    condition = status_condition(target)
-    names = dict(condition.names) | {"#status": "status", "#updatedAt": "updatedAt"}
-    values: dict[str, Any] = dict(condition.values)
-    values[":target"] = {"S": target.value}
-    values[":now"] = {"S.$": "$$.State.EnteredTime"}
-    sets = ["#status = :target", "#updatedAt = :now"]
-    for i, (attribute, path) in enumerate(extra_sets.items()):
-        names[f"#x{i}"] = attribute
-        values[f":x{i}"] = {"S.$": path}
-        sets.append(f"#x{i} = :x{i}")
-    return {
-        "Type": "Task",
-        "Resource": "arn:aws:states:::dynamodb:updateItem",
-        "Parameters": {
-            "TableName": f"${{{TABLE_PLACEHOLDER}}}",
-            "Key": {"imageKey": {"S.$": "$.imageKey"}},
-            "UpdateExpression": "SET " + ", ".join(sets),
-            "ConditionExpression": condition.expression,
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": values,
-        },
-        "ResultPath": None,
-        "TimeoutSeconds": INTEGRATION_TIMEOUT_SECONDS,
-        "Retry": [
-            {"ErrorEquals": ["DynamoDB.ConditionalCheckFailedException"], "MaxAttempts": 0},
-            *integration_retry(limits),
-        ],
-    }
-
-
-def _dead_letter(limits: PipelineLimits) -> dict[str, Any]:
-    """An SQS sendMessage task: the upload event, as the trigger reads it, to the DLQ.
-
-    Its marker (the execution id, also written on the record by HandleError) lets a message moved
-    back unchanged reprocess the image once (`qip_shared.messages`).
-    """
-    body = {
-        "source": UPLOAD_EVENT_SOURCE,
-        "detail-type": UPLOAD_EVENT_DETAIL_TYPE,
-        "time.$": "$.uploadTimestamp",
-        "detail": {
-            "bucket": {"name.$": "$.bucket"},
-            "object": {
-                "key.$": "$.imageKey",
-                "size.$": "$.size",
-                "version-id.$": "$.versionId",
-                "etag.$": "$.etag",
-            },
-        },
-    }
-    return {
-        "Type": "Task",
-        "Resource": "arn:aws:states:::sqs:sendMessage",
-        "Parameters": {
-            "QueueUrl": f"${{{DEAD_LETTER_QUEUE_PLACEHOLDER}}}",
-            "MessageBody": body,
-            "MessageAttributes": {
-                DEAD_LETTER_ATTRIBUTE: {"DataType": "String", "StringValue.$": "$$.Execution.Id"}
-            },
-        },
-        "ResultPath": None,
-        "TimeoutSeconds": INTEGRATION_TIMEOUT_SECONDS,
-        "Retry": integration_retry(limits),
-    }
-
-
-def _output_branch(stage: StageName, limits: PipelineLimits) -> dict[str, Any]:
-    """One Parallel branch: the stage's task; on failure, name the stage and fail the branch.
-
-    The branch's Fail carries the named error as its Cause (JSON), so the Parallel's Catch
-    knows which stage failed even when the function crashed before its own code ran.
-    """
-    name = STATE_NAMES[stage]
-    failed, abort = _failed_state_name(stage), f"{STATE_NAMES[stage]}Aborted"
-    task = _lambda_task(stage, "", None, limits)
-    task["Catch"] = [_catch_all(failed)]
-    return {
-        "StartAt": name,
-        "States": {
-            name: task,
-            failed: _name_failure(stage.value, abort),
-            abort: {
-                "Type": "Fail",
-                "ErrorPath": "$.error.Error",
-                "CausePath": "States.JsonToString($.error)",
-            },
-        },
-    }
-
-
 def build_definition(
     stages: Sequence[str | StageName] = ALL_STAGES, workflow: str | Workflow = Workflow.EXPRESS
 ) -> dict[str, Any]:
@@ -348,18 +126,38 @@ def build_definition(
     selection = parse_stages(stages)
     limits = LIMITS[Workflow(str(workflow).upper())]
     outputs = [s for s in (StageName.RESIZE, StageName.THUMBNAIL) if s in selection]
-    has_archive = StageName.ARCHIVE in selection
+    line = _main_line(selection, outputs)
+    following = dict(itertools.pairwise(line))
+    states = _stage_states(selection, following, limits)
+    if outputs:
+        states |= _parallel_states(outputs, following, limits)
+    states |= _success_states(selection, limits)
+    states |= _failure_states(limits)
+    return {
+        "Comment": "QIP image pipeline: " + ", ".join(s.value for s in selection),
+        "StartAt": line[0],
+        "TimeoutSeconds": limits.execution_timeout_seconds,
+        "States": states,
+    }
 
-    # The main line, in order; each entry is the state name that follows the previous one.
+
+def _main_line(selection: Sequence[StageName], outputs: Sequence[StageName]) -> list[str]:
+    """The main line's state names, in order (each one's `Next` is the one after it)."""
     line: list[str] = [STATE_NAMES[StageName.VALIDATION]]
     if StageName.METADATA in selection:
         line.append(STATE_NAMES[StageName.METADATA])
     if outputs:
         line.append(PARALLEL_STATE)
+    has_archive = StageName.ARCHIVE in selection
     line.append(STATE_NAMES[StageName.ARCHIVE] if has_archive else MARK_COMPLETED_STATE)
     line.append(PUBLISH_SUCCESS_STATE)
-    following = dict(itertools.pairwise(line))
+    return line
 
+
+def _stage_states(
+    selection: Sequence[StageName], following: Mapping[str, str], limits: PipelineLimits
+) -> dict[str, Any]:
+    """Validate, metadata and archive's tasks, each with the Pass that names its failure."""
     states: dict[str, Any] = {}
     # Each stage task's failure is named (Pass `<State>Failed`) before HandleError records it.
     for stage in (StageName.VALIDATION, StageName.METADATA, StageName.ARCHIVE):
@@ -371,30 +169,36 @@ def build_definition(
             StageName.METADATA: RESULT_PATH_METADATA,
             StageName.ARCHIVE: RESULT_PATH_ARCHIVE,
         }[stage]
-        states[name] = _lambda_task(stage, following[name], result_path, limits)
-        states[name]["Catch"] = [_catch_all(_failed_state_name(stage))]
-        states[_failed_state_name(stage)] = _name_failure(stage.value, HANDLE_ERROR_STATE)
+        states[name] = lambda_task(stage, following[name], result_path, limits)
+        states[name]["Catch"] = [catch_all(failed_state_name(stage))]
+        states[failed_state_name(stage)] = name_failure(stage.value, HANDLE_ERROR_STATE)
     # Validate has already recorded REJECTED with its reason code and notified.
-    states[line[0]]["Catch"].insert(
+    states[STATE_NAMES[StageName.VALIDATION]]["Catch"].insert(
         0, {"ErrorEquals": [INVALID_IMAGE_ERROR], "Next": REJECTED_STATE, "ResultPath": "$.error"}
     )
+    return states
 
-    if outputs:
-        states[PARALLEL_STATE] = {
+
+def _parallel_states(
+    outputs: Sequence[StageName], following: Mapping[str, str], limits: PipelineLimits
+) -> dict[str, Any]:
+    """The Parallel of the output stages and the two Passes that name its failed branch."""
+    return {
+        PARALLEL_STATE: {
             "Type": "Parallel",
-            "Branches": [_output_branch(stage, limits) for stage in outputs],
+            "Branches": [output_branch(stage, limits) for stage in outputs],
             "ResultPath": f"$.{RESULT_PATH_PROCESSED}",
             "Next": following[PARALLEL_STATE],
-            "Catch": [_catch_all(PARALLEL_FAILED_STATE)],
-        }
+            "Catch": [catch_all(PARALLEL_FAILED_STATE)],
+        },
         # The failed branch's Cause is its named error as JSON: unwrap it, then flatten it.
-        states[PARALLEL_FAILED_STATE] = {
+        PARALLEL_FAILED_STATE: {
             "Type": "Pass",
             "Parameters": {"branch.$": "States.StringToJson($.error.Cause)"},
             "ResultPath": "$.error",
             "Next": NAME_FAILED_BRANCH_STATE,
-        }
-        states[NAME_FAILED_BRANCH_STATE] = {
+        },
+        NAME_FAILED_BRANCH_STATE: {
             "Type": "Pass",
             "Parameters": {
                 "Error.$": "$.error.branch.Error",
@@ -403,9 +207,14 @@ def build_definition(
             },
             "ResultPath": "$.error",
             "Next": HANDLE_ERROR_STATE,
-        }
+        },
+    }
 
-    if has_archive:
+
+def _success_states(selection: Sequence[StageName], limits: PipelineLimits) -> dict[str, Any]:
+    """MarkCompleted (without archive), then the success notification, event and Succeed."""
+    states: dict[str, Any] = {}
+    if StageName.ARCHIVE in selection:
         success_paths = {
             "archivedLocation": f"$.{RESULT_PATH_ARCHIVE}.archivedLocation",
             "processingDuration": f"$.{RESULT_PATH_ARCHIVE}.processingDuration",
@@ -413,16 +222,16 @@ def build_definition(
             "render": f"$.{RESULT_PATH_ARCHIVE}.render",
         }
     else:
-        states[MARK_COMPLETED_STATE] = _mark(ImageStatus.COMPLETED, {}, limits) | {
+        states[MARK_COMPLETED_STATE] = mark(ImageStatus.COMPLETED, {}, limits) | {
             "Next": PUBLISH_SUCCESS_STATE,
-            "Catch": [_catch_all(f"{MARK_COMPLETED_STATE}Failed")],
+            "Catch": [catch_all(f"{MARK_COMPLETED_STATE}Failed")],
         }
-        states[f"{MARK_COMPLETED_STATE}Failed"] = _name_failure(
+        states[f"{MARK_COMPLETED_STATE}Failed"] = name_failure(
             MARK_COMPLETED_STEP, HANDLE_ERROR_STATE
         )
         success_paths = {}
 
-    success = _publish(
+    success = publish(
         NotificationType.PROCESSING_COMPLETED, ImageStatus.COMPLETED, limits, **success_paths
     )
     success["Parameters"]["Message"]["stages"] = [s.value for s in selection]
@@ -430,13 +239,18 @@ def build_definition(
     # after its retries must not turn a COMPLETED image's execution into a failure.
     states[PUBLISH_SUCCESS_STATE] = success | {
         "Next": ANNOUNCE_SUCCESS_STATE,
-        "Catch": [_skip_to(ANNOUNCE_SUCCESS_STATE)],
+        "Catch": [skip_to(ANNOUNCE_SUCCESS_STATE)],
     }
-    states[ANNOUNCE_SUCCESS_STATE] = _announce(
+    states[ANNOUNCE_SUCCESS_STATE] = announce(
         EventDetailType.PROCESSING_COMPLETED, ImageStatus.COMPLETED, limits, **success_paths
-    ) | {"Next": COMPLETED_STATE, "Catch": [_skip_to(COMPLETED_STATE)]}
+    ) | {"Next": COMPLETED_STATE, "Catch": [skip_to(COMPLETED_STATE)]}
     states[COMPLETED_STATE] = {"Type": "Succeed"}
+    return states
 
+
+def _failure_states(limits: PipelineLimits) -> dict[str, Any]:
+    """HandleError, the failure notification, event and dead letter, then Fail; and Rejected."""
+    states: dict[str, Any] = {}
     failure_paths = {
         "errorType": f"$.{RESULT_PATH_ERROR}.Error",
         "errorMessage": f"$.{RESULT_PATH_ERROR}.Cause",
@@ -444,23 +258,23 @@ def build_definition(
     }
     # The record also keeps the id its dead letter carries (see SendToDeadLetterQueue).
     marked = {**failure_paths, "deadLetterId": "$$.Execution.Id"}
-    states[HANDLE_ERROR_STATE] = _mark(ImageStatus.FAILED, marked, limits) | {
+    states[HANDLE_ERROR_STATE] = mark(ImageStatus.FAILED, marked, limits) | {
         "Next": PUBLISH_FAILURE_STATE,
         # A record that is already terminal (or gone) still gets its failure notification.
         "Catch": [
             {"ErrorEquals": ["States.ALL"], "Next": PUBLISH_FAILURE_STATE, "ResultPath": None}
         ],
     }
-    states[PUBLISH_FAILURE_STATE] = _publish(
+    states[PUBLISH_FAILURE_STATE] = publish(
         NotificationType.PROCESSING_FAILED, ImageStatus.FAILED, limits, **failure_paths
-    ) | {"Next": ANNOUNCE_FAILURE_STATE, "Catch": [_skip_to(ANNOUNCE_FAILURE_STATE)]}
-    states[ANNOUNCE_FAILURE_STATE] = _announce(
+    ) | {"Next": ANNOUNCE_FAILURE_STATE, "Catch": [skip_to(ANNOUNCE_FAILURE_STATE)]}
+    states[ANNOUNCE_FAILURE_STATE] = announce(
         EventDetailType.PROCESSING_FAILED, ImageStatus.FAILED, limits, **failure_paths
-    ) | {"Next": DEAD_LETTER_STATE, "Catch": [_skip_to(DEAD_LETTER_STATE)]}
+    ) | {"Next": DEAD_LETTER_STATE, "Catch": [skip_to(DEAD_LETTER_STATE)]}
     # Requirement 6.2: a failure after the retries leaves a dead-letter entry to reprocess.
-    states[DEAD_LETTER_STATE] = _dead_letter(limits) | {
+    states[DEAD_LETTER_STATE] = dead_letter(limits) | {
         "Next": FAILED_STATE,
-        "Catch": [_skip_to(FAILED_STATE)],
+        "Catch": [skip_to(FAILED_STATE)],
     }
     states[FAILED_STATE] = {
         "Type": "Fail",
@@ -468,13 +282,7 @@ def build_definition(
         "Cause": "A stage failed after its retries; see the image record's errorMessage.",
     }
     states[REJECTED_STATE] = {"Type": "Succeed"}
-
-    return {
-        "Comment": "QIP image pipeline: " + ", ".join(s.value for s in selection),
-        "StartAt": line[0],
-        "TimeoutSeconds": limits.execution_timeout_seconds,
-        "States": states,
-    }
+    return states
 
 
 def definition_json(

@@ -1,0 +1,157 @@
+"""`qip recipe show|set` and `qip backfill`: the variants rendered, and re-rendering."""
+
+# Imports are lazy on purpose: `qip process` must never load CDK, and `--help` stays fast.
+# Typer commands take their options as parameters.
+# ruff: noqa: PLC0415
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from qip_local.cli.common import (
+    EXIT_FAILED,
+    EndpointOption,
+    JsonOption,
+    PrefixOption,
+    app,
+    connect,
+    one_line_errors,
+    read_recipe_file,
+    recipe_app,
+)
+
+
+def _recipe_table(recipe: Any) -> Table:
+    table = Table(title=f"recipe {recipe.version}", box=box.SIMPLE_HEAD)
+    for column in ("variant", "stage", "fit", "size", "formats"):
+        table.add_column(column)
+    for variant in recipe.variants:
+        table.add_row(
+            variant.name,
+            variant.stage.value,
+            variant.fit.value,
+            f"{variant.width}x{variant.height}",
+            ", ".join(f.value for f in variant.formats),
+        )
+    return table
+
+
+@recipe_app.command("show")
+def recipe_show(
+    endpoint: EndpointOption = None,
+    prefix: PrefixOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Show the recipe a running `qip serve` renders.
+
+    Examples:
+
+        qip recipe show
+
+        qip recipe show --json > recipe.json
+    """
+    from qip_shared.recipe_store import read_recipe
+
+    with one_line_errors():
+        client = connect(endpoint, prefix)
+        current = read_recipe(client.client("ssm"), client.resources.recipe_parameter)
+        if json_output:
+            typer.echo(json.dumps(current.to_json_dict(), indent=2))
+        else:
+            Console(highlight=False).print(_recipe_table(current))
+
+
+@recipe_app.command("set")
+def recipe_set(
+    file: Annotated[Path, typer.Argument(help="The recipe JSON file.")],
+    endpoint: EndpointOption = None,
+    prefix: PrefixOption = None,
+) -> None:
+    """Make a running `qip serve` render another recipe (new uploads; `qip backfill` for the
+    images it already has). Warm functions pick it up within a minute.
+
+    Examples:
+
+        qip recipe set recipes/all-formats.json && qip backfill
+    """
+    from qip_shared.recipe_store import read_recipe, write_recipe
+
+    with one_line_errors():
+        chosen = read_recipe_file(file)
+        client = connect(endpoint, prefix)
+        ssm, parameter = client.client("ssm"), client.resources.recipe_parameter
+        previous = read_recipe(ssm, parameter)
+        write_recipe(ssm, parameter, chosen)
+        typer.echo(f"recipe {chosen.version} set (was {previous.version}); run `qip backfill`")
+
+
+@app.command()
+def backfill(
+    endpoint: EndpointOption = None,
+    prefix: PrefixOption = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help='Print only {"examined", "rerendered", "failed"}.')
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for all re-renders.")] = 600.0,
+) -> None:
+    """Re-render the COMPLETED images whose variants another recipe version rendered.
+
+    Finds them through the status index (no Scan), runs each through the same stages once
+    (idempotent: run it again and nothing is re-rendered; resumable after an interruption).
+    Exit code 1 if any image failed to re-render.
+
+    Examples:
+
+        qip recipe set recipes/all-formats.json && qip backfill
+
+        qip backfill --json
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from qip_local.backfill import Backfill
+
+    with one_line_errors():
+        client = connect(endpoint, prefix)
+        resources = client.resources
+        job = Backfill(
+            dynamodb=client.client("dynamodb"),
+            stepfunctions=client.client("stepfunctions"),
+            ssm=client.client("ssm"),
+            table=resources.table,
+            upload_bucket=resources.upload_bucket,
+            state_machine_arn=resources.state_machine_arn,
+            recipe_parameter=resources.recipe_parameter,
+        )
+        if json_output:
+            report = job.run(timeout=timeout)
+            typer.echo(json.dumps(report.to_json()))
+        else:
+            console = Console(highlight=False)
+            version = job.current_recipe().version
+            with Progress(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+            ) as progress:
+                task = progress.add_task(f"re-rendering with recipe {version}", total=None)
+                report = job.run(
+                    on_plan=lambda _examined, stale: progress.update(task, total=stale),
+                    on_done=lambda _record, _ok: progress.advance(task),
+                    timeout=timeout,
+                )
+            failed = f"[red]{report.failed} failed[/]" if report.failed else "0 failed"
+            console.print(
+                f"examined {report.examined} completed image(s): "
+                f"[green]{report.rerendered} re-rendered[/], {failed}"
+            )
+    if report.failed:
+        raise typer.Exit(EXIT_FAILED)
