@@ -18,7 +18,17 @@ from qip_platform.affected import (
 )
 
 REPO = Path(__file__).resolve().parents[4]
-SERVICES = ("validate", "metadata", "resize", "thumbnail", "archive", "trigger", "upload-url")
+SERVICES = (
+    "validate",
+    "metadata",
+    "resize",
+    "thumbnail",
+    "archive",
+    "trigger",
+    "upload-url",
+    "images-api",
+    "sweeper",
+)
 GRAPH = {
     "shared": Package("shared", "shared"),
     **{s: Package(s, f"services/{s}", frozenset({"shared"})) for s in SERVICES},
