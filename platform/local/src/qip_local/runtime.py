@@ -26,6 +26,14 @@ from typing import Any
 
 import boto3
 
+from qip_local.moto_patches import (
+    cached_json_paths,
+    cached_state_machine_clients,
+    cached_state_machine_programs,
+    direct_dynamodb_answers,
+    import_moto_without_ec2,
+    serialized_dynamodb,
+)
 from qip_local.poller import SqsPoller
 from qip_local.provision import Resources, provision
 from qip_local.schedule import Schedule
@@ -33,15 +41,9 @@ from qip_local.shim import (
     FunctionRegistry,
     Handler,
     ScaledTime,
-    cached_json_paths,
-    cached_state_machine_clients,
-    cached_state_machine_programs,
-    direct_dynamodb_answers,
-    import_moto_without_ec2,
     lambda_shim,
     load_handler,
     scaled_retry_sleeps,
-    serialized_dynamodb,
 )
 from qip_pipeline.definition import ALL_STAGES
 from qip_pipeline.names import ALL_SERVICES, ResourceNames, function_name

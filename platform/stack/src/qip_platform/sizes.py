@@ -19,9 +19,7 @@ CLASS_LINES = 300
 FUNCTION_LINES = 80
 SOURCE_GLOBS = ("shared/src/**/*.py", "services/*/src/**/*.py", "platform/*/src/**/*.py")
 # Over a limit today (unit -> its size): debt with a ceiling; each line goes when its unit is split.
-KNOWN: dict[str, int] = {
-    "platform/local/src/qip_local/shim.py": 557,
-}
+KNOWN: dict[str, int] = {}
 
 
 def _spans(tree: ast.Module) -> Iterator[tuple[str, str, int]]:
