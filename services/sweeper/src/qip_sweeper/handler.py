@@ -16,10 +16,11 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from qip_shared.aws import StaleWriteError
+from qip_shared.boundary import Dependencies, LocalContext
 from qip_shared.errors import QipError
 from qip_shared.keys import execution_arn
 from qip_shared.record import ImageRecord
-from qip_shared.stage import Dependencies, LocalContext, add_processing_duration
+from qip_shared.stage import add_processing_duration
 from qip_shared.timeutil import format_timestamp
 from qip_sweeper.adapters import Adapters
 from qip_sweeper.core import (
