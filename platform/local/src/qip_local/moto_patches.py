@@ -182,7 +182,7 @@ class _DeferredEc2Backends:
     """moto's `ec2_backends`, imported when first used."""
 
     def _backends(self) -> Any:
-        from moto.ec2 import ec2_backends
+        from moto.ec2 import ec2_backends  # type: ignore[attr-defined]
 
         return ec2_backends
 
@@ -289,7 +289,7 @@ def cached_state_machine_programs() -> Iterator[None]:
                 programs[definition] = program
             return programs[definition]
 
-    ExecutionWorker._get_evaluation_entrypoint = cached  # type: ignore[method-assign]
+    ExecutionWorker._get_evaluation_entrypoint = cached  # type: ignore[method-assign,assignment]
     try:
         yield
     finally:

@@ -98,7 +98,8 @@ def test_main_line_runs_top_to_bottom_and_catch_targets_sit_to_its_right() -> No
     assert resize.h == thumb.h == BOX_H
     catch = {(e.source, e.target): e for e in layout.edges if e.kind == "catch"}
     assert catch[("ValidateImage", "Rejected")].label == "InvalidImageError"
-    assert catch[("ArchiveImage", "HandleError")].label == ""
+    # Each stage's failure first names the stage (by design of the per-stage Catch).
+    assert catch[("ArchiveImage", "ArchiveImageFailed")].label == ""
 
 
 def test_svg_marks_each_state_with_its_progress_and_escapes_text() -> None:
@@ -142,13 +143,20 @@ def test_stacked_layout_for_phones_puts_error_states_below_and_routes_catches_in
     main_right = max(n.x + n.w for n in stacked.nodes.values() if n.y < bottom)
     for name in ("Rejected", "HandleError", "PublishFailure", "ProcessingFailed"):
         assert stacked.nodes[name].y > bottom
-    assert set(stacked.gutters) == {"Rejected", "HandleError"}
+    main_catch_targets = {
+        e.target
+        for e in stacked.edges
+        if e.kind == "catch" and stacked.nodes[e.source].parent is None
+    }
+    assert set(stacked.gutters) == main_catch_targets
+    assert {"Rejected", "ValidateImageFailed", "ArchiveImageFailed"} <= main_catch_targets
     assert all(main_right < x < stacked.width for x in stacked.gutters.values())
     svg = ET.fromstring(
         str(render_svg(stacked, {}, title="t", description="d", id_prefix="narrow"))
     )
     polylines = list(svg.iter(f"{SVG}polyline"))
-    catches = [e for e in stacked.edges if e.kind == "catch"]
+    # Catches to the main line's error states run in gutters (a branch's own stay inside it).
+    catches = [e for e in stacked.edges if e.kind == "catch" and e.target in stacked.gutters]
     assert len(polylines) == len(catches)
     for line in polylines:
         points = [tuple(map(float, p.split(","))) for p in line.get("points").split()]

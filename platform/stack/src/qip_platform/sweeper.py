@@ -30,7 +30,7 @@ class SweeperProps(TypedDict):
     """The shared resources, the state machine and its workflow, the function assets."""
 
     storage: Storage
-    state_machine: sfn.IStateMachine
+    state_machine: sfn.StateMachine
     workflow: str
     assets: FunctionAssets
 

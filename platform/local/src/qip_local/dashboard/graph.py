@@ -173,6 +173,15 @@ def workflow_layout(definition: Mapping[str, Any], *, stacked: bool = False) -> 
     return layout
 
 
+def _branch_states(branch: Mapping[str, Any]) -> list[str]:
+    """A branch's main chain, then the chains its catches lead to (a stage's own failure path)."""
+    states: Mapping[str, Any] = branch["States"]
+    ordered = _chain(states, branch["StartAt"])
+    for name in states:
+        ordered.extend(s for s in _chain(states, name) if s not in ordered)
+    return ordered
+
+
 def _place_parallel(
     layout: Layout, name: str, state: Mapping[str, Any], *, x: float, y: float, width: float
 ) -> float:
@@ -182,7 +191,7 @@ def _place_parallel(
     left = x + (width - inner_w) / 2
     deepest = 0
     for i, branch in enumerate(branches):
-        chain = _chain(branch["States"], branch["StartAt"])
+        chain = _branch_states(branch)
         bx = left + BRANCH_GAP + i * (BOX_W + BRANCH_GAP)
         by = y + PARALLEL_HEADER
         for child in chain:

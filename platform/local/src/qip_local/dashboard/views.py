@@ -302,13 +302,15 @@ def progress_from_record(record: ImageRecord, definition: Mapping[str, Any]) -> 
     names = _all_states(definition)
     states = dict.fromkeys(names, "pending")
     parents = _parents(definition)
+    stage_states = set(STATE_NAMES.values())
     for stage, state_name in STATE_NAMES.items():
         info = record.stages.get(stage)
         if info is not None and state_name in states:
             states[state_name] = STAGE_STATUS_PROGRESS[info.status]
     for child, parent in parents.items():
         if states.get(child) != "pending":
-            children = [c for c, p in parents.items() if p == parent]
+            # A branch's stage states decide; its failure-path states stay pending until used.
+            children = [c for c, p in parents.items() if p == parent and c in stage_states]
             values = {states[c] for c in children}
             if "error" in values:
                 states[parent] = "error"
