@@ -294,3 +294,26 @@ def cached_state_machine_programs() -> Iterator[None]:
         yield
     finally:
         ExecutionWorker._get_evaluation_entrypoint = original  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
+def balanced_task_timeouts() -> Iterator[None]:
+    """Keep moto's evaluation stack balanced when a task's TimeoutSeconds is pruned.
+
+    moto's Lambda task evaluates `TimeoutSeconds` and pops the value, but a component evaluated
+    after its branch stopped (a Parallel whose other branch failed) pushes nothing, so the pop
+    takes the task's payload and the history then holds a dict as `timeoutInSeconds` (an error
+    when read). A static timeout pushes its number either way.
+    """
+    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
+
+    original = TimeoutSeconds.eval
+
+    def push_always(self: Any, env: Any) -> None:
+        env.stack.append(self.timeout_seconds)
+
+    TimeoutSeconds.eval = push_always  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        TimeoutSeconds.eval = original  # type: ignore[method-assign]

@@ -27,6 +27,7 @@ from typing import Any
 import boto3
 
 from qip_local.moto_patches import (
+    balanced_task_timeouts,
     cached_json_paths,
     cached_state_machine_clients,
     cached_state_machine_programs,
@@ -224,6 +225,7 @@ class LocalRuntime:
         self.retry_clock = self._stack.enter_context(scaled_retry_sleeps(self.config.retry_scale))
         self._stack.enter_context(cached_state_machine_clients())
         self._stack.enter_context(cached_state_machine_programs())
+        self._stack.enter_context(balanced_task_timeouts())
         self._stack.enter_context(cached_json_paths())
         self._stack.enter_context(direct_dynamodb_answers())
         self._stack.enter_context(serialized_dynamodb())
