@@ -1,7 +1,7 @@
 """The synthesized definition of every selection and workflow, byte for byte, as it was recorded.
 
 A refactoring of the builders leaves these digests alone; a deliberate change of the machine
-updates them (`python platform/pipeline/tests/unit/test_definition_unchanged.py` prints them).
+updates them (`uv run python` of this file prints them).
 """
 
 from __future__ import annotations
