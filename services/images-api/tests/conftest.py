@@ -166,16 +166,23 @@ def load_event() -> Callable[[str], dict[str, Any]]:
 
 
 def api_event(
-    path: str, *, sub: str | None = ALICE, query: dict[str, str] | None = None
+    path: str,
+    *,
+    sub: str | None = ALICE,
+    query: dict[str, str] | None = None,
+    origin: str | None = None,
 ) -> dict[str, Any]:
     """A REST proxy event for GET `path` by the Cognito user `sub` (None: no claims)."""
     one = path.startswith("/images/")
     resource = "/images/{id+}" if one else "/images"
+    headers = {"Host": "abc123.execute-api.us-east-1.amazonaws.com"}
+    if origin is not None:
+        headers["origin"] = origin
     return {
         "resource": resource,
         "path": path,
         "httpMethod": "GET",
-        "headers": {"Host": "abc123.execute-api.us-east-1.amazonaws.com"},
+        "headers": headers,
         "multiValueHeaders": {},
         "queryStringParameters": query,
         "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
@@ -207,11 +214,15 @@ def call(event: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
 
 @pytest.fixture
 def get() -> Callable[..., tuple[int, dict[str, Any], dict[str, str]]]:
-    """`get(path, sub=..., query=...)`: call the API as API Gateway would."""
+    """`get(path, sub=..., query=..., origin=...)`: call the API as API Gateway would."""
 
     def request(
-        path: str, *, sub: str | None = ALICE, query: dict[str, str] | None = None
+        path: str,
+        *,
+        sub: str | None = ALICE,
+        query: dict[str, str] | None = None,
+        origin: str | None = None,
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
-        return call(api_event(path, sub=sub, query=query))
+        return call(api_event(path, sub=sub, query=query, origin=origin))
 
     return request
