@@ -33,9 +33,7 @@ class OutputsFileError(ValueError):
     """The outputs file is missing, unreadable, or lacks what the CLI needs."""
 
 
-def read_outputs(
-    path: Path, stack: str | None = None, needs: Sequence[str] = ()
-) -> dict[str, str]:
+def read_outputs(path: Path, stack: str | None = None, needs: Sequence[str] = ()) -> dict[str, str]:
     """The outputs of one stack in an outputs file (`stack`, or the only one holding ours),
     refused unless it has the outputs every command needs and the command's own `needs`."""
     try:
