@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 
 from qip_shared.enums import StageName
+from qip_shared.limits import LIMITS, RetryBudget, Workflow
 
 app = typer.Typer(
     name="qip",
@@ -159,6 +160,24 @@ OutputsOption = Annotated[
         "--outputs",
         help="A deployed stack: the file `cdk deploy --outputs-file` wrote (AWS credentials, "
         "region and endpoint from the environment).",
+    ),
+]
+def _retried(budget: RetryBudget) -> str:
+    """`once after 2 s`, `3 times after 2, 4, 8 s`: a retrier's waits in words."""
+    waits = ", ".join(f"{wait:g}" for wait in budget.waits())
+    times = "once" if budget.max_attempts == 1 else f"{budget.max_attempts} times"
+    return f"{times} after {waits} s"
+
+
+# The local system runs the Express definition: its budgets are the designed waits.
+_LOCAL_LIMITS = LIMITS[Workflow.EXPRESS]
+RetryScaleOption = Annotated[
+    float,
+    typer.Option(
+        "--retry-scale",
+        help="Scale of the Step Functions retry waits (1 = as designed: a stage's AWS errors are "
+        f"retried {_retried(_LOCAL_LIMITS.service_retry)}, other failures "
+        f"{_retried(_LOCAL_LIMITS.task_retry)}).",
     ),
 ]
 RecipeOption = Annotated[
