@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Annotated, Any
 
@@ -35,7 +35,8 @@ dlq_app = typer.Typer(
 )
 app.add_typer(dlq_app, name="dlq")
 recipe_app = typer.Typer(
-    help="Show or change the recipe (the variants resize and thumbnail render) of `qip serve`.",
+    help="Show or change the recipe (the variants resize and thumbnail render) of `qip serve`, "
+    "or --outputs.",
     no_args_is_help=True,
 )
 app.add_typer(recipe_app, name="recipe")
@@ -93,14 +94,20 @@ def status_text(status: str) -> str:
 
 
 # -- connection to a running `qip serve`, or to a deployed stack ---------------------------
-def connect(endpoint: str | None, prefix: str | None, outputs: Path | None = None) -> Any:
-    """A client of a deployed stack (--outputs), else of a running server (--endpoint,
-    $QIP_ENDPOINT, or the state file)."""
+def connect(
+    endpoint: str | None,
+    prefix: str | None,
+    outputs: Path | None = None,
+    *,
+    needs: Sequence[str] = (),
+) -> Any:
+    """A client of a deployed stack (--outputs, which must hold the outputs in `needs` too),
+    else of a running server (--endpoint, $QIP_ENDPOINT, or the state file)."""
     if outputs is not None:
         from qip_local.deployed import OutputsFileError, deployed_client
 
         try:
-            return deployed_client(outputs)
+            return deployed_client(outputs, needs=needs)
         except OutputsFileError as exc:
             raise CliError(str(exc)) from None
     import boto3
