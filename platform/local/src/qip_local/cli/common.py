@@ -162,6 +162,8 @@ OutputsOption = Annotated[
         "region and endpoint from the environment).",
     ),
 ]
+
+
 def _retried(budget: RetryBudget) -> str:
     """`once after 2 s`, `3 times after 2, 4, 8 s`: a retrier's waits in words."""
     waits = ", ".join(f"{wait:g}" for wait in budget.waits())
