@@ -135,7 +135,7 @@ def backfill(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from qip_local.backfill import Backfill
+    from qip_local.backfill import Backfill, sync_client_config
 
     with one_line_errors():
         client = _connect_to_recipe(endpoint, prefix, outputs)
@@ -148,6 +148,10 @@ def backfill(
             upload_bucket=resources.upload_bucket,
             state_machine_arn=resources.state_machine_arn,
             recipe_parameter=resources.recipe_parameter,
+            # Express machines: each attempt runs with StartSyncExecution (up to 5 minutes).
+            sync_stepfunctions=client.session.client(
+                "stepfunctions", endpoint_url=client.endpoint_url, config=sync_client_config()
+            ),
         )
         if json_output:
             report = job.run(timeout=timeout)
