@@ -6,8 +6,10 @@ failures become the shared `RetryableError` / `PermanentError` themselves, never
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Self, TypeVar
 
 import boto3
 from botocore.config import Config
@@ -225,3 +227,23 @@ class StageAdapters:
         """Put the EventBridge event, then publish the SNS notification."""
         self.put_event(event)
         self.publish_notification(notification)
+
+
+def utc_clock() -> datetime:
+    """The current time in UTC (tests inject their own clock)."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class ExecutionAdapters(StageAdapters):
+    """The shared stage calls plus Step Functions and a clock (trigger and sweeper)."""
+
+    stepfunctions: Any = None
+    clock: Callable[[], datetime] = field(default=utc_clock)
+
+    @classmethod
+    def from_settings(cls, settings: QipSettings, session: boto3.Session | None = None) -> Self:
+        """The shared clients plus Step Functions (from `session`, default boto3's)."""
+        adapters = super().from_settings(settings, session)
+        adapters.stepfunctions = client("stepfunctions", session)
+        return adapters

@@ -240,7 +240,7 @@ def test_the_recipe_lives_in_one_parameter_only_the_rendering_stages_read(render
     for service in readers:
         assert rendered.name(env[service][config.ENV_RECIPE_PARAMETER]) == "Recipe"
     outputs = rendered.data["Outputs"]
-    assert rendered.name(outputs["RecipeParameterName"]["Value"]) == "Recipe"
+    assert rendered.name(outputs[names.OUTPUT_RECIPE_PARAMETER]["Value"]) == "Recipe"
 
 
 # -- least privilege ----------------------------------------------------------------------------
@@ -585,9 +585,17 @@ def test_outputs_carry_what_the_cli_needs(rendered, minimal_rendered):
         names.OUTPUT_QUEUE_URL,
         names.OUTPUT_DLQ_URL,
         names.OUTPUT_STAGES,
+        names.OUTPUT_RECIPE_PARAMETER,
     ):
         assert name in outputs, name
     assert rendered.name(outputs[names.OUTPUT_DLQ_URL]["Value"]) == "ProcessingDlq"
+    # `qip recipe` and `qip backfill --outputs` read the recipe parameter by this output.
+    recipe = outputs[names.OUTPUT_RECIPE_PARAMETER]["Value"]
+    assert rendered.name(recipe) == "Recipe"
+    assert (
+        rendered.name(minimal_rendered.data["Outputs"][names.OUTPUT_RECIPE_PARAMETER]["Value"])
+        == "Recipe"
+    )
     assert outputs[names.OUTPUT_STAGES]["Value"] == "validation,metadata,resize,thumbnail,archive"
     minimal = minimal_rendered.data["Outputs"][names.OUTPUT_STAGES]["Value"]
     assert minimal == "validation,resize,archive"
