@@ -3,8 +3,9 @@
 Three modes: in-process (`mock_aws`, for tests), server (`ThreadedMotoServer` on 127.0.0.1, so
 awscli and boto3 clients can look at everything while it runs; the handlers run in this
 process and reach the server through `AWS_ENDPOINT_URL`), and server in a separate process
-(`separate_process=True`, for the CLI: moto, the state machine, the handlers and the poller
-run in-process in a child, `qip_local.aws_process`, so they and the caller each have a core).
+(`separate_process=True`, for the CLI: moto, the state machine and the poller run in-process
+in a child, `qip_local.aws_process`, the handlers in that child's worker processes, so the
+emulation, the handlers and the caller do not wait on one interpreter lock).
 """
 
 # moto and the server are imported only when a mode needs them (they are slow to import).
