@@ -12,7 +12,8 @@ from aws_lambda_powertools.event_handler import Response
 
 from qip_shared import config
 from qip_shared.api import Outcomes, RestApi, caller_sub, cors_headers
-from qip_shared.errors import ApiError, BadRequestError, UnauthorizedError
+from qip_shared.errors import ApiError, BadRequestError, InternalError, UnauthorizedError
+from qip_shared.testing.api import rest_event
 
 APP_ORIGIN = "https://app.example.com"
 OTHER_ORIGIN = "https://evil.example.net"
@@ -24,13 +25,6 @@ class TeapotError(ApiError):
 
     code = "TEAPOT"
     status = 418
-
-
-class UnavailableError(ApiError):
-    """A service's own 5xx."""
-
-    code = "UNAVAILABLE"
-    status = 503
 
 
 def _api(cors_origins: tuple[str, ...] = (), *, refusals_warn: bool = False) -> RestApi:
@@ -54,7 +48,7 @@ def _api(cors_origins: tuple[str, ...] = (), *, refusals_warn: bool = False) -> 
         try:
             raise ConnectionError("the bucket is gone")
         except ConnectionError as exc:
-            raise UnavailableError("try later") from exc
+            raise InternalError("try later") from exc
 
     def crash() -> Response[Any]:
         raise RuntimeError("secret internals")
@@ -66,33 +60,7 @@ def _api(cors_origins: tuple[str, ...] = (), *, refusals_warn: bool = False) -> 
 
 
 def _event(path: str, *, origin: str | None = None, sub: str | None = "user-1") -> dict[str, Any]:
-    headers = {"Host": "abc123.execute-api.us-east-1.amazonaws.com"}
-    if origin is not None:
-        headers["origin"] = origin
-    return {
-        "resource": path,
-        "path": path,
-        "httpMethod": "GET",
-        "headers": headers,
-        "multiValueHeaders": {name: [value] for name, value in headers.items()},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": None,
-        "stageVariables": None,
-        "requestContext": {
-            "resourcePath": path,
-            "httpMethod": "GET",
-            "path": f"/v1{path}",
-            "stage": "v1",
-            "requestId": REQUEST_ID,
-            "accountId": "123456789012",
-            "apiId": "abc123",
-            "identity": {"sourceIp": "203.0.113.7"},
-            "authorizer": {"claims": {"sub": sub}} if sub else {},
-        },
-        "body": None,
-        "isBase64Encoded": False,
-    }
+    return rest_event(path, sub=sub, origin=origin, request_id=REQUEST_ID)
 
 
 def _call(api: RestApi, event: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
@@ -164,10 +132,10 @@ def test_a_5xx_api_error_is_logged_with_its_cause(logs: Any) -> None:
     api = _api()
     read = logs(api)
     status, body, _ = _call(api, _event("/down"))
-    assert (status, body["error"]["code"]) == (503, "UNAVAILABLE")
+    assert (status, body["error"]["code"]) == (500, "INTERNAL_ERROR")
     failed = next(line for line in read() if line["message"] == "test api failed")
     assert failed["level"] == "ERROR"
-    assert (failed["errorType"], failed["cause"]) == ("UnavailableError", "ConnectionError")
+    assert (failed["errorType"], failed["cause"]) == ("InternalError", "ConnectionError")
     assert failed["causeMessage"] == "the bucket is gone"
 
 
