@@ -6,6 +6,7 @@ a missing part (skipped, or not installed) and says so rather than inventing a f
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         )
     pipeline = results.get("pipeline") or {}
     _pipeline_targets(add, pipeline, cores, cores_cpu)
+    _race_target(add, results.get("command_race"))
     nox_all = results.get("nox_all_seconds")
     add(
         "`nox -s all` on this machine",
@@ -142,6 +144,24 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     )
     _artifact_target(add, results.get("artifact_coldstart", {}).get("functions", {}))
     return rows
+
+
+def _race_target(add: Any, race: dict[str, Any] | None) -> None:
+    """Issue 16's done-when: the `qip process` command against a naive script's, start-up in."""
+    if not race:
+        return
+    qip, naive = (
+        statistics.median(race["qip_wall_seconds"]),
+        statistics.median(race["naive_wall_seconds"]),
+    )
+    add(
+        f"`qip process` on {race['images']} 12 MP JPEGs vs a naive Pillow script, both as "
+        f"commands (start-up included; {race['qip_completed']} COMPLETED)",
+        f"{qip:.1f} s vs {naive:.1f} s (median of {race['rounds']})",
+        naive / qip,
+        ">= 1",
+        naive / qip >= 1 and race["qip_completed"] == race["images"],
+    )
 
 
 def _artifact_target(add: Any, functions: dict[str, Any]) -> None:

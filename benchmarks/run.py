@@ -31,6 +31,7 @@ sys.path.insert(0, str(HERE))
 
 import artifact_coldstart  # noqa: E402
 import coldstart  # noqa: E402 - the sibling modules, after the path tweak above
+import command_race  # noqa: E402
 import cost  # noqa: E402
 import findings  # noqa: E402
 import imagegen  # noqa: E402
@@ -199,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=int, default=None, help="throughput batch size")
     parser.add_argument("--pipeline-images", type=int, default=None)
     parser.add_argument("--distinct", type=int, default=None, help="distinct files in the batch")
+    parser.add_argument("--race-images", type=int, default=None, help="files in the command race")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
         "--from-results", type=Path, default=None, help="only re-render a results.json"
@@ -302,6 +304,9 @@ def main(argv: list[str] | None = None) -> int:
         pipeline_files = [batch_cases[i % len(batch_cases)].path for i in range(pipeline_images)]
         pipeline = run_pipeline(pipeline_files, work, only_targets=args.pipeline_only)
         results["pipeline"] = pipeline
+        race_files = [c.path for c in batch_cases[: args.race_images or (3 if quick else 24)]]
+        log(f"issue 16's done-when: `qip process` vs a naive script on {len(race_files)} files")
+        results["command_race"] = command_race.race(race_files, rounds=1 if quick else 3)
 
     if "coldstart" not in skip:
         log("cold start: import times")

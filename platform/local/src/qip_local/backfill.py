@@ -7,7 +7,12 @@ thumbnail re-render every variant, archive copies them and records the new varia
 record (which stays COMPLETED throughout). Execution names are deterministic per image and
 recipe version, so a second run (or a run after an interruption) starts nothing twice: it
 waits for a running execution, and retries a failed one under the next attempt's name.
-Only AWS APIs are used, so the same code serves the in-process mock and a `qip serve`.
+
+An Express state machine (the stack's default) cannot be described execution by execution and
+does not deduplicate names: there each attempt runs with `StartSyncExecution`, whose answer is
+how it ended, on a client that waits as long as an Express execution may run. Only AWS APIs are
+used, so the same code serves the in-process mock, a `qip serve` and a deployed stack
+(`--outputs`); only where the clients point differs.
 """
 
 from __future__ import annotations
@@ -15,13 +20,17 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
+from qip_shared.aws import is_retryable
 from qip_shared.enums import ImageStatus
 from qip_shared.keys import execution_name
+from qip_shared.limits import EXPRESS_EXECUTION_CAP_SECONDS, Workflow
 from qip_shared.pipeline import PipelineInput
 from qip_shared.recipe import Recipe
 from qip_shared.recipe_store import read_recipe
@@ -37,6 +46,17 @@ MAX_ATTEMPTS = 3
 IN_FLIGHT = 4
 POLL_SECONDS = 0.1
 FINISHED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+SYNC_READ_TIMEOUT_SECONDS = EXPRESS_EXECUTION_CAP_SECONDS + 30
+"""A `StartSyncExecution` answers when the execution ends: at most the Express cap."""
+
+
+def sync_client_config() -> Config:
+    """The Step Functions client config of `StartSyncExecution`: wait out an Express execution,
+    and never retry a call by itself (a retried call would run the image again)."""
+    return Config(
+        read_timeout=SYNC_READ_TIMEOUT_SECONDS,
+        retries={"total_max_attempts": 1, "mode": "standard"},
+    )
 
 
 @dataclass
@@ -115,10 +135,22 @@ class Backfill:
     state_machine_arn: str
     recipe_parameter: str
     in_flight: int = IN_FLIGHT
+    # `StartSyncExecution`'s client (`sync_client_config`); None: `stepfunctions`.
+    sync_stepfunctions: Any = None
+    _workflow: Workflow | None = field(default=None, init=False, repr=False)
 
     def current_recipe(self) -> Recipe:
         """The recipe the system renders now (its SSM parameter)."""
         return read_recipe(self.ssm, self.recipe_parameter)
+
+    def workflow(self) -> Workflow:
+        """The state machine's type: how an attempt is run and its end observed."""
+        if self._workflow is None:
+            described = self.stepfunctions.describe_state_machine(
+                stateMachineArn=self.state_machine_arn
+            )
+            self._workflow = Workflow(str(described.get("type", Workflow.STANDARD)))
+        return self._workflow
 
     def run(
         self,
@@ -134,10 +166,13 @@ class Backfill:
         if on_plan is not None:
             on_plan(examined, len(stale))
         deadline = time.monotonic() + timeout
+        rerender = (
+            self._rerender_batch_sync
+            if stale and self.workflow() is Workflow.EXPRESS
+            else self._rerender_batch
+        )
         for batch in _chunks(stale, self.in_flight):
-            for record, ok in zip(
-                batch, self._rerender_batch(batch, version, deadline), strict=True
-            ):
+            for record, ok in zip(batch, rerender(batch, version, deadline), strict=True):
                 if ok:
                     report.rerendered += 1
                 else:
@@ -170,6 +205,36 @@ class Backfill:
             if pending:
                 time.sleep(POLL_SECONDS)
         return [outcome.get(r.image_key, False) for r in batch]
+
+    def _rerender_batch_sync(
+        self, batch: Sequence[ImageRecord], version: str, deadline: float
+    ) -> list[bool]:
+        """Express: run a few images at once, each attempt to its end (`StartSyncExecution`)."""
+        with ThreadPoolExecutor(max_workers=max(1, len(batch))) as pool:
+            return list(pool.map(lambda r: self._rerender_sync(r, version, deadline), batch))
+
+    def _rerender_sync(self, record: ImageRecord, version: str, deadline: float) -> bool:
+        """Attempts (new names) until the record holds `version`; whether it ended so."""
+        sfn = self.sync_stepfunctions or self.stepfunctions
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            if time.monotonic() >= deadline:
+                break
+            try:
+                # The record is the verdict, as for Standard; the answer's status is not needed.
+                sfn.start_sync_execution(
+                    stateMachineArn=self.state_machine_arn,
+                    name=rerender_name(record, version, attempt),
+                    input=json.dumps(rerender_input(record, self.upload_bucket, version)),
+                )
+            except BotoCoreError:
+                pass  # a timeout or a lost connection: the record tells whether it ran
+            except ClientError as err:
+                if not is_retryable(err):
+                    raise  # refused (permissions, a wrong ARN): the caller must see why
+                time.sleep(POLL_SECONDS * attempt)
+            if self._recorded(record.image_key, version):
+                return True
+        return False
 
     def _start(self, record: ImageRecord, version: str, attempt: int) -> str:
         """Start (or find, when it already exists) the execution of one attempt; its ARN."""

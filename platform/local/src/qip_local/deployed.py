@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +33,9 @@ class OutputsFileError(ValueError):
     """The outputs file is missing, unreadable, or lacks what the CLI needs."""
 
 
-def read_outputs(path: Path, stack: str | None = None) -> dict[str, str]:
-    """The outputs of one stack in an outputs file (`stack`, or the only one holding ours)."""
+def read_outputs(path: Path, stack: str | None = None, needs: Sequence[str] = ()) -> dict[str, str]:
+    """The outputs of one stack in an outputs file (`stack`, or the only one holding ours),
+    refused unless it has the outputs every command needs and the command's own `needs`."""
     try:
         document = json.loads(path.read_text())
     except FileNotFoundError:
@@ -57,7 +58,7 @@ def read_outputs(path: Path, stack: str | None = None) -> dict[str, str]:
     else:
         found = ", ".join(sorted(stacks)) or "none"
         raise OutputsFileError(f"{path} holds {len(stacks)} QIP stacks ({found}): pass --stack")
-    missing = [name for name in REQUIRED_OUTPUTS if not chosen.get(name)]
+    missing = [name for name in (*REQUIRED_OUTPUTS, *needs) if not chosen.get(name)]
     if missing:
         raise OutputsFileError(f"{path} lacks the outputs {', '.join(missing)}")
     return {str(k): str(v) for k, v in chosen.items()}
@@ -90,14 +91,18 @@ def resources_from_outputs(outputs: Mapping[str, str]) -> Resources:
         events_queue_url="",
         state_machine_arn=outputs[names.OUTPUT_STATE_MACHINE],
         definition="",
+        # Only a stack with a rendering stage has one.
+        recipe_parameter=outputs.get(names.OUTPUT_RECIPE_PARAMETER, ""),
     )
 
 
-def deployed_client(path: Path, stack: str | None = None, session: Any = None) -> LocalClient:
+def deployed_client(
+    path: Path, stack: str | None = None, session: Any = None, needs: Sequence[str] = ()
+) -> LocalClient:
     """A client of the deployed stack an outputs file describes (direct uploads to S3)."""
     import boto3  # noqa: PLC0415 - only the deployed commands need a default session
 
-    resources = resources_from_outputs(read_outputs(path, stack))
+    resources = resources_from_outputs(read_outputs(path, stack, needs))
     # The stack's region (from its topic ARN) unless the environment names one.
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     region = region or resources.topic_arn.split(":")[3]

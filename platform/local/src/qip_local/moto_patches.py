@@ -13,10 +13,15 @@ from __future__ import annotations
 import base64
 import contextlib
 import functools
+import hashlib
 import importlib
 import json
+import os
+import pickle
+import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 
@@ -263,37 +268,190 @@ def _fix_heap_keys(root: Any) -> None:
             pending.extend(vars(value).values())
 
 
+# Bumped when what a cached program holds changes (its pickles then no longer match).
+PROGRAM_FORMAT = 1
+
+
+def program_cache_directory() -> Path:
+    """Where parsed definitions are kept between runs: the user's cache, per moto and Python."""
+    import moto
+
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    version = f"moto-{moto.__version__}-py{sys.version_info[0]}.{sys.version_info[1]}"
+    return Path(cache) / "qip" / "asl" / f"{version}-{PROGRAM_FORMAT}"
+
+
+class ParsedPrograms:
+    """moto's parsed Step Functions programs by the definition's SHA-256, in memory and on disk.
+
+    Parsing (moto's ANTLR grammar) costs ~0.45 s of CPU per definition; a program is a tree of
+    declarations that evaluation never changes (see `cached_state_machine_programs`), so one
+    parse serves every create and execution, and its pickle (~30 kB) serves the next run. Only
+    a definition that parsed is ever stored, so a definition found here is a valid one.
+    """
+
+    def __init__(self, directory: Path | None = None) -> None:
+        self.directory = directory
+        self.parsed = 0  # definitions this instance had to parse (neither in memory nor on disk)
+        self._programs: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def program(self, definition: str) -> Any:
+        """The parsed program of `definition`; a definition that does not parse raises."""
+        digest = hashlib.sha256(definition.encode("utf-8")).hexdigest()
+        # One parse per definition, even when executions start at once.
+        with self._lock:
+            program = self._programs.get(digest)
+            if program is None:
+                program = self._load(digest)
+            if program is None:
+                program = self._parse(definition)
+                self._store(digest, program)
+            self._programs[digest] = program
+            return program
+
+    def _parse(self, definition: str) -> Any:
+        from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+        program = AmazonStateLanguageParser.parse(definition)[0]
+        _fix_heap_keys(program)
+        self.parsed += 1
+        return program
+
+    def _path(self, digest: str) -> Path | None:
+        return self.directory / f"{digest}.pickle" if self.directory is not None else None
+
+    def _load(self, digest: str) -> Any:
+        path = self._path(digest)
+        if path is None:
+            return None
+        try:
+            return pickle.loads(path.read_bytes())  # noqa: S301 - our own cache, written below
+        except FileNotFoundError:
+            return None
+        except Exception:  # a torn or stale file: parse again and overwrite it
+            return None
+
+    def _store(self, digest: str, program: Any) -> None:
+        path = self._path(digest)
+        if path is None:
+            return
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            data = pickle.dumps(program, protocol=pickle.HIGHEST_PROTOCOL)
+            temporary = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+            temporary.write_bytes(data)
+            os.replace(temporary, path)  # readers see the whole file or none
+        except (OSError, pickle.PicklingError, RecursionError, TypeError):
+            return  # the cache is an optimisation: without it every run parses
+
+
+# The programs of this process; on disk unless QIP_ASL_CACHE is "0".
+PROGRAMS_ENV = "QIP_ASL_CACHE"
+_programs: dict[str, ParsedPrograms] = {}
+
+
+def parsed_programs() -> ParsedPrograms:
+    """This process's `ParsedPrograms` (on disk under `program_cache_directory()`)."""
+    use_disk = os.environ.get(PROGRAMS_ENV, "1") != "0"
+    key = str(program_cache_directory()) if use_disk else ""
+    if key not in _programs:
+        _programs[key] = ParsedPrograms(Path(key) if use_disk else None)
+    return _programs[key]
+
+
 @contextlib.contextmanager
-def cached_state_machine_programs() -> Iterator[None]:
-    """Let moto's Step Functions parse each definition once instead of on every execution.
+def cached_state_machine_programs(programs: ParsedPrograms | None = None) -> Iterator[None]:
+    """Let moto's Step Functions parse each definition once: at create, not on every execution.
 
     The parsed program is a tree of declarations: evaluating it keeps every per-execution
     value in the execution's `Environment` (its frames, heap, variables and history), and no
     component assigns to itself while evaluating except `heap_key`, a random name it draws on
     first use to index that heap (retry counters). Drawn lazily, two executions starting at
     once could draw two names; each cached program therefore draws all of them up front.
+
+    CreateStateMachine still validates: a definition not in the cache is parsed, and one that
+    does not parse is refused by moto's own validation, with moto's own error.
     """
-    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
     from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
-    original = ExecutionWorker._get_evaluation_entrypoint
-    programs: dict[str, Any] = {}
-    lock = threading.Lock()
+    cache = programs or parsed_programs()
+    original_entrypoint = ExecutionWorker._get_evaluation_entrypoint
+    original_validate = StepFunctionsParserBackend.__dict__["_validate_definition"]
 
-    def cached(worker: Any) -> Any:
-        definition = worker._evaluation_details.state_machine_details.definition
-        with lock:
-            if definition not in programs:
-                program = AmazonStateLanguageParser.parse(definition)[0]
-                _fix_heap_keys(program)
-                programs[definition] = program
-            return programs[definition]
+    def entrypoint(worker: Any) -> Any:
+        return cache.program(worker._evaluation_details.state_machine_details.definition)
 
-    ExecutionWorker._get_evaluation_entrypoint = cached  # type: ignore[method-assign,assignment]
+    def validate(definition: str) -> None:
+        try:
+            cache.program(definition)
+        except Exception:
+            original_validate.__func__(definition)  # raises moto's InvalidDefinition
+            raise
+
+    ExecutionWorker._get_evaluation_entrypoint = entrypoint  # type: ignore[method-assign,assignment]
+    StepFunctionsParserBackend._validate_definition = staticmethod(validate)  # type: ignore[method-assign]
     try:
         yield
     finally:
-        ExecutionWorker._get_evaluation_entrypoint = original  # type: ignore[method-assign]
+        ExecutionWorker._get_evaluation_entrypoint = original_entrypoint  # type: ignore[method-assign]
+        StepFunctionsParserBackend._validate_definition = original_validate  # type: ignore[method-assign]
+
+
+def _one_key_per_model(loader: Any) -> Any:
+    """A loader whose model cache has one key per model however the caller spells the call.
+
+    Clients ask `load_service_model(name, "service-2", api_version=None)`, moto's region lists
+    `load_service_model(name, type_name="service-2", api_version=None)`: two cache keys.
+    """
+    load = loader.load_service_model
+
+    def load_service_model(
+        service_name: str, type_name: str = "service-2", api_version: str | None = None
+    ) -> Any:
+        return load(service_name, type_name, api_version)
+
+    loader.load_service_model = load_service_model
+    return loader
+
+
+@contextlib.contextmanager
+def shared_botocore_loader() -> Iterator[None]:
+    """Give every botocore session of this process one data loader, and moto one of its own.
+
+    Each session (ours, moto's own for its region lists, each handler's default one) otherwise
+    decodes `endpoints.json` (1.2 MB) and every service model again, and moto builds a new
+    loader (listing botocore's 400 data folders) for each service's answers: ~0.35 s of CPU
+    at start, again at each handler's first call. Loaded models are read-only data; botocore
+    already shares them among the clients of one session.
+    """
+    session_module: Any = importlib.import_module("botocore.session")
+    moto_utils: Any = importlib.import_module("moto.core.utils")
+
+    originals = (session_module.create_loader, moto_utils.create_loader)
+    loaders: dict[Any, Any] = {}
+    lock = threading.Lock()
+
+    def create_loader(search_path_string: Any = None) -> Any:
+        with lock:
+            if search_path_string not in loaders:
+                loaders[search_path_string] = _one_key_per_model(originals[0](search_path_string))
+            return loaders[search_path_string]
+
+    def create_moto_loader() -> Any:
+        # moto's loader adds its own extras to the models: never the clients' loader.
+        with lock:
+            if "moto" not in loaders:
+                loaders["moto"] = originals[1]()
+            return loaders["moto"]
+
+    session_module.create_loader = create_loader
+    moto_utils.create_loader = create_moto_loader
+    try:
+        yield
+    finally:
+        session_module.create_loader, moto_utils.create_loader = originals
 
 
 @contextlib.contextmanager

@@ -3,8 +3,9 @@
 Three modes: in-process (`mock_aws`, for tests), server (`ThreadedMotoServer` on 127.0.0.1, so
 awscli and boto3 clients can look at everything while it runs; the handlers run in this
 process and reach the server through `AWS_ENDPOINT_URL`), and server in a separate process
-(`separate_process=True`, for the CLI: moto, the state machine, the handlers and the poller
-run in-process in a child, `qip_local.aws_process`, so they and the caller each have a core).
+(`separate_process=True`, for the CLI: moto, the state machine and the poller run in-process
+in a child, `qip_local.aws_process`, the handlers in that child's worker processes, so the
+emulation, the handlers and the caller do not wait on one interpreter lock).
 """
 
 # moto and the server are imported only when a mode needs them (they are slow to import).
@@ -13,6 +14,7 @@ run in-process in a child, `qip_local.aws_process`, so they and the caller each 
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -20,7 +22,7 @@ import select
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +36,7 @@ from qip_local.moto_patches import (
     direct_dynamodb_answers,
     import_moto_without_ec2,
     serialized_dynamodb,
+    shared_botocore_loader,
 )
 from qip_local.poller import SqsPoller
 from qip_local.provision import Resources, provision
@@ -147,6 +150,22 @@ def _read_answer(answers: Any, child: subprocess.Popen[bytes], timeout: float) -
     return answer
 
 
+@contextlib.contextmanager
+def paused_garbage_collection() -> Iterator[None]:
+    """No cyclic garbage collection while the block runs (as it was, after).
+
+    Start-up allocates ~300k long-lived objects (moto's backends, botocore's models); the
+    collector would traverse them all again and again (~0.25 s of CPU) to find no garbage.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 class LocalRuntime:
     """Starts moto (in-process or as a server), provisions the stack, runs the poller."""
 
@@ -198,7 +217,8 @@ class LocalRuntime:
         """Start the embedded AWS, provision everything, and start delivering messages."""
         quiet_loggers()
         try:
-            return self._start()
+            with paused_garbage_collection():
+                return self._start()
         except BaseException:
             self.stop()
             raise
@@ -209,6 +229,7 @@ class LocalRuntime:
         self._setenv("AWS_PROFILE", None)
         if self.separate_process:
             return self._start_separate()
+        self._stack.enter_context(shared_botocore_loader())
         if self.server_mode:
             self._start_server()
         else:

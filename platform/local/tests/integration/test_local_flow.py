@@ -4,15 +4,19 @@ EventBridge -> SQS -> trigger -> Step Functions -> stages -> DynamoDB / S3 / SNS
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
 
 from qip_local import LocalClient, LocalConfig, LocalRuntime
 from qip_shared.enums import ImageStatus, NotificationType, RejectionReason, StageName
+from qip_shared.errors import PermanentError
 from qip_shared.keys import execution_name
+from qip_trigger import handler as trigger_handler
 
 
 def encode(size: tuple[int, int], fmt: str, mode: str = "RGB") -> bytes:
@@ -140,3 +144,46 @@ def test_records_reads_many_keys_in_batches(client: LocalClient) -> None:
     assert len(found) == 151
     assert found[key] == client.record(key)
     assert all(found[k] is None for k in missing)
+
+
+def test_a_first_stage_failing_at_once_leaves_the_execution_arn(
+    runtime: LocalRuntime, client: LocalClient
+) -> None:
+    # Review finding: validate fails before it writes anything and HandleError ends the record
+    # FAILED before the trigger writes the ARN (forced here: the trigger's StartExecution answer
+    # is held until the record is terminal); the record must still name its execution.
+    data = encode((48, 32), "PNG")
+    ticket = client.request_upload(content_type="image/png", size=len(data))
+
+    def broken(function: str, event: Any, attempt: int) -> None:
+        state = event.get("state") if isinstance(event, dict) else {}
+        if function.endswith("validate") and state.get("imageKey") == ticket.image_key:
+            raise PermanentError("validate is broken for this image")
+
+    def hold_until_terminal(params: dict[str, Any], **_: Any) -> None:
+        if ticket.image_key not in params.get("input", ""):
+            return
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            record = client.record(ticket.image_key)
+            if record is not None and record.status is not ImageStatus.PROCESSING:
+                return
+            time.sleep(0.02)
+
+    trigger_sfn = trigger_handler.dependencies().stepfunctions.meta.events
+    trigger_sfn.register("after-call.sfn.StartExecution", hold_until_terminal)
+    remove = runtime.add_fault_hook(broken)
+    try:
+        client.post_file(ticket, data, "doomed.png")
+        record = client.wait_for([ticket.image_key], timeout=60)[ticket.image_key]
+    finally:
+        remove()
+        trigger_sfn.unregister("after-call.sfn.StartExecution", hold_until_terminal)
+    assert record is not None
+    assert record.status is ImageStatus.FAILED
+    assert record.stages.validation is None  # the stage never ran: only HandleError wrote
+    executions = runtime.client("stepfunctions").list_executions(
+        stateMachineArn=client.resources.state_machine_arn, maxResults=1000
+    )["executions"]
+    (execution,) = [e for e in executions if e["name"] == record.execution_name]
+    assert record.execution_arn == execution["executionArn"]

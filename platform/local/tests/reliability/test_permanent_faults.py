@@ -325,7 +325,8 @@ def test_redrive_replays_every_dead_letter_to_completed(
         [
             (
                 "stage faults: images FAILED with `errorType`/`errorMessage` "
-                "(a crash after 3 attempts, a `PermanentError` after 1)",
+                f"(a crash after {1 + EXPRESS_LIMITS.task_retry.max_attempts} attempts, "
+                "a `PermanentError` after 1)",
                 f"{failed_count} of {failed_count}",
             ),
             (

@@ -21,6 +21,13 @@ SEED = 8
 RATE = 0.10
 # Retries of a RetryableError the Express definition allows (the attempt after them passes).
 RETRIES = LIMITS[Workflow.EXPRESS].service_retry.max_attempts
+
+
+def _times(count: int) -> str:
+    """`once`, `2 times`: how often, in the report's words."""
+    return "once" if count == 1 else f"{count} times"
+
+
 FORMATS = ("JPEG", "PNG", "GIF", "WEBP")
 # Two throttling/5xx answers per service, each at half the rate: 10 % of calls fail.
 AWS_FAULTS = {
@@ -240,10 +247,10 @@ def test_random_transient_faults_lose_and_duplicate_nothing(
 {images} generated images (JPEG, PNG, GIF and WebP in turn) uploaded through upload-url and
 the presigned POST, 8 at a time, while every AWS call the functions and the state machine make
 to S3, DynamoDB, SNS and EventBridge fails at {RATE:.0%} (throttling or 5xx, seed {SEED}), each
-stage invocation raises `RetryableError` at {RATE:.0%} (at most 3 times in a row, so the 4th
-attempt the definition allows passes), and the trigger fails at {RATE:.0%} before, or after,
-starting the execution. EventBridge faults spare the state machine's own
-`AnnounceCompleted`/`AnnounceFailed` tasks: moto reports a failed `events:putEvents`
+stage invocation raises `RetryableError` at {RATE:.0%} (at most {_times(RETRIES)} in a row, so
+attempt {RETRIES + 1}, the last the Express definition allows, passes), and the trigger fails at
+{RATE:.0%} before, or after, starting the execution. EventBridge faults spare the state
+machine's own `AnnounceCompleted`/`AnnounceFailed` tasks: moto reports a failed `events:putEvents`
 integration as `States.Runtime`, which no Retry matches, so the execution would fail after
 the record is COMPLETED (on AWS the task's Retry applies; it has no Catch after retries).
 

@@ -60,25 +60,10 @@ def upload_and_wait(system: Any, data: bytes, name: str) -> tuple[str, Any]:
 
 def history_of(system: Any, record: Any) -> list[dict[str, Any]]:
     sfn = system.runtime.client("stepfunctions")
-    arn = record.execution_arn or _execution_of(sfn, record.image_key)
-    events: list[dict[str, Any]] = sfn.get_execution_history(executionArn=arn, maxResults=1000)[
-        "events"
-    ]
+    events: list[dict[str, Any]] = sfn.get_execution_history(
+        executionArn=record.execution_arn, maxResults=1000
+    )["events"]
     return events
-
-
-def _execution_of(sfn: Any, image_key: str) -> str:
-    """The execution started for an image, found by its input (a record may lose the race
-    to store its execution ARN when the first stage fails at once)."""
-    machines = sfn.list_state_machines()["stateMachines"]
-    for machine in machines:
-        for execution in sfn.list_executions(stateMachineArn=machine["stateMachineArn"])[
-            "executions"
-        ]:
-            described = sfn.describe_execution(executionArn=execution["executionArn"])
-            if image_key in described.get("input", ""):
-                return str(execution["executionArn"])
-    raise AssertionError(f"no execution for {image_key}")
 
 
 def failures_of(history: list[dict[str, Any]], function: str) -> list[str]:

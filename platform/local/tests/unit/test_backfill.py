@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+from botocore.exceptions import ClientError
+
 from qip_local.backfill import Backfill, rerender_name, stale_query
 from qip_shared.enums import ImageStatus
 from qip_shared.recipe import DEFAULT_RECIPE
@@ -29,12 +32,20 @@ def record(key: str, version: str | None) -> ImageRecord:
 class FakeAws:
     """The status index, the records, and executions whose attempts fail as told."""
 
-    def __init__(self, records: list[ImageRecord], failing: dict[str, int]) -> None:
+    def __init__(
+        self, records: list[ImageRecord], failing: dict[str, int], workflow: str = "STANDARD"
+    ) -> None:
         self.records = {r.image_key: r for r in records}
         self.failing = failing  # image key -> attempts that fail before one succeeds
+        self.workflow = workflow
         self.started: list[tuple[str, dict[str, Any]]] = []
         self.status: dict[str, str] = {}
+        self.described: list[str] = []
         self.exceptions = type("E", (), {"ExecutionAlreadyExists": KeyError})
+
+    def describe_state_machine(self, stateMachineArn: str) -> dict[str, Any]:  # noqa: N803
+        assert stateMachineArn == MACHINE
+        return {"type": self.workflow}
 
     def query(self, **request: Any) -> dict[str, Any]:
         assert request["IndexName"] == STATUS_INDEX_NAME
@@ -50,9 +61,18 @@ class FakeAws:
         return {"Parameter": {"Value": recipe.to_json()}}
 
     def start_execution(self, **request: Any) -> dict[str, Any]:
+        assert self.workflow == "STANDARD", "an Express machine runs attempts synchronously"
+        return self._run(request)
+
+    def start_sync_execution(self, **request: Any) -> dict[str, Any]:
+        assert self.workflow == "EXPRESS"
+        answer = self._run(request)
+        return {**answer, "status": self.status[request["name"]]}
+
+    def _run(self, request: dict[str, Any]) -> dict[str, Any]:
         name, payload = request["name"], json.loads(request["input"])
-        if name in self.status:
-            raise KeyError(name)
+        if name in self.status and self.workflow == "STANDARD":
+            raise KeyError(name)  # Express does not deduplicate execution names
         self.started.append((name, payload))
         key = payload["imageKey"]
         if self.failing.get(key, 0) > 0:
@@ -66,6 +86,7 @@ class FakeAws:
         return {"executionArn": f"arn:execution:{name}"}
 
     def describe_execution(self, executionArn: str) -> dict[str, Any]:  # noqa: N803
+        self.described.append(executionArn)
         return {"status": self.status[executionArn.rsplit(":", 1)[1]]}
 
 
@@ -106,3 +127,52 @@ def test_an_image_that_keeps_failing_is_counted_failed_after_its_attempts() -> N
     aws = FakeAws([record("uploads/a.jpg", "1")], failing={"uploads/a.jpg": 5})
     assert backfill(aws).run().to_json() == {"examined": 1, "rerendered": 0, "failed": 1}
     assert len(aws.started) == 3
+
+
+def test_on_express_each_attempt_runs_synchronously_and_failures_are_retried_at_once() -> None:
+    records = [
+        record("uploads/a.jpg", "1"),
+        record("uploads/b.jpg", None),
+        record("uploads/c.jpg", VERSION),
+        record("uploads/d.jpg", "1"),
+    ]
+    aws = FakeAws(records, failing={"uploads/b.jpg": 1, "uploads/d.jpg": 9}, workflow="EXPRESS")
+
+    report = backfill(aws).run()
+
+    assert report.to_json() == {"examined": 4, "rerendered": 2, "failed": 1}
+    names = [name for name, _ in aws.started]
+    assert names.count(rerender_name(records[1], VERSION, 1)) == 1
+    assert names.count(rerender_name(records[1], VERSION, 2)) == 1
+    assert sum(payload["imageKey"] == "uploads/d.jpg" for _, payload in aws.started) == 3
+    assert "uploads/c.jpg" not in {payload["imageKey"] for _, payload in aws.started}
+    # Express executions cannot be described: nothing waits on DescribeExecution.
+    assert aws.described == []
+    before = len(aws.started)
+    assert backfill(aws).run().to_json() == {"examined": 4, "rerendered": 0, "failed": 1}
+    assert len(aws.started) == before + 3  # only the image that keeps failing is tried again
+
+
+class Refusing(FakeAws):
+    """An Express machine whose StartSyncExecution answers one error code."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__([record("uploads/a.jpg", "1")], failing={}, workflow="EXPRESS")
+        self.code = code
+        self.calls = 0
+
+    def start_sync_execution(self, **request: Any) -> dict[str, Any]:
+        self.calls += 1
+        if self.calls == 1 or self.code == "AccessDeniedException":
+            raise ClientError({"Error": {"Code": self.code, "Message": "no"}}, "StartSyncExecution")
+        return super().start_sync_execution(**request)
+
+
+def test_on_express_a_throttled_start_is_another_attempt_and_a_refusal_is_raised() -> None:
+    throttled = Refusing("ThrottlingException")
+    assert backfill(throttled).run().to_json() == {"examined": 1, "rerendered": 1, "failed": 0}
+    assert throttled.calls == 2
+    denied = Refusing("AccessDeniedException")
+    with pytest.raises(ClientError):
+        backfill(denied).run()
+    assert denied.calls == 1

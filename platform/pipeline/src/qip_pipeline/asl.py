@@ -59,7 +59,6 @@ COMPLETED_STATE = "Completed"
 
 # A rejection or a permanent error is never retried; the other budgets are the workflow's
 # (`qip_shared.limits`), so that the Express worst case fits the 5-minute cap.
-NO_RETRY = {"ErrorEquals": [INVALID_IMAGE_ERROR, PERMANENT_ERROR], "MaxAttempts": 0}
 SERVICE_ERRORS = [
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
@@ -79,6 +78,14 @@ EXECUTION_CONTEXT = {
 MARK_COMPLETED_STEP = "MarkCompleted"
 PARALLEL_FAILED_STATE = "ParallelProcessingFailed"
 NAME_FAILED_BRANCH_STATE = "NameFailedBranch"
+
+
+def no_retry(errors: list[str]) -> dict[str, Any]:
+    """A retrier that never retries these errors (listed before the ones that would)."""
+    return {"ErrorEquals": errors, "MaxAttempts": 0}
+
+
+NO_RETRY = no_retry([INVALID_IMAGE_ERROR, PERMANENT_ERROR])
 
 
 def retrier(errors: list[str], budget: RetryBudget) -> dict[str, Any]:
@@ -104,6 +111,44 @@ def lambda_retry(limits: PipelineLimits) -> list[dict[str, Any]]:
 def integration_retry(limits: PipelineLimits) -> list[dict[str, Any]]:
     """SNS/DynamoDB/EventBridge tasks: only transient faults are worth another try."""
     return [retrier(["States.TaskFailed"], limits.integration_retry)]
+
+
+def integration_task(
+    service_action: str,
+    parameters: dict[str, Any],
+    limits: PipelineLimits,
+    *,
+    never_retry: list[str] | None = None,
+) -> dict[str, Any]:
+    """A task of the machine's own AWS call (`sns:publish`...): no result kept, few retries."""
+    retry = [no_retry(never_retry)] if never_retry else []
+    return {
+        "Type": "Task",
+        "Resource": f"arn:aws:states:::{service_action}",
+        "Parameters": parameters,
+        "ResultPath": None,
+        "TimeoutSeconds": INTEGRATION_TIMEOUT_SECONDS,
+        "Retry": [*retry, *integration_retry(limits)],
+    }
+
+
+def image_facts(
+    status: ImageStatus,
+    paths: Mapping[str, str],
+    *,
+    event_type: NotificationType | None = None,
+    with_bucket: bool = False,
+) -> dict[str, Any]:
+    """What a notification or event tells of the image: key, time, status, execution, `paths`."""
+    facts: dict[str, Any] = {} if event_type is None else {"eventType": event_type.value}
+    facts["imageKey.$"] = "$.imageKey"
+    if with_bucket:
+        facts["bucket.$"] = "$.bucket"
+    facts["timestamp.$"] = "$$.State.EnteredTime"
+    facts["status"] = status.value
+    facts["executionArn.$"] = "$$.Execution.Id"
+    facts.update({f"{key}.$": path for key, path in paths.items()})
+    return facts
 
 
 def catch_all(next_state: str) -> dict[str, Any]:
@@ -150,59 +195,25 @@ def publish(
     event_type: NotificationType, status: ImageStatus, limits: PipelineLimits, **paths: str
 ) -> dict[str, Any]:
     """An SNS publish task: the notification of `event_type`, `paths` added to its message."""
-    message: dict[str, Any] = {
-        "eventType": event_type.value,
-        "imageKey.$": "$.imageKey",
-        "timestamp.$": "$$.State.EnteredTime",
-        "status": status.value,
-        "executionArn.$": "$$.Execution.Id",
+    parameters = {
+        "TopicArn": f"${{{TOPIC_PLACEHOLDER}}}",
+        "Message": image_facts(status, paths, event_type=event_type),
+        "MessageAttributes": {"eventType": {"DataType": "String", "StringValue": event_type.value}},
     }
-    message.update({f"{key}.$": path for key, path in paths.items()})
-    return {
-        "Type": "Task",
-        "Resource": "arn:aws:states:::sns:publish",
-        "Parameters": {
-            "TopicArn": f"${{{TOPIC_PLACEHOLDER}}}",
-            "Message": message,
-            "MessageAttributes": {
-                "eventType": {"DataType": "String", "StringValue": event_type.value}
-            },
-        },
-        "ResultPath": None,
-        "TimeoutSeconds": INTEGRATION_TIMEOUT_SECONDS,
-        "Retry": integration_retry(limits),
-    }
+    return integration_task("sns:publish", parameters, limits)
 
 
 def announce(
     detail_type: EventDetailType, status: ImageStatus, limits: PipelineLimits, **paths: str
 ) -> dict[str, Any]:
     """An EventBridge putEvents task: the pipeline's own ProcessingEvent (Requirement 4.1)."""
-    detail: dict[str, Any] = {
-        "imageKey.$": "$.imageKey",
-        "bucket.$": "$.bucket",
-        "timestamp.$": "$$.State.EnteredTime",
-        "status": status.value,
-        "executionArn.$": "$$.Execution.Id",
+    entry = {
+        "Source": EVENT_SOURCE,
+        "DetailType": detail_type.value,
+        "EventBusName": f"${{{EVENT_BUS_PLACEHOLDER}}}",
+        "Detail": image_facts(status, paths, with_bucket=True),
     }
-    detail.update({f"{key}.$": path for key, path in paths.items()})
-    return {
-        "Type": "Task",
-        "Resource": "arn:aws:states:::events:putEvents",
-        "Parameters": {
-            "Entries": [
-                {
-                    "Source": EVENT_SOURCE,
-                    "DetailType": detail_type.value,
-                    "EventBusName": f"${{{EVENT_BUS_PLACEHOLDER}}}",
-                    "Detail": detail,
-                }
-            ]
-        },
-        "ResultPath": None,
-        "TimeoutSeconds": INTEGRATION_TIMEOUT_SECONDS,
-        "Retry": integration_retry(limits),
-    }
+    return integration_task("events:putEvents", {"Entries": [entry]}, limits)
 
 
 def skip_to(next_state: str) -> dict[str, Any]:
@@ -224,24 +235,20 @@ def mark(
         names[f"#x{i}"] = attribute
         values[f":x{i}"] = {"S.$": path}
         sets.append(f"#x{i} = :x{i}")
-    return {
-        "Type": "Task",
-        "Resource": "arn:aws:states:::dynamodb:updateItem",
-        "Parameters": {
-            "TableName": f"${{{TABLE_PLACEHOLDER}}}",
-            "Key": {"imageKey": {"S.$": "$.imageKey"}},
-            "UpdateExpression": "SET " + ", ".join(sets),
-            "ConditionExpression": condition.expression,
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": values,
-        },
-        "ResultPath": None,
-        "TimeoutSeconds": INTEGRATION_TIMEOUT_SECONDS,
-        "Retry": [
-            {"ErrorEquals": ["DynamoDB.ConditionalCheckFailedException"], "MaxAttempts": 0},
-            *integration_retry(limits),
-        ],
+    parameters = {
+        "TableName": f"${{{TABLE_PLACEHOLDER}}}",
+        "Key": {"imageKey": {"S.$": "$.imageKey"}},
+        "UpdateExpression": "SET " + ", ".join(sets),
+        "ConditionExpression": condition.expression,
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
     }
+    return integration_task(
+        "dynamodb:updateItem",
+        parameters,
+        limits,
+        never_retry=["DynamoDB.ConditionalCheckFailedException"],
+    )
 
 
 def dead_letter(limits: PipelineLimits) -> dict[str, Any]:
@@ -264,20 +271,14 @@ def dead_letter(limits: PipelineLimits) -> dict[str, Any]:
             },
         },
     }
-    return {
-        "Type": "Task",
-        "Resource": "arn:aws:states:::sqs:sendMessage",
-        "Parameters": {
-            "QueueUrl": f"${{{DEAD_LETTER_QUEUE_PLACEHOLDER}}}",
-            "MessageBody": body,
-            "MessageAttributes": {
-                DEAD_LETTER_ATTRIBUTE: {"DataType": "String", "StringValue.$": "$$.Execution.Id"}
-            },
+    parameters = {
+        "QueueUrl": f"${{{DEAD_LETTER_QUEUE_PLACEHOLDER}}}",
+        "MessageBody": body,
+        "MessageAttributes": {
+            DEAD_LETTER_ATTRIBUTE: {"DataType": "String", "StringValue.$": "$$.Execution.Id"}
         },
-        "ResultPath": None,
-        "TimeoutSeconds": INTEGRATION_TIMEOUT_SECONDS,
-        "Retry": integration_retry(limits),
     }
+    return integration_task("sqs:sendMessage", parameters, limits)
 
 
 def output_branch(stage: StageName, limits: PipelineLimits) -> dict[str, Any]:

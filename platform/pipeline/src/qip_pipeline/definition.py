@@ -256,8 +256,14 @@ def _failure_states(limits: PipelineLimits) -> dict[str, Any]:
         "errorMessage": f"$.{RESULT_PATH_ERROR}.Cause",
         "failedStage": f"$.{RESULT_PATH_ERROR}.stage",
     }
-    # The record also keeps the id its dead letter carries (see SendToDeadLetterQueue).
-    marked = {**failure_paths, "deadLetterId": "$$.Execution.Id"}
+    # The record also keeps the id its dead letter carries (see SendToDeadLetterQueue), and its
+    # execution's ARN with the FAILED status (a first stage failing at once can beat the
+    # trigger's own write of it).
+    marked = {
+        **failure_paths,
+        "deadLetterId": "$$.Execution.Id",
+        "executionArn": "$$.Execution.Id",
+    }
     states[HANDLE_ERROR_STATE] = mark(ImageStatus.FAILED, marked, limits) | {
         "Next": PUBLISH_FAILURE_STATE,
         # A record that is already terminal (or gone) still gets its failure notification.

@@ -32,6 +32,8 @@ OUTPUT_STATE_MACHINE = "StateMachineArn"
 OUTPUT_QUEUE_URL = "ProcessingQueueUrl"
 OUTPUT_DLQ_URL = "DeadLetterQueueUrl"
 OUTPUT_STAGES = "PipelineStages"
+# Only when a rendering stage (resize, thumbnail) is selected: `qip recipe`, `qip backfill` read it.
+OUTPUT_RECIPE_PARAMETER = "RecipeParameterName"
 
 
 def handler_path(service: str) -> str:

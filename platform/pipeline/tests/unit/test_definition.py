@@ -347,6 +347,17 @@ def test_failure_path_sends_a_marked_dead_letter(selection):
     assert "DeadLetterQueueUrl" in d.placeholders(d.definition_json(selection))
 
 
+# Review: a first stage failing at once can end the record before the trigger writes the ARN,
+# so HandleError writes the execution's ARN together with FAILED.
+@pytest.mark.parametrize("selection", SELECTIONS, ids=lambda s: "+".join(x.value for x in s))
+def test_handle_error_records_the_execution_arn(selection):
+    handle = _all_states(json.loads(d.definition_json(selection)))[d.HANDLE_ERROR_STATE]
+    params = handle["Parameters"]
+    arn = next(k for k, v in params["ExpressionAttributeNames"].items() if v == "executionArn")
+    value = params["UpdateExpression"].split(f"{arn} = ", 1)[1].split(",", 1)[0].strip()
+    assert params["ExpressionAttributeValues"][value] == {"S.$": "$$.Execution.Id"}
+
+
 # Issue 5 ("Optional stages drop out cleanly"; unknown or impossible selections fail clearly):
 # every subset of stages either builds a well-formed machine or is refused with a reason.
 @given(st.sets(st.sampled_from(list(StageName))), st.randoms(use_true_random=False))

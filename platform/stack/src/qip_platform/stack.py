@@ -183,6 +183,6 @@ class QipStack(FlatIdStack):
             "AlarmTopicArn": self.monitoring.alarm_topic.topic_arn,
         }
         if self.recipe_parameter is not None:
-            values["RecipeParameterName"] = self.recipe_parameter.parameter_name
+            values[names.OUTPUT_RECIPE_PARAMETER] = self.recipe_parameter.parameter_name
         for name, value in values.items():
             CfnOutput(self, name, value=value)

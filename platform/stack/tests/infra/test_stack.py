@@ -240,7 +240,7 @@ def test_the_recipe_lives_in_one_parameter_only_the_rendering_stages_read(render
     for service in readers:
         assert rendered.name(env[service][config.ENV_RECIPE_PARAMETER]) == "Recipe"
     outputs = rendered.data["Outputs"]
-    assert rendered.name(outputs["RecipeParameterName"]["Value"]) == "Recipe"
+    assert rendered.name(outputs[names.OUTPUT_RECIPE_PARAMETER]["Value"]) == "Recipe"
 
 
 # -- least privilege ----------------------------------------------------------------------------
@@ -567,8 +567,16 @@ def test_cors_origins_come_from_the_context(minimal_rendered):
         assert method["AuthorizationType"] == "NONE"
         assert "https://app.example.com" in json.dumps(method["Integration"])
         assert "*" not in json.dumps(method["Integration"]["IntegrationResponses"])
-    _fid, images = minimal_rendered.functions()["images-api"]
-    assert images["Environment"]["Variables"][config.ENV_CORS_ORIGINS] == ",".join(origins)
+    # The functions answer those origins too (the Lambda proxy's responses carry the headers).
+    for service in ("images-api", "upload-url"):
+        _fid, function = minimal_rendered.functions()[service]
+        assert function["Environment"]["Variables"][config.ENV_CORS_ORIGINS] == ",".join(origins)
+
+
+def test_cors_is_closed_without_origins_in_the_context(rendered):
+    for service in ("images-api", "upload-url"):
+        _fid, function = rendered.functions()[service]
+        assert config.ENV_CORS_ORIGINS not in function["Environment"]["Variables"]
 
 
 # Issue 15: the outputs `qip ... --outputs FILE` reads, under the names it reads them by.
@@ -585,9 +593,17 @@ def test_outputs_carry_what_the_cli_needs(rendered, minimal_rendered):
         names.OUTPUT_QUEUE_URL,
         names.OUTPUT_DLQ_URL,
         names.OUTPUT_STAGES,
+        names.OUTPUT_RECIPE_PARAMETER,
     ):
         assert name in outputs, name
     assert rendered.name(outputs[names.OUTPUT_DLQ_URL]["Value"]) == "ProcessingDlq"
+    # `qip recipe` and `qip backfill --outputs` read the recipe parameter by this output.
+    recipe = outputs[names.OUTPUT_RECIPE_PARAMETER]["Value"]
+    assert rendered.name(recipe) == "Recipe"
+    assert (
+        rendered.name(minimal_rendered.data["Outputs"][names.OUTPUT_RECIPE_PARAMETER]["Value"])
+        == "Recipe"
+    )
     assert outputs[names.OUTPUT_STAGES]["Value"] == "validation,metadata,resize,thumbnail,archive"
     minimal = minimal_rendered.data["Outputs"][names.OUTPUT_STAGES]["Value"]
     assert minimal == "validation,resize,archive"

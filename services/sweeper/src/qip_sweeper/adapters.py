@@ -4,15 +4,15 @@ and Step Functions' DescribeExecution."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from qip_shared.aws import StageAdapters, client, error_code, from_aws_error
+from qip_shared.aws import ExecutionAdapters, error_code, from_aws_error
 from qip_shared.config import ENV_SWEEP_AFTER_SECONDS, QipSettings
 from qip_shared.limits import Workflow, sweep_after_seconds
 from qip_shared.record import ImageRecord
@@ -42,18 +42,11 @@ class SweepSettings:
         return cls(sweep_after=timedelta(seconds=after), max_records=max(1, limit))
 
 
-def utc_clock() -> datetime:
-    """The current time (tests inject their own clock)."""
-    return datetime.now(UTC)
-
-
 @dataclass
-class Adapters(StageAdapters):
-    """The shared clients plus Step Functions, the sweep settings and a clock."""
+class Adapters(ExecutionAdapters):
+    """The shared clients plus Step Functions and a clock, and the sweep settings."""
 
-    stepfunctions: Any = None
     sweep: SweepSettings = field(default_factory=SweepSettings)
-    clock: Callable[[], datetime] = field(default=utc_clock)
 
     @classmethod
     def from_settings(
@@ -63,15 +56,9 @@ class Adapters(StageAdapters):
         sweep: SweepSettings | None = None,
     ) -> Adapters:
         """Create the clients for some settings (from `session`, default boto3's)."""
-        return cls(
-            settings=settings,
-            s3=client("s3", session),
-            dynamodb=client("dynamodb", session),
-            events=client("events", session),
-            sns=client("sns", session),
-            stepfunctions=client("stepfunctions", session),
-            sweep=sweep or SweepSettings.from_env(),
-        )
+        adapters = super().from_settings(settings, session)
+        adapters.sweep = sweep or SweepSettings.from_env()
+        return adapters
 
     def stuck_records(self, newest_upload: str) -> Iterator[ImageRecord]:
         """PROCESSING records uploaded no later than `newest_upload`, through the status index."""

@@ -4,9 +4,9 @@ the conditional create, and Step Functions."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import boto3
@@ -14,8 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from qip_shared import config
 from qip_shared.aws import (
-    StageAdapters,
-    client,
+    ExecutionAdapters,
     error_code,
     from_aws_error,
     is_conditional_check_failed,
@@ -61,18 +60,11 @@ class ObjectHead:
     metadata: Mapping[str, str] = field(default_factory=dict)
 
 
-def utc_clock() -> datetime:
-    """The current time (tests inject their own clock)."""
-    return datetime.now(UTC)
-
-
 @dataclass
-class Adapters(StageAdapters):
-    """The shared stage clients plus Step Functions, trigger's settings and a clock."""
+class Adapters(ExecutionAdapters):
+    """The shared clients plus Step Functions and a clock, and trigger's settings."""
 
-    stepfunctions: Any = None
     trigger: TriggerSettings = field(default_factory=TriggerSettings)
-    clock: Callable[[], datetime] = field(default=utc_clock)
 
     @classmethod
     def from_settings(
@@ -82,15 +74,9 @@ class Adapters(StageAdapters):
         trigger: TriggerSettings | None = None,
     ) -> Adapters:
         """Create the clients for some settings (from `session`, default boto3's)."""
-        return cls(
-            settings=settings,
-            s3=client("s3", session),
-            dynamodb=client("dynamodb", session),
-            events=client("events", session),
-            sns=client("sns", session),
-            stepfunctions=client("stepfunctions", session),
-            trigger=trigger or TriggerSettings.from_env(),
-        )
+        adapters = super().from_settings(settings, session)
+        adapters.trigger = trigger or TriggerSettings.from_env()
+        return adapters
 
     # S3
 

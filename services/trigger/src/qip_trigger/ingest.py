@@ -259,20 +259,16 @@ def _start(record: ImageRecord, claimed_at: str, receive_count: int, adapters: A
     arn = started or execution_arn(settings.state_machine_arn, name)
     if started is None:
         logger.info("execution already exists; counted as started", extra={"executionArn": arn})
-    now = format_timestamp(adapters.clock())
     try:
         adapters.update_record(
             record_execution_request(
-                settings.table_name,
-                record.image_key,
-                arn=arn,
-                claimed_at=claimed_at,
-                updated_at=now,
+                settings.table_name, record.image_key, arn=arn, claimed_at=claimed_at
             )
         )
     except StaleWriteError:
-        # The pipeline already finished the record, or a takeover replaced our claim.
+        # A takeover or a redrive replaced our claim (a finished record still takes the ARN).
         logger.warning("execution ARN not recorded", extra={"executionArn": arn})
+    now = format_timestamp(adapters.clock())
     metrics.add_metric(name="ExecutionsStarted", unit=MetricUnit.Count, value=1)
     event = _event(EventDetailType.PROCESSING_STARTED, record, execution_arn=arn)
     notification = Notification(

@@ -16,11 +16,13 @@ from qip_shared.enums import ImageStatus, RejectionReason
 from qip_shared.keys import execution_name
 from qip_shared.messages import DEAD_LETTER_ATTRIBUTE
 from qip_shared.record import ImageRecord
+from qip_shared.requests import status_update_request
 from qip_shared.timeutil import format_timestamp
 from qip_trigger import handler as trigger_handler
 
 KEY = "uploads/2026/11/26/0b8f2f0e-4a43-4d1c-9a52-6f0e4f7c2d11.jpg"
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(64)
+TABLE = "qip-images"
 
 
 def _deliver_from_queue(aws: Any, to_lambda_event: Callable[..., dict[str, Any]]) -> dict[str, Any]:
@@ -685,3 +687,46 @@ def test_concurrent_reprocess_deliveries_start_one_execution(
     assert record is not None
     assert record.status is ImageStatus.PROCESSING
     assert record.execution_arn == execution["executionArn"]
+
+
+# Review finding: the first stage fails at once, so the pipeline's terminal write (HandleError's
+# FAILED, or validate's REJECTED) lands between StartExecution and the trigger's ARN write.
+@pytest.mark.parametrize("terminal", [ImageStatus.FAILED, ImageStatus.REJECTED])
+@pytest.mark.parametrize("carries_arn", [False, True], ids=["without-arn", "with-arn"])
+def test_a_first_stage_failing_at_once_leaves_the_execution_arn(
+    aws: Any,
+    trigger: Callable[..., Any],
+    make_sqs_event: Callable[..., dict[str, Any]],
+    terminal: ImageStatus,
+    carries_arn: bool,
+) -> None:
+    adapters = trigger()
+    aws.upload(KEY, JPEG)
+    (message,) = aws.receive()
+    ended_at = "2026-11-26T06:40:09.000Z"
+
+    def end_before_the_arn_is_written(parsed: dict[str, Any], **_: Any) -> None:
+        fields = {"errorType": "PermanentError", "errorMessage": "validate crashed at once"}
+        if carries_arn:  # HandleError writes the ARN too; an older pipeline did not
+            fields["executionArn"] = parsed["executionArn"]
+        aws.dynamodb.update_item(
+            **status_update_request(TABLE, KEY, terminal, updated_at=ended_at, fields=fields)
+        )
+
+    adapters.stepfunctions.meta.events.register(
+        "after-call.sfn.StartExecution", end_before_the_arn_is_written
+    )
+    event = make_sqs_event(message["Body"])
+
+    assert trigger_handler.handler(event, None) == {"batchItemFailures": []}
+    record = aws.record(KEY)
+    (execution,) = aws.executions()
+    assert record is not None
+    assert record.execution_arn == execution["executionArn"]
+    assert record.status is terminal  # the ARN write does not move the status back
+    assert record.updated_at == ended_at
+    # A redelivery finds the execution recorded and starts no other.
+    assert trigger_handler.handler(event, None) == {"batchItemFailures": []}
+    assert adapters.start_counter.calls == 1
+    assert len(aws.executions()) == 1
+    assert aws.record(KEY) == record

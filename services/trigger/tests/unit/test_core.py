@@ -432,7 +432,7 @@ def test_request_builders_are_well_formed() -> None:
         takeover_request("t", KEY, previous_claim=None, claimed_at=stamp),
         takeover_request("t", KEY, previous_claim="2026-11-26T06:00:00.000Z", claimed_at=stamp),
         release_request("t", KEY, claimed_at=stamp, updated_at=stamp),
-        record_execution_request("t", KEY, arn="arn", claimed_at=stamp, updated_at=stamp),
+        record_execution_request("t", KEY, arn="arn", claimed_at=stamp),
         reject_request("t", KEY, Rejection(RejectionReason.TOO_LARGE, "too big"), updated_at=stamp),
         fail_request("t", KEY, error_type="E", message="m", claimed_at=stamp, updated_at=stamp),
         reprocess_claim_request("t", KEY, claimed_at=stamp, name="n"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Annotated, Any
 
@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 
 from qip_shared.enums import StageName
+from qip_shared.limits import LIMITS, RetryBudget, Workflow
 
 app = typer.Typer(
     name="qip",
@@ -35,7 +36,8 @@ dlq_app = typer.Typer(
 )
 app.add_typer(dlq_app, name="dlq")
 recipe_app = typer.Typer(
-    help="Show or change the recipe (the variants resize and thumbnail render) of `qip serve`.",
+    help="Show or change the recipe (the variants resize and thumbnail render) of `qip serve`, "
+    "or --outputs.",
     no_args_is_help=True,
 )
 app.add_typer(recipe_app, name="recipe")
@@ -93,14 +95,20 @@ def status_text(status: str) -> str:
 
 
 # -- connection to a running `qip serve`, or to a deployed stack ---------------------------
-def connect(endpoint: str | None, prefix: str | None, outputs: Path | None = None) -> Any:
-    """A client of a deployed stack (--outputs), else of a running server (--endpoint,
-    $QIP_ENDPOINT, or the state file)."""
+def connect(
+    endpoint: str | None,
+    prefix: str | None,
+    outputs: Path | None = None,
+    *,
+    needs: Sequence[str] = (),
+) -> Any:
+    """A client of a deployed stack (--outputs, which must hold the outputs in `needs` too),
+    else of a running server (--endpoint, $QIP_ENDPOINT, or the state file)."""
     if outputs is not None:
         from qip_local.deployed import OutputsFileError, deployed_client
 
         try:
-            return deployed_client(outputs)
+            return deployed_client(outputs, needs=needs)
         except OutputsFileError as exc:
             raise CliError(str(exc)) from None
     import boto3
@@ -152,6 +160,26 @@ OutputsOption = Annotated[
         "--outputs",
         help="A deployed stack: the file `cdk deploy --outputs-file` wrote (AWS credentials, "
         "region and endpoint from the environment).",
+    ),
+]
+
+
+def _retried(budget: RetryBudget) -> str:
+    """`once after 2 s`, `3 times after 2, 4, 8 s`: a retrier's waits in words."""
+    waits = ", ".join(f"{wait:g}" for wait in budget.waits())
+    times = "once" if budget.max_attempts == 1 else f"{budget.max_attempts} times"
+    return f"{times} after {waits} s"
+
+
+# The local system runs the Express definition: its budgets are the designed waits.
+_LOCAL_LIMITS = LIMITS[Workflow.EXPRESS]
+RetryScaleOption = Annotated[
+    float,
+    typer.Option(
+        "--retry-scale",
+        help="Scale of the Step Functions retry waits (1 = as designed: a stage's AWS errors are "
+        f"retried {_retried(_LOCAL_LIMITS.service_retry)}, other failures "
+        f"{_retried(_LOCAL_LIMITS.task_retry)}).",
     ),
 ]
 RecipeOption = Annotated[

@@ -25,6 +25,7 @@ from qip_local.cli.common import (
     CliError,
     OutputsOption,
     RecipeOption,
+    RetryScaleOption,
     app,
     connect,
     one_line_errors,
@@ -114,10 +115,7 @@ def process(
         typer.Option("--endpoint", help="Use a running `qip serve` instead of starting one."),
     ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for all images.")] = 300.0,
-    retry_scale: Annotated[
-        float,
-        typer.Option(help="Scale of Step Functions retry waits (1 = the designed 2/4/8 s)."),
-    ] = 1.0,
+    retry_scale: RetryScaleOption = 1.0,
     recipe: RecipeOption = None,
     outputs: OutputsOption = None,
 ) -> None:

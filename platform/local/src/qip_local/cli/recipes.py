@@ -19,6 +19,7 @@ from qip_local.cli.common import (
     EXIT_FAILED,
     EndpointOption,
     JsonOption,
+    OutputsOption,
     PrefixOption,
     app,
     connect,
@@ -26,6 +27,13 @@ from qip_local.cli.common import (
     read_recipe_file,
     recipe_app,
 )
+
+
+def _connect_to_recipe(endpoint: str | None, prefix: str | None, outputs: Path | None) -> Any:
+    """A client of a system whose recipe parameter is known (a deployed stack must output it)."""
+    from qip_pipeline import names
+
+    return connect(endpoint, prefix, outputs, needs=(names.OUTPUT_RECIPE_PARAMETER,))
 
 
 def _recipe_table(recipe: Any) -> Table:
@@ -48,19 +56,22 @@ def recipe_show(
     endpoint: EndpointOption = None,
     prefix: PrefixOption = None,
     json_output: JsonOption = False,
+    outputs: OutputsOption = None,
 ) -> None:
-    """Show the recipe a running `qip serve` renders.
+    """Show the recipe a running `qip serve` (or a deployed stack, --outputs) renders.
 
     Examples:
 
         qip recipe show
 
         qip recipe show --json > recipe.json
+
+        qip recipe show --outputs staging-outputs.json
     """
     from qip_shared.recipe_store import read_recipe
 
     with one_line_errors():
-        client = connect(endpoint, prefix)
+        client = _connect_to_recipe(endpoint, prefix, outputs)
         current = read_recipe(client.client("ssm"), client.resources.recipe_parameter)
         if json_output:
             typer.echo(json.dumps(current.to_json_dict(), indent=2))
@@ -73,23 +84,29 @@ def recipe_set(
     file: Annotated[Path, typer.Argument(help="The recipe JSON file.")],
     endpoint: EndpointOption = None,
     prefix: PrefixOption = None,
+    outputs: OutputsOption = None,
 ) -> None:
-    """Make a running `qip serve` render another recipe (new uploads; `qip backfill` for the
-    images it already has). Warm functions pick it up within a minute.
+    """Make a running `qip serve` (or a deployed stack, --outputs) render another recipe (new
+    uploads; `qip backfill` for the images it already has). Warm functions pick it up within a
+    minute. A deployed stack's next `cdk deploy` writes back the recipe of its CDK context
+    (`-c recipe=FILE`): deploy with the same file to keep it.
 
     Examples:
 
         qip recipe set recipes/all-formats.json && qip backfill
+
+        qip recipe set recipes/all-formats.json --outputs staging-outputs.json
     """
     from qip_shared.recipe_store import read_recipe, write_recipe
 
     with one_line_errors():
         chosen = read_recipe_file(file)
-        client = connect(endpoint, prefix)
+        client = _connect_to_recipe(endpoint, prefix, outputs)
         ssm, parameter = client.client("ssm"), client.resources.recipe_parameter
         previous = read_recipe(ssm, parameter)
         write_recipe(ssm, parameter, chosen)
-        typer.echo(f"recipe {chosen.version} set (was {previous.version}); run `qip backfill`")
+        then = f"qip backfill --outputs {outputs}" if outputs is not None else "qip backfill"
+        typer.echo(f"recipe {chosen.version} set (was {previous.version}); run `{then}`")
 
 
 @app.command()
@@ -100,8 +117,10 @@ def backfill(
         bool, typer.Option("--json", help='Print only {"examined", "rerendered", "failed"}.')
     ] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for all re-renders.")] = 600.0,
+    outputs: OutputsOption = None,
 ) -> None:
-    """Re-render the COMPLETED images whose variants another recipe version rendered.
+    """Re-render the COMPLETED images whose variants another recipe version rendered, on a
+    running `qip serve` or a deployed stack (--outputs).
 
     Finds them through the status index (no Scan), runs each through the same stages once
     (idempotent: run it again and nothing is re-rendered; resumable after an interruption).
@@ -112,13 +131,15 @@ def backfill(
         qip recipe set recipes/all-formats.json && qip backfill
 
         qip backfill --json
+
+        qip backfill --outputs staging-outputs.json
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from qip_local.backfill import Backfill
+    from qip_local.backfill import Backfill, sync_client_config
 
     with one_line_errors():
-        client = connect(endpoint, prefix)
+        client = _connect_to_recipe(endpoint, prefix, outputs)
         resources = client.resources
         job = Backfill(
             dynamodb=client.client("dynamodb"),
@@ -128,6 +149,10 @@ def backfill(
             upload_bucket=resources.upload_bucket,
             state_machine_arn=resources.state_machine_arn,
             recipe_parameter=resources.recipe_parameter,
+            # Express machines: each attempt runs with StartSyncExecution (up to 5 minutes).
+            sync_stepfunctions=client.session.client(
+                "stepfunctions", endpoint_url=client.endpoint_url, config=sync_client_config()
+            ),
         )
         if json_output:
             report = job.run(timeout=timeout)

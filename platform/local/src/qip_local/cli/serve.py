@@ -18,6 +18,7 @@ from rich.console import Console
 
 from qip_local.cli.common import (
     RecipeOption,
+    RetryScaleOption,
     app,
     one_line_errors,
     parse_stage_list,
@@ -101,9 +102,7 @@ def serve(
     log_file: Annotated[Path, typer.Option("--log-file", help="Where function logs go.")] = Path(
         "qip-out/serve.log"
     ),
-    retry_scale: Annotated[
-        float, typer.Option(help="Scale of Step Functions retry waits (1 = designed).")
-    ] = 1.0,
+    retry_scale: RetryScaleOption = 1.0,
     dashboard_port: Annotated[
         int, typer.Option(help="Live dashboard port on 127.0.0.1 (0: any free port).")
     ] = 0,

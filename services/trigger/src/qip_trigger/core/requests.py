@@ -170,23 +170,25 @@ def release_request(
 
 
 def record_execution_request(
-    table_name: str, image_key: str, *, arn: str, claimed_at: str, updated_at: str
+    table_name: str, image_key: str, *, arn: str, claimed_at: str
 ) -> dict[str, Any]:
-    """Record the started execution, only while the record is PROCESSING under our claim."""
+    """Record the started execution under our claim, whatever the status by then.
+
+    A first stage that fails at once may end the record before this write: the condition is on
+    the claim and the attribute (absent, or this same ARN), never the status, and the write sets
+    only `executionArn`, so a terminal record keeps its status and `updatedAt`.
+    """
     condition = Condition(
-        "#cstatus = :cprocessing AND #cclaim = :cmine AND attribute_not_exists(#carn)",
-        {"#cstatus": "status", "#cclaim": "claimedAt", "#carn": "executionArn"},
-        {":cprocessing": {"S": ImageStatus.PROCESSING.value}, ":cmine": {"S": claimed_at}},
+        "#cclaim = :cmine AND (attribute_not_exists(#carn) OR #carn = :carn)",
+        {"#cclaim": "claimedAt", "#carn": "executionArn"},
+        {":cmine": {"S": claimed_at}},
     )
     return _update(
         table_name,
         image_key,
-        "SET #carn = :carn, #updatedAt = :cnow",
+        "SET #carn = :carn",
         condition,
-        {
-            "names": {"#updatedAt": "updatedAt"},
-            "values": {":carn": {"S": arn}, ":cnow": {"S": updated_at}},
-        },
+        {"values": {":carn": {"S": arn}}},
     )
 
 
