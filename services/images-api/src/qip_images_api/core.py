@@ -11,8 +11,9 @@ from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import unquote
 
-from qip_images_api.errors import BadRequestError, ImageNotFoundError, UnauthorizedError
+from qip_images_api.errors import ImageNotFoundError
 from qip_shared.enums import ImageStatus, StageName, StageStatus
+from qip_shared.errors import BadRequestError
 from qip_shared.keys import UPLOAD_PREFIX
 from qip_shared.record import ImageRecord
 
@@ -47,14 +48,6 @@ class ListRequest:
     until: datetime | date | None
     limit: int
     token: str | None
-
-
-def caller_sub(claims: Mapping[str, Any] | None) -> str:
-    """The authenticated caller's `sub` claim; UnauthorizedError when there is none."""
-    sub = (claims or {}).get("sub")
-    if not isinstance(sub, str) or not sub.strip():
-        raise UnauthorizedError("the request carries no authenticated identity")
-    return sub.strip()
 
 
 def image_key_from_path(path: str) -> str:
