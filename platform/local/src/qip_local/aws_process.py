@@ -128,9 +128,7 @@ def start_worker_pool(config_line: str) -> WorkerPool | None:
         return None
     values = json.loads(config_line)
     capacity = int(values.get("function_concurrency") or 1)
-    pool = WorkerPool.start(ALL_SERVICES, capacity, dict(values.get("environment") or {}))
-    pool.prestart(capacity)
-    return pool
+    return WorkerPool.start(ALL_SERVICES, capacity, dict(values.get("environment") or {}))
 
 
 def serve(
@@ -151,6 +149,10 @@ def serve(
     runtime = LocalRuntime(LocalConfig(**values, handlers=handlers), server=False)
     try:
         resources = runtime.start()
+        if pool is not None:
+            # The functions' environment is complete: workers forked from now on start warm.
+            pool.prepare(dict(os.environ))
+            pool.prestart(pool.capacity)
     except BaseException:
         if pool is not None:
             pool.close()

@@ -37,7 +37,7 @@ class RawBody(io.BytesIO):
 
 
 class ForwardingError(Exception):
-    """The embedded AWS is gone: the worker's connection to it closed."""
+    """The embedded AWS cannot be reached: no connection, or it closed."""
 
 
 def _remote_error(name: str, message: str) -> Exception:
@@ -63,7 +63,8 @@ def forward_request(request: Any, **_: Any) -> Any:
 
     connection = _state["connection"]
     if connection is None:
-        return None  # not in a worker (or not yet connected): the request goes out as usual
+        # A process that forwards never reaches AWS any other way (the template, before fork).
+        raise ForwardingError("this process has no connection to the embedded AWS")
     message = (
         AWS_REQUEST,
         request.method,

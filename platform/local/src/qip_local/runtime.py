@@ -35,8 +35,10 @@ from qip_local.moto_patches import (
     cached_state_machine_programs,
     direct_dynamodb_answers,
     import_moto_without_ec2,
+    quick_sqs_clock,
     serialized_dynamodb,
     shared_botocore_loader,
+    single_pass_projections,
 )
 from qip_local.poller import SqsPoller
 from qip_local.provision import Resources, provision
@@ -250,6 +252,8 @@ class LocalRuntime:
         self._stack.enter_context(cached_json_paths())
         self._stack.enter_context(direct_dynamodb_answers())
         self._stack.enter_context(serialized_dynamodb())
+        self._stack.enter_context(quick_sqs_clock())
+        self._stack.enter_context(single_pass_projections())
         self.session = boto3.Session(region_name=REGION)
         resources = provision(
             self.session,

@@ -35,7 +35,10 @@ INVOKE = "invoke"
 RESULT = "result"
 ERROR = "error"
 
-FORK = b"fork"
+# Control messages to the template: one kind byte and a 4-byte payload length.
+FORK = b"F"  # with a worker's socket attached
+PREPARE = b"P"  # with the environment (JSON): build every handler's clients before forking
+HEADER = 5
 STOP_TIMEOUT = 5.0
 EXIT_ERROR = "Runtime.ExitError"
 
@@ -77,24 +80,6 @@ def _handler_modules(services: Iterable[str]) -> None:
             importlib.import_module(f"qip_{service.replace('-', '_')}.handler")
 
 
-# The services the handlers' clients talk to: their models are loaded once, in the template.
-CLIENT_SERVICES = ("dynamodb", "events", "s3", "sns", "sqs", "ssm", "stepfunctions")
-
-
-def _warm_client_models() -> None:
-    # A throwaway client per service loads its model into boto3's default session, which
-    # every worker inherits; explicit keys leave the session's credentials unresolved.
-    import boto3
-
-    for service in CLIENT_SERVICES:
-        boto3.client(
-            service,
-            region_name="us-east-1",
-            aws_access_key_id="-",
-            aws_secret_access_key="-",  # noqa: S106 - a placeholder; the client never calls
-        )
-
-
 def _sync_environment(environment: dict[str, str]) -> None:
     for name in set(os.environ) - set(environment):
         del os.environ[name]
@@ -125,8 +110,11 @@ def _run_invocation(handlers: dict[str, Handler], message: tuple[Any, ...]) -> t
 def worker_main(connection: Connection) -> None:
     """Serve invocations on `connection` until it closes (runs in a forked worker)."""
     forwarding.connect(connection)
-    handlers: dict[str, Handler] = {}
-    connection.send((HELLO, os.getpid()))
+    handlers: dict[str, Handler] = dict(_prepared)
+    try:
+        connection.send((HELLO, os.getpid()))
+    except OSError:
+        return  # the pool stopped before this worker was ready
     while True:
         try:
             message = connection.recv()
@@ -137,6 +125,44 @@ def worker_main(connection: Connection) -> None:
             connection.send(answer)
         except OSError:
             return
+
+
+# Handlers whose clients the template built (inherited by every worker forked afterwards).
+_prepared: dict[str, Handler] = {}
+
+
+def _prepare(environment: dict[str, str], services: Iterable[str]) -> None:
+    """Set the functions' environment and build each handler's clients, once for all workers.
+
+    Building them is most of a worker's cold start; a handler whose building fails (or would
+    call AWS, which the template cannot reach) is left to build in its worker on first use.
+    """
+    from qip_local.shim import load_handler
+
+    _sync_environment(environment)
+    for service in services:
+        try:
+            handler = load_handler(service)
+            module = importlib.import_module(f"qip_{service.replace('-', '_')}.handler")
+        except ImportError:
+            continue
+        try:
+            module.dependencies()
+        except Exception:
+            module.dependencies.cache_clear()
+            continue
+        _prepared[service] = handler
+
+
+def _receive_exactly(control: socket.socket, size: int) -> bytes:
+    chunks: list[bytes] = []
+    while size:
+        chunk = control.recv(size)
+        if not chunk:
+            raise EOFError("the control socket closed")
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
 
 
 def _reap(children: set[int]) -> None:
@@ -178,20 +204,23 @@ def template_main(
     quiet_loggers()
     forwarding.install_forwarder()
     _handler_modules(services)
-    with contextlib.suppress(Exception):  # only a head start: workers load what is missing
-        _warm_client_models()
     children: set[int] = set()
     code = 0
     try:
         while True:
             try:
-                _, fds, _, _ = socket.recv_fds(control, len(FORK), 1)
+                header, fds, _, _ = socket.recv_fds(control, HEADER, 1, socket.MSG_WAITALL)
             except OSError:
                 break
             _reap(children)
-            if not fds:
+            if len(header) < HEADER:
                 break  # the embedded AWS closed the control socket
-            children.add(_fork_worker(control, fds[0]))
+            kind, size = header[:1], int.from_bytes(header[1:], "big")
+            if kind == FORK and fds:
+                children.add(_fork_worker(control, fds[0]))
+            elif kind == PREPARE:
+                payload = _receive_exactly(control, size)
+                _prepare(json.loads(payload), services)
     except BaseException:
         traceback.print_exc()
         code = 1
@@ -299,12 +328,19 @@ class WorkerPool:
     def _new_worker(self) -> Worker:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            socket.send_fds(self._control, [FORK], [theirs.fileno()])
+            socket.send_fds(self._control, [FORK + bytes(HEADER - 1)], [theirs.fileno()])
         finally:
             theirs.close()
         worker = Worker(Connection(ours.detach()))
         self._all.append(worker)
         return worker
+
+    def prepare(self, environment: dict[str, str]) -> None:
+        """Have the template build the handlers' clients for `environment` (workers forked
+        from now on start warm)."""
+        payload = json.dumps(environment).encode()
+        with self._lock:
+            self._control.sendall(PREPARE + len(payload).to_bytes(HEADER - 1, "big") + payload)
 
     def prestart(self, count: int) -> None:
         """Fork up to `count` idle workers now (ready once the template has its imports)."""

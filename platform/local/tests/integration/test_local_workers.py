@@ -46,6 +46,8 @@ def _handler(event: dict[str, Any], context: Any) -> Any:
         raise InvalidImageError(event["value"])
     if action == "die":
         os._exit(3)
+    if action == "built":  # where this function's dependencies were built
+        return {"built_in": sys.modules["qip_workertest.handler"].dependencies()["pid"]}
     if action == "sleep":
         time.sleep(event["value"])
         return {"pid": os.getpid()}
@@ -58,11 +60,25 @@ def handler_module() -> Iterator[None]:
     package = types.ModuleType("qip_workertest")
     module = types.ModuleType("qip_workertest.handler")
     module.handler = _handler  # type: ignore[attr-defined]
-    module.dependencies = Dependencies(dict)  # type: ignore[attr-defined]
-    sys.modules["qip_workertest"] = package
-    sys.modules["qip_workertest.handler"] = module
+    module.dependencies = Dependencies(lambda: {"pid": os.getpid()})  # type: ignore[attr-defined]
+    # A function whose dependencies call AWS while being built (the template cannot).
+    calling = types.ModuleType("qip_workercalls.handler")
+    calling.dependencies = Dependencies(  # type: ignore[attr-defined]
+        lambda: {"buckets": boto3.client("s3", region_name="us-east-1").list_buckets()}
+    )
+    calling.handler = lambda event, context: {  # type: ignore[attr-defined]
+        "buckets": len(calling.dependencies()["buckets"]["Buckets"])
+    }
+    modules = {
+        "qip_workertest": package,
+        "qip_workertest.handler": module,
+        "qip_workercalls": types.ModuleType("qip_workercalls"),
+        "qip_workercalls.handler": calling,
+    }
+    sys.modules.update(modules)
     yield
-    del sys.modules["qip_workertest.handler"], sys.modules["qip_workertest"]
+    for name in modules:
+        del sys.modules[name]
 
 
 @pytest.fixture
@@ -125,6 +141,24 @@ def test_an_exception_keeps_its_name_and_message(pool: WorkerPool) -> None:
     assert payload["errorMessage"] == "x"
     # The worker survived its handler's exception and serves the next call.
     assert pool.invoke(SERVICE, {"action": "echo", "value": 1}, _context())["echo"] == 1
+
+
+def test_prepared_clients_are_built_once_in_the_template(aws: None) -> None:
+    pool = WorkerPool.start([SERVICE, "workercalls"], capacity=2)
+    try:
+        pool.prepare({**os.environ, "QIP_PREPARED": "yes"})
+        pool.prestart(2)
+        built = {
+            pool.invoke(SERVICE, {"action": "built"}, _context())["built_in"] for _ in range(3)
+        }
+        assert len(built) == 1
+        assert built.isdisjoint(pool.worker_pids)  # built before the workers were forked
+        assert os.getpid() not in built
+        # Building that needed AWS was left to the worker, where the call is answered.
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=BUCKET)
+        assert pool.invoke("workercalls", {}, _context()) == {"buckets": 1}
+    finally:
+        pool.close()
 
 
 def test_a_worker_dying_mid_invocation_is_a_runtime_exit_error(pool: WorkerPool) -> None:
@@ -228,8 +262,6 @@ def _jpeg() -> bytes:
 
 def test_the_pipeline_runs_in_the_workers(system: LocalRuntime) -> None:
     assert system.child_pid is not None
-    workers = _descendants(system.child_pid)
-    assert len(workers) >= 2  # the template and at least one worker
     client = system.local_client()
     key = client.upload_bytes(_jpeg(), file_name="orange.jpg")
     record = client.wait_for([key], timeout=90)[key]
@@ -240,6 +272,7 @@ def test_the_pipeline_runs_in_the_workers(system: LocalRuntime) -> None:
         executionArn=record.execution_arn
     )["events"]
     assert history[-1]["type"] == "ExecutionSucceeded"
+    assert len(_descendants(system.child_pid)) >= 2  # the template and at least one worker
 
 
 def test_a_rejected_image_is_caught_by_its_error_name(system: LocalRuntime) -> None:
@@ -266,7 +299,10 @@ def test_stopping_the_system_leaves_no_process() -> None:
     runtime.start()
     child = runtime.child_pid
     assert child is not None
+    deadline = time.monotonic() + 30
+    while len(_descendants(child)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)  # the template forks the workers once it has built their clients
     processes = _descendants(child) | {child}
-    assert len(processes) >= 3
+    assert len(processes) >= 4  # the child, the template and two or more workers
     runtime.stop()
     assert not any(_alive(pid) for pid in processes)
