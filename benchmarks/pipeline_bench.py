@@ -376,10 +376,34 @@ def summarise(raw: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _stat_fields(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def _descendants(pid: int) -> list[int]:
+    """`pid` and the live processes below it (the embedded AWS's handler workers)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                parents[int(entry.name)] = int(_stat_fields(int(entry.name))[1])
+    found, frontier = [pid], [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        found.extend(children)
+        frontier = children
+    return found
+
+
 def _process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) a live process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds (user + system) a live process and its descendants have used so far."""
+    ticks = 0
+    for process in _descendants(pid):
+        with contextlib.suppress(OSError, IndexError):
+            fields = _stat_fields(process)
+            # Its own and its reaped children's (a worker that exited during the run).
+            ticks += sum(int(value) for value in fields[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _self_cpu() -> float:

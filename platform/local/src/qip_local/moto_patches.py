@@ -21,6 +21,7 @@ import pickle
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -566,3 +567,69 @@ def balanced_task_timeouts() -> Iterator[None]:
         yield
     finally:
         TimeoutSeconds.eval = original  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
+def quick_sqs_clock() -> Iterator[None]:
+    """Let moto's SQS read the clock with `time.time()` instead of two datetimes per reading.
+
+    Every sent message makes moto compute the queue's attributes, which checks every message's
+    visibility and delay, each reading the clock through `utcnow()` and `utcfromtimestamp(0)`:
+    the largest single cost of the emulation once queues hold a few hundred messages. The
+    same instant as a float; readings of a given datetime still go through moto's own code.
+    """
+    from moto.sqs import models
+
+    module: Any = models
+    originals = {"unix_time": module.unix_time, "unix_time_millis": module.unix_time_millis}
+
+    def unix_time(dt: Any = None) -> float:
+        if dt is not None:
+            return float(originals["unix_time"](dt))
+        return time.time()
+
+    def unix_time_millis(dt: Any = None) -> float:
+        if dt is not None:
+            return float(originals["unix_time_millis"](dt))
+        return time.time() * 1000.0
+
+    module.unix_time, module.unix_time_millis = unix_time, unix_time_millis
+    try:
+        yield
+    finally:
+        module.unix_time = originals["unix_time"]
+        module.unix_time_millis = originals["unix_time_millis"]
+
+
+@contextlib.contextmanager
+def single_pass_projections() -> Iterator[None]:
+    """Let moto's DynamoDB convert an item once per projection instead of once per path.
+
+    `Item.project` converts the whole item to plain JSON for every path of the
+    ProjectionExpression. One conversion serves all paths; each path's part is copied before
+    it is merged, so a merge never writes into the conversion the next path reads.
+    """
+    import copy
+
+    from moto.core.utils import merge_dicts
+    from moto.dynamodb.models.dynamo_type import Item, serializer
+    from moto.dynamodb.models.utilities import find_nested_key
+
+    original = Item.project
+
+    def project(self: Any, projection_expressions: list[list[str]]) -> Any:
+        result: dict[str, Any] = {}
+        plain = self.to_regular_json()
+        for expression in projection_expressions:
+            merge_dicts(result, copy.deepcopy(find_nested_key(expression, plain)))
+        return Item(
+            hash_key=self.hash_key,
+            range_key=self.range_key,
+            attrs=serializer.serialize(result)["M"],
+        )
+
+    Item.project = project  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Item.project = original  # type: ignore[method-assign]

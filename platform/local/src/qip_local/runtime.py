@@ -3,8 +3,9 @@
 Three modes: in-process (`mock_aws`, for tests), server (`ThreadedMotoServer` on 127.0.0.1, so
 awscli and boto3 clients can look at everything while it runs; the handlers run in this
 process and reach the server through `AWS_ENDPOINT_URL`), and server in a separate process
-(`separate_process=True`, for the CLI: moto, the state machine, the handlers and the poller
-run in-process in a child, `qip_local.aws_process`, so they and the caller each have a core).
+(`separate_process=True`, for the CLI: moto, the state machine and the poller run in-process
+in a child, `qip_local.aws_process`, the handlers in that child's worker processes, so the
+emulation, the handlers and the caller do not wait on one interpreter lock).
 """
 
 # moto and the server are imported only when a mode needs them (they are slow to import).
@@ -37,8 +38,10 @@ from qip_local.moto_patches import (
     import_moto_without_ec2,
     interruptible_receives,
     prompt_server_stops,
+    quick_sqs_clock,
     serialized_dynamodb,
     shared_botocore_loader,
+    single_pass_projections,
     stop_server_promptly,
 )
 from qip_local.poller import SqsPoller
@@ -254,6 +257,8 @@ class LocalRuntime:
         self._stack.enter_context(cached_json_paths())
         self._stack.enter_context(direct_dynamodb_answers())
         self._stack.enter_context(serialized_dynamodb())
+        self._stack.enter_context(quick_sqs_clock())
+        self._stack.enter_context(single_pass_projections())
         self._stack.enter_context(prompt_server_stops())
         self._receives_stopping = self._stack.enter_context(interruptible_receives())
         self.session = boto3.Session(region_name=REGION)

@@ -1,0 +1,106 @@
+"""The patches that make moto's dispatch cheaper answer exactly what moto answers without them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.sqs import models as sqs_models
+
+from qip_local.moto_patches import quick_sqs_clock, single_pass_projections
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """moto in this process, with fake credentials."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        yield
+
+
+def _counts(sqs: Any, url: str) -> tuple[int, int, int]:
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    return (
+        int(attributes["ApproximateNumberOfMessages"]),
+        int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+        int(attributes["ApproximateNumberOfMessagesDelayed"]),
+    )
+
+
+def test_the_quick_sqs_clock_keeps_visibility_and_delay(aws: None) -> None:
+    original = sqs_models.unix_time
+    with quick_sqs_clock():
+        assert sqs_models.unix_time is not original
+        assert abs(sqs_models.unix_time() - original()) < 1.0
+        assert abs(sqs_models.unix_time_millis() / 1000 - original()) < 1.0
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="clock")["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody="now")
+        sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=1)
+        assert _counts(sqs, url) == (1, 0, 1)
+        received = sqs.receive_message(QueueUrl=url, VisibilityTimeout=1)["Messages"]
+        assert [m["Body"] for m in received] == ["now"]
+        assert _counts(sqs, url) == (0, 1, 1)
+        assert "Messages" not in sqs.receive_message(QueueUrl=url)
+        time.sleep(1.3)
+        assert _counts(sqs, url) == (2, 0, 0)
+        bodies = sorted(
+            m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+        )
+        assert bodies == ["later", "now"]
+    assert sqs_models.unix_time is original
+
+
+ITEM = {
+    "imageKey": {"S": "k"},
+    "status": {"S": "COMPLETED"},
+    "outputs": {"M": {"resize": {"S": "r.jpg"}, "thumbnail": {"S": "t.jpg"}}},
+    "variants": {"L": [{"S": "a"}, {"M": {"key": {"S": "b"}, "w": {"N": "2"}}}, {"S": "c"}]},
+}
+PROJECTIONS = [
+    "#s, outputs.resize",
+    "outputs, outputs.thumbnail",
+    "variants[1].#k, variants[0]",
+    "variants[1], variants[1].w",
+    "variants, variants[2]",
+    "variants[2], variants[0], #s",
+    "absent, #s",
+]
+
+
+def _projected(dynamodb: Any) -> list[dict[str, Any]]:
+    answers = []
+    for projection in PROJECTIONS:
+        names = {n: v for n, v in {"#s": "status", "#k": "key"}.items() if n in projection}
+        extra = {"ExpressionAttributeNames": names} if names else {}
+        answers.append(
+            dynamodb.get_item(
+                TableName="t",
+                Key={"imageKey": {"S": "k"}},
+                ProjectionExpression=projection,
+                **extra,
+            ).get("Item")
+        )
+    return answers
+
+
+def test_single_pass_projections_answer_as_moto_does(aws: None) -> None:
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    dynamodb.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "imageKey", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "imageKey", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.put_item(TableName="t", Item=ITEM)
+    expected = _projected(dynamodb)
+    with single_pass_projections():
+        assert _projected(dynamodb) == expected
+    # The stored item is untouched by projecting it.
+    assert dynamodb.get_item(TableName="t", Key={"imageKey": {"S": "k"}})["Item"] == ITEM
