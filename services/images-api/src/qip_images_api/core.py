@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import unquote
 
@@ -16,6 +16,7 @@ from qip_shared.enums import ImageStatus, StageName, StageStatus
 from qip_shared.errors import BadRequestError
 from qip_shared.keys import UPLOAD_PREFIX
 from qip_shared.record import ImageRecord
+from qip_shared.timeutil import parse_range_bound
 
 ROUTE_LIST = "/images"
 ROUTE_ONE_PREFIX = "/images/"
@@ -65,12 +66,9 @@ def parse_moment(text: str | None, name: str) -> datetime | date | None:
     if text is None or text == "":
         return None
     try:
-        if len(text) == 10:
-            return date.fromisoformat(text)
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parse_range_bound(text)
     except ValueError:
         raise BadRequestError(f"{name} {text!r} is not an ISO date or timestamp") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def parse_status(text: str | None) -> ImageStatus | None:
