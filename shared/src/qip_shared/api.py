@@ -36,12 +36,10 @@ def caller_sub(claims: Mapping[str, Any] | None) -> str:
 
 
 def cors_headers(origin: str | None, allowed_origins: Sequence[str]) -> dict[str, str]:
-    """The CORS headers of an answer to `origin`: none when CORS is closed (no allowed origin).
-
-    Open, every answer varies by `Origin`; an allowed origin is echoed (`*` allows any).
-    """
+    """`Vary: Origin` and the allowed `origin` echoed (`*` allows any); none when CORS is closed."""
     if not allowed_origins:
         return {}
+    # Open, every answer varies by Origin: a cache must not serve one origin's answer to another.
     headers = {"Vary": "Origin"}
     if origin and origin in allowed_origins:
         headers[ALLOW_ORIGIN] = origin

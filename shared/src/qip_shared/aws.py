@@ -108,12 +108,9 @@ def client(service: str, session: boto3.Session | None = None) -> Any:
 
 
 def presigning_s3_client(config: Config) -> Any:
-    """An S3 client whose presigned URLs name the bucket's region (API functions sign for browsers).
-
-    botocore otherwise signs for the global endpoint, which answers new buckets outside
-    us-east-1 with a redirect a browser cannot follow. An explicit endpoint (the local
-    runtime's `AWS_ENDPOINT_URL`) wins.
-    """
+    """An S3 client whose presigned URLs name the bucket's region (or the explicit endpoint)."""
+    # botocore otherwise signs for the global endpoint, which answers new buckets outside
+    # us-east-1 with a redirect a browser cannot follow; the local runtime's endpoint wins.
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     if any(os.environ.get(name) for name in S3_ENDPOINT_OVERRIDES):
         return boto3.client("s3", region_name=region, config=config)

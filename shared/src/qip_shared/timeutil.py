@@ -28,10 +28,7 @@ def parse_timestamp(text: str) -> datetime:
 
 
 def parse_range_bound(text: str) -> datetime | date:
-    """`2026-11-01` (a whole UTC day) or an ISO timestamp (UTC when it has no offset).
-
-    ValueError for anything else. The record queries take either as a range bound.
-    """
+    """`2026-11-01` (a whole UTC day) or an ISO timestamp (UTC without offset); else ValueError."""
     if len(text) == 10:
         return date.fromisoformat(text)
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))

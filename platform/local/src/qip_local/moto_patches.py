@@ -18,10 +18,11 @@ import importlib
 import json
 import os
 import pickle
+import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -455,6 +456,96 @@ def shared_botocore_loader() -> Iterator[None]:
         session_module.create_loader, moto_utils.create_loader = originals
 
 
+class _ReceivesStoppedError(Exception):
+    """Raised inside moto's long poll when the runtime stops; the receive answers empty."""
+
+
+@contextlib.contextmanager
+def interruptible_receives() -> Iterator[threading.Event]:
+    """Let the runtime end moto's idle SQS long polls at once: set the yielded event.
+
+    A receive waiting for messages (up to WaitTimeSeconds) then answers with no messages, as
+    SQS may at any time; one that has messages still gets them. Without this, stopping waits
+    out every poller's long poll (up to a second).
+    """
+    from moto.sqs.models import Queue, SQSBackend, sqs_backends
+
+    stopping = threading.Event()
+    original_wait = Queue.wait_for_messages
+    original_receive = SQSBackend.receive_message
+
+    def wait_for_messages(self: Any, timeout: int) -> None:
+        with self._messages_lock:
+            self._messages_lock.wait_for(
+                lambda: self.messages or stopping.is_set(), timeout=timeout
+            )
+        if stopping.is_set() and not self.messages:
+            raise _ReceivesStoppedError
+
+    def receive_message(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return original_receive(self, *args, **kwargs)
+        except _ReceivesStoppedError:
+            return []
+
+    class Stopping(threading.Event):
+        def set(self) -> None:
+            stopping.set()
+            super().set()
+            # Wake every waiting receive (they wait on their queue's condition).
+            for regions in list(sqs_backends.values()):
+                for backend in list(regions.values()):
+                    for queue in list(backend.queues.values()):
+                        with queue._messages_lock:
+                            queue._messages_lock.notify_all()
+
+    Queue.wait_for_messages = wait_for_messages  # type: ignore[method-assign]
+    SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
+    try:
+        yield Stopping()
+    finally:
+        Queue.wait_for_messages = original_wait  # type: ignore[method-assign]
+        SQSBackend.receive_message = original_receive  # type: ignore[method-assign]
+
+
+def stop_server_promptly(server: Any, stop: Callable[[], None] | None = None) -> None:
+    """Stop a `ThreadedMotoServer` (with `stop`, default its own) without werkzeug's wait.
+
+    Its `shutdown()` only takes effect when the serving loop wakes from its half-second
+    select; a connection wakes it at once.
+    """
+    stop = stop or server.stop
+    wsgi_server = server._server
+    if wsgi_server is None:
+        stop()
+        return
+    host, port = wsgi_server.server_address[:2]
+    address = ("127.0.0.1" if host in {"0.0.0.0", ""} else host, port)  # noqa: S104
+    stopper = threading.Thread(target=stop, name="moto-server-stop", daemon=True)
+    stopper.start()
+    while stopper.is_alive():
+        with contextlib.suppress(OSError):
+            socket.create_connection(address, timeout=0.2).close()
+        stopper.join(0.02)
+
+
+@contextlib.contextmanager
+def prompt_server_stops() -> Iterator[None]:
+    """While the block runs, `ThreadedMotoServer.stop()` returns at once (see above)."""
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+    original = ThreadedMotoServer.stop
+
+    def stop(self: Any) -> None:
+        stop_server_promptly(self, functools.partial(original, self))
+
+    ThreadedMotoServer.stop = stop  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        ThreadedMotoServer.stop = original  # type: ignore[method-assign]
+
+
 @contextlib.contextmanager
 def balanced_task_timeouts() -> Iterator[None]:
     """Keep moto's evaluation stack balanced when a task's TimeoutSeconds is pruned.
@@ -542,3 +633,22 @@ def single_pass_projections() -> Iterator[None]:
         yield
     finally:
         Item.project = original  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
+def cached_action_names() -> Iterator[None]:
+    """Let moto list a response class's methods once instead of on every request.
+
+    Before dispatching, moto checks the action against `inspect.getmembers` of the response
+    class, which walks every attribute of the class each time. The names a class defines do
+    not change while the system runs (the patches here replace methods, never add them).
+    """
+    from moto.core import responses
+
+    module: Any = responses
+    original = module.method_names_from_class
+    module.method_names_from_class = functools.lru_cache(maxsize=256)(original)
+    try:
+        yield
+    finally:
+        module.method_names_from_class = original

@@ -21,6 +21,7 @@ import os
 import select
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,15 +31,19 @@ import boto3
 
 from qip_local.moto_patches import (
     balanced_task_timeouts,
+    cached_action_names,
     cached_json_paths,
     cached_state_machine_clients,
     cached_state_machine_programs,
     direct_dynamodb_answers,
     import_moto_without_ec2,
+    interruptible_receives,
+    prompt_server_stops,
     quick_sqs_clock,
     serialized_dynamodb,
     shared_botocore_loader,
     single_pass_projections,
+    stop_server_promptly,
 )
 from qip_local.poller import SqsPoller
 from qip_local.provision import Resources, provision
@@ -192,6 +197,7 @@ class LocalRuntime:
         self.poller: SqsPoller | None = None
         self.sweeper: Schedule | None = None
         self._stack = contextlib.ExitStack()
+        self._receives_stopping: threading.Event | None = None
         self._saved_env: dict[str, str | None] = {}
         self._server: Any = None
         self._child: subprocess.Popen[bytes] | None = None
@@ -254,6 +260,9 @@ class LocalRuntime:
         self._stack.enter_context(serialized_dynamodb())
         self._stack.enter_context(quick_sqs_clock())
         self._stack.enter_context(single_pass_projections())
+        self._stack.enter_context(cached_action_names())
+        self._stack.enter_context(prompt_server_stops())
+        self._receives_stopping = self._stack.enter_context(interruptible_receives())
         self.session = boto3.Session(region_name=REGION)
         resources = provision(
             self.session,
@@ -305,7 +314,7 @@ class LocalRuntime:
         server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         server.start()
         self._server = server
-        self._stack.callback(server.stop)
+        self._stack.callback(stop_server_promptly, server)
         host, port = server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
         # Step Functions' interpreter calls Lambda (and SNS, DynamoDB) on localhost:$MOTO_PORT.
@@ -373,7 +382,15 @@ class LocalRuntime:
             self.registry.register(function_name(service, resources.names.prefix), handler)
 
     def stop(self) -> None:
-        """Stop the poller, the server or mock, undo the patches and the environment."""
+        """Stop the poller, the server or mock, undo the patches and the environment.
+
+        Idle long polls end at once; a batch the trigger is running completes (its execution
+        started). Executions still running are abandoned with the embedded AWS's state, which
+        lives in memory only.
+        """
+        if self._receives_stopping is not None:
+            self._receives_stopping.set()
+            self._receives_stopping = None
         if self.poller is not None:
             self.poller.stop()
             self.poller = None

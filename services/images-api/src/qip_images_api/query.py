@@ -336,10 +336,8 @@ class ImageQuery:
         page_size: int,
         token: str | None,
     ) -> _MergedCursor:
-        """The merged cursor of a selection's partitions over [start, end], from `token`.
-
-        Opened eagerly, so a bad argument fails at the call, not at a generator's first next().
-        """
+        """The merged cursor of a selection's partitions over [start, end], from `token`."""
+        # Opened eagerly by pages_*, so a bad argument fails at the call, not at the first next().
         low, high = lower_bound(start), upper_bound(end)
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
