@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import time
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from qip_local.moto_patches import (
     cached_state_machine_programs,
     shared_botocore_loader,
 )
-from qip_local.runtime import MOTO_CONFIG
+from qip_local.runtime import MOTO_CONFIG, paused_garbage_collection
 
 ROLE = "arn:aws:iam::123456789012:role/sfn"
 
@@ -160,3 +161,28 @@ def test_sessions_share_one_loader_and_clients_still_work() -> None:
         sqs.send_message(QueueUrl=url, MessageBody="hello")
         got = sqs.receive_message(QueueUrl=url)["Messages"]
     assert [m["Body"] for m in got] == ["hello"]
+
+
+def test_garbage_collection_is_paused_during_start_and_restored() -> None:
+    assert gc.isenabled()
+    with paused_garbage_collection():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with paused_garbage_collection():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # as it was
+    finally:
+        gc.enable()
+
+
+def test_a_frozen_heap_is_left_out_of_later_collections() -> None:
+    before = gc.get_freeze_count()
+    try:
+        with paused_garbage_collection(freeze=True):
+            kept = [[] for _ in range(1000)]  # lists are tracked by the collector
+        assert gc.get_freeze_count() >= before + len(kept)
+        assert gc.isenabled()
+    finally:
+        gc.unfreeze()
