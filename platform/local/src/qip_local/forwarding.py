@@ -20,6 +20,8 @@ from typing import Any
 AWS_REQUEST = "aws"
 AWS_ANSWER = "aws-answer"
 AWS_FAILED = "aws-failed"
+# Bodies this large (images) skip pickling: raw bytes after the message that announces them.
+OUT_OF_BAND_BYTES = 64 * 1024
 
 _state: dict[str, Any] = {"connection": None}
 _lock = threading.Lock()
@@ -57,6 +59,21 @@ def request_body(body: Any) -> bytes | str | None:
     return data
 
 
+def send_with_body(connection: Any, fields: tuple[Any, ...], body: Any) -> None:
+    """Send `fields` and `body`; a large body goes as raw bytes after them (never pickled)."""
+    if isinstance(body, bytes) and len(body) >= OUT_OF_BAND_BYTES:
+        connection.send((*fields, None, True))
+        connection.send_bytes(body)
+    else:
+        connection.send((*fields, body, False))
+
+
+def receive_body(connection: Any, message: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A message from `send_with_body` as `(*fields, body)`, reading a body that follows it."""
+    *fields, body, follows = message
+    return (*fields, connection.recv_bytes() if follows else body)
+
+
 def forward_request(request: Any, **_: Any) -> Any:
     """botocore's `before-send`: the embedded AWS's answer to `request` (None: not handled)."""
     from botocore.awsrequest import AWSResponse
@@ -65,18 +82,17 @@ def forward_request(request: Any, **_: Any) -> Any:
     if connection is None:
         # A process that forwards never reaches AWS any other way (the template, before fork).
         raise ForwardingError("this process has no connection to the embedded AWS")
-    message = (
+    fields = (
         AWS_REQUEST,
         request.method,
         request.url,
         list(request.headers.items()),
-        request_body(request.body),
         request.stream_output,
     )
     with _lock:
         try:
-            connection.send(message)
-            answer = connection.recv()
+            send_with_body(connection, fields, request_body(request.body))
+            answer = receive_body(connection, connection.recv())
         except (EOFError, OSError) as exc:
             raise ForwardingError("the embedded AWS closed the connection") from exc
     if answer[0] == AWS_FAILED:
@@ -115,7 +131,7 @@ def answer_request(message: tuple[Any, ...]) -> tuple[Any, ...]:
     from botocore.compat import HTTPHeaders
     from moto.core.models import botocore_stubber
 
-    _, method, url, header_items, body, stream_output = message
+    _, method, url, header_items, stream_output, body = message
     headers = HTTPHeaders()
     for name, value in header_items:
         headers[name] = value
@@ -125,7 +141,7 @@ def answer_request(message: tuple[Any, ...]) -> tuple[Any, ...]:
     try:
         response = botocore_stubber.process_request(request)
     except Exception as exc:  # raised in the caller's client call, as in-process
-        return (AWS_FAILED, type(exc).__name__, str(exc))
+        return (AWS_FAILED, type(exc).__name__, str(exc), None)
     if response is None:
         return (AWS_ANSWER, None, None, None)
     status, response_headers, response_body = response

@@ -633,3 +633,22 @@ def single_pass_projections() -> Iterator[None]:
         yield
     finally:
         Item.project = original  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
+def cached_action_names() -> Iterator[None]:
+    """Let moto list a response class's methods once instead of on every request.
+
+    Before dispatching, moto checks the action against `inspect.getmembers` of the response
+    class, which walks every attribute of the class each time. The names a class defines do
+    not change while the system runs (the patches here replace methods, never add them).
+    """
+    from moto.core import responses
+
+    module: Any = responses
+    original = module.method_names_from_class
+    module.method_names_from_class = functools.lru_cache(maxsize=256)(original)
+    try:
+        yield
+    finally:
+        module.method_names_from_class = original

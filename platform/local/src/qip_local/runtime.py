@@ -31,6 +31,7 @@ import boto3
 
 from qip_local.moto_patches import (
     balanced_task_timeouts,
+    cached_action_names,
     cached_json_paths,
     cached_state_machine_clients,
     cached_state_machine_programs,
@@ -266,6 +267,7 @@ class LocalRuntime:
         self._stack.enter_context(serialized_dynamodb())
         self._stack.enter_context(quick_sqs_clock())
         self._stack.enter_context(single_pass_projections())
+        self._stack.enter_context(cached_action_names())
         self._stack.enter_context(prompt_server_stops())
         self._receives_stopping = self._stack.enter_context(interruptible_receives())
         self.session = boto3.Session(region_name=REGION)

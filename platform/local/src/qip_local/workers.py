@@ -260,6 +260,18 @@ class Worker:
         except OSError as exc:
             raise WorkerLostError(str(exc)) from exc
 
+    def _answer(self, message: tuple[Any, ...]) -> None:
+        # moto answers the worker's AWS call here, in the invoking thread.
+        try:
+            request = forwarding.receive_body(self.connection, message)
+        except (EOFError, OSError) as exc:
+            raise WorkerLostError(str(exc)) from exc
+        *fields, body = forwarding.answer_request(request)
+        try:
+            forwarding.send_with_body(self.connection, tuple(fields), body)
+        except OSError as exc:
+            raise WorkerLostError(str(exc)) from exc
+
     def invoke(self, service: str, event: Any, context_fields: dict[str, Any]) -> Any:
         """Run the handler in this worker, answering its AWS calls until it returns or raises."""
         if self.pid is None:
@@ -280,7 +292,7 @@ class Worker:
             message = self._receive()
             kind = message[0]
             if kind == forwarding.AWS_REQUEST:
-                self._send(forwarding.answer_request(message))
+                self._answer(message)
             elif kind == RESULT:
                 return json.loads(message[1])
             elif kind == ERROR:

@@ -9,9 +9,11 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from moto.core import responses
+from moto.dynamodb.responses import DynamoHandler
 from moto.sqs import models as sqs_models
 
-from qip_local.moto_patches import quick_sqs_clock, single_pass_projections
+from qip_local.moto_patches import cached_action_names, quick_sqs_clock, single_pass_projections
 
 
 @pytest.fixture
@@ -104,3 +106,16 @@ def test_single_pass_projections_answer_as_moto_does(aws: None) -> None:
         assert _projected(dynamodb) == expected
     # The stored item is untouched by projecting it.
     assert dynamodb.get_item(TableName="t", Key={"imageKey": {"S": "k"}})["Item"] == ITEM
+
+
+def test_cached_action_names_list_what_moto_lists(aws: None) -> None:
+    original = responses.method_names_from_class
+    expected = original(DynamoHandler)
+    with cached_action_names():
+        assert responses.method_names_from_class is not original
+        assert responses.method_names_from_class(DynamoHandler) == expected
+        assert "update_item" in expected
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="names")["QueueUrl"]
+        assert sqs.get_queue_url(QueueName="names")["QueueUrl"] == url
+    assert responses.method_names_from_class is original

@@ -118,10 +118,12 @@ def test_aws_calls_are_answered_by_the_parents_moto(pool: WorkerPool) -> None:
     # The bucket exists only in this process's moto, created after the workers were forked.
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket=BUCKET)
-    result = pool.invoke(SERVICE, {"action": "put", "key": "a.txt", "value": "hello"}, _context())
-    assert result["read"] == "hello"
-    assert result["pid"] != os.getpid()
-    assert s3.get_object(Bucket=BUCKET, Key="a.txt")["Body"].read() == b"hello"
+    for key, value in {"small.txt": "hello", "large.txt": "0123456789abcdef" * 20_000}.items():
+        # A large body travels as raw bytes beside its message, both ways.
+        result = pool.invoke(SERVICE, {"action": "put", "key": key, "value": value}, _context())
+        assert result["read"] == value
+        assert result["pid"] != os.getpid()
+        assert s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() == value.encode()
 
 
 def test_an_exception_keeps_its_name_and_message(pool: WorkerPool) -> None:
