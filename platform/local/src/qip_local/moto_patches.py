@@ -652,3 +652,67 @@ def cached_action_names() -> Iterator[None]:
         yield
     finally:
         module.method_names_from_class = original
+
+
+class _CopyWithoutOldItems:
+    """moto's `copy` module for its DynamoDB modules: no deep copy of the old item when unused."""
+
+    def __init__(self, real: Any, lean: threading.local) -> None:
+        self._real = real
+        self._lean = lean
+
+    def deepcopy(self, value: Any, memo: Any = None) -> Any:
+        """None while a lean update runs (its old item is never read), else a real deep copy."""
+        if getattr(self._lean, "active", False):
+            return None
+        return self._real.deepcopy(value, memo)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+LEAN_RETURN_VALUES = frozenset({"NONE", "ALL_NEW"})
+
+
+@contextlib.contextmanager
+def lean_dynamodb_updates() -> Iterator[None]:
+    """Let moto's UpdateItem skip copying the old item when nothing reads the copy.
+
+    moto deep-copies the item twice per update: once to answer UPDATED_OLD/UPDATED_NEW/ALL_OLD
+    and once for the table's stream. With ReturnValues NONE or ALL_NEW on a table without a
+    stream, neither copy is read; these updates get none (the answer is the same).
+    """
+    import copy
+
+    from moto.dynamodb import models, responses
+    from moto.dynamodb.responses import DynamoHandler
+
+    lean = threading.local()
+    stand_in = _CopyWithoutOldItems(copy, lean)
+    modules: list[Any] = [models, responses]
+    original = DynamoHandler.update_item
+
+    def update_item(self: Any) -> Any:
+        try:
+            table = self.dynamodb_backend.get_table(self.body["TableName"])
+            quick = (
+                self.body.get("ReturnValues", "NONE") in LEAN_RETURN_VALUES
+                and table.stream_shard is None
+            )
+        except Exception:  # the original answers the error
+            quick = False
+        lean.active = quick
+        try:
+            return original(self)
+        finally:
+            lean.active = False
+
+    for module in modules:
+        module.copy = stand_in
+    DynamoHandler.update_item = update_item  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        DynamoHandler.update_item = original  # type: ignore[method-assign]
+        for module in modules:
+            module.copy = copy

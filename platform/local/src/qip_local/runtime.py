@@ -38,6 +38,7 @@ from qip_local.moto_patches import (
     direct_dynamodb_answers,
     import_moto_without_ec2,
     interruptible_receives,
+    lean_dynamodb_updates,
     prompt_server_stops,
     quick_sqs_clock,
     serialized_dynamodb,
@@ -268,6 +269,7 @@ class LocalRuntime:
         self._stack.enter_context(quick_sqs_clock())
         self._stack.enter_context(single_pass_projections())
         self._stack.enter_context(cached_action_names())
+        self._stack.enter_context(lean_dynamodb_updates())
         self._stack.enter_context(prompt_server_stops())
         self._receives_stopping = self._stack.enter_context(interruptible_receives())
         self.session = boto3.Session(region_name=REGION)

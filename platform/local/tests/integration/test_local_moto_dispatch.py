@@ -9,11 +9,17 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from moto.core import responses
+from moto.core import DEFAULT_ACCOUNT_ID, responses
+from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.responses import DynamoHandler
 from moto.sqs import models as sqs_models
 
-from qip_local.moto_patches import cached_action_names, quick_sqs_clock, single_pass_projections
+from qip_local.moto_patches import (
+    cached_action_names,
+    lean_dynamodb_updates,
+    quick_sqs_clock,
+    single_pass_projections,
+)
 
 
 @pytest.fixture
@@ -119,3 +125,55 @@ def test_cached_action_names_list_what_moto_lists(aws: None) -> None:
         url = sqs.create_queue(QueueName="names")["QueueUrl"]
         assert sqs.get_queue_url(QueueName="names")["QueueUrl"] == url
     assert responses.method_names_from_class is original
+
+
+def _table(dynamodb: Any, name: str, **extra: Any) -> None:
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "imageKey", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "imageKey", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        **extra,
+    )
+
+
+def _updates(dynamodb: Any, table: str) -> list[dict[str, Any]]:
+    answers = []
+    for n, return_values in enumerate(["NONE", "ALL_NEW", "ALL_OLD", "UPDATED_OLD", "UPDATED_NEW"]):
+        dynamodb.put_item(TableName=table, Item=ITEM)
+        answer = dynamodb.update_item(
+            TableName=table,
+            Key={"imageKey": {"S": "k"}},
+            UpdateExpression="SET #s = :s, outputs.resize = :r",
+            ConditionExpression="attribute_exists(imageKey)",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":s": {"S": f"S{n}"}, ":r": {"S": "new.jpg"}},
+            ReturnValues=return_values,
+        )
+        answer.pop("ResponseMetadata")
+        answer.pop("ConsumedCapacity", None)  # names the table
+        answers.append(answer)
+    return answers
+
+
+def test_lean_updates_answer_as_moto_does_and_keep_streams(aws: None) -> None:
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    _table(dynamodb, "plain")
+    _table(
+        dynamodb,
+        "streamed",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+    expected = _updates(dynamodb, "plain")
+    with lean_dynamodb_updates():
+        assert _updates(dynamodb, "plain") == expected
+        assert _updates(dynamodb, "streamed") == expected
+    # The stream still has every update's old image (those copies were made).
+    table = dynamodb_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].get_table("streamed")
+    records = [record.record for record in table.stream_shard.items]
+    modified = [r for r in records if r["eventName"] == "MODIFY"]
+    assert len(modified) >= 5
+    assert all(r["dynamodb"]["OldImage"]["outputs"]["M"]["resize"]["S"] for r in modified)
+    assert any(
+        r["dynamodb"]["NewImage"]["outputs"]["M"]["resize"]["S"] == "new.jpg" for r in modified
+    )
