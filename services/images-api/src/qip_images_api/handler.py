@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from aws_lambda_powertools import Metrics, Tracer
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.logging import correlation_paths
@@ -25,13 +25,13 @@ from qip_images_api.errors import (
 )
 from qip_images_api.tokens import InvalidTokenError
 from qip_shared import config
-from qip_shared.boundary import Dependencies, LocalContext, function_logger
+from qip_shared.boundary import Dependencies, LocalContext, function_logger, function_tracer
 from qip_shared.config import QipSettings
 from qip_shared.record import ImageRecord
 
 SERVICE = "qip-images-api"
 logger = function_logger(SERVICE)
-tracer = Tracer(service=SERVICE)
+tracer = function_tracer(SERVICE)
 metrics = Metrics(namespace=config.metrics_namespace(), service=SERVICE)
 
 

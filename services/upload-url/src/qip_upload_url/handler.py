@@ -6,14 +6,14 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from aws_lambda_powertools import Metrics, Tracer
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
 from qip_shared import config
-from qip_shared.boundary import Dependencies, LocalContext, function_logger
+from qip_shared.boundary import Dependencies, LocalContext, function_logger, function_tracer
 from qip_upload_url import core
 from qip_upload_url.adapters import Adapters
 from qip_upload_url.errors import InternalError, RouteNotFoundError, UploadUrlError
@@ -21,7 +21,7 @@ from qip_upload_url.errors import InternalError, RouteNotFoundError, UploadUrlEr
 SERVICE = "qip-upload-url"
 ROUTE = "/upload-url"
 logger = function_logger(SERVICE)
-tracer = Tracer(service=SERVICE)
+tracer = function_tracer(SERVICE)
 metrics = Metrics(namespace=config.metrics_namespace(), service=SERVICE)
 app = APIGatewayRestResolver()
 
