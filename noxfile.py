@@ -8,6 +8,12 @@ environment: it is the README's test command and what CI runs.
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import nox
@@ -47,6 +53,40 @@ FUZZ_DIR = "services/validate/tests/fuzz"
 VERSIONS_SCRIPT = "platform/stack/src/qip_platform/bumps.py"
 SIZES_SCRIPT = "platform/stack/src/qip_platform/sizes.py"
 BENCH_CACHE = Path.home() / ".cache" / "qip-bench"
+# The whole-system suites `nox -s all` runs after the packages' own tests.
+SYSTEM_SUITES = (
+    ("system", SYSTEM_DIR),
+    ("reliability", RELIABILITY_DIR),
+    ("dashboard", DASHBOARD_DIR),
+    ("artifacts", ARTIFACTS_DIR),
+)
+# Wall seconds of each suite on the 2-core machine, one suite at a time (pytest's own figures of
+# the last serial green run, mypy cold as in a fresh clone): the lanes start the longest first,
+# so that they end close together. A suite missing here starts last.
+SUITE_SECONDS: dict[str, float] = {
+    "system": 254,
+    "local": 123,
+    "reliability": 73,
+    "mypy": 65,
+    "platform": 39,
+    "validate": 20,
+    "trigger": 17,
+    "artifacts": 16,
+    "dashboard": 16,
+    "shared": 12,
+    "images-api": 12,
+    "metadata": 11,
+    "archive": 10,
+    "thumbnail": 8,
+    "resize": 7,
+    "sweeper": 6,
+    "upload-url": 5,
+    "lint": 4,
+    "pipeline": 1,
+    "versions": 1,
+}
+# pytest's closing line, e.g. "== 9 passed, 2 warnings in 254.35s (0:04:14) ==".
+PYTEST_SUMMARY = re.compile(r"^=+ (.+) in [0-9.]+s(?: \([0-9:]+\))? =+$", re.MULTILINE)
 
 
 def _sync(session: nox.Session, *args: str) -> None:
@@ -98,13 +138,25 @@ def lint(session: nox.Session) -> None:
 
 
 def _lint(session: nox.Session) -> None:
-    session.run("python", SIZES_SCRIPT)
-    session.run("ruff", "check", ".")
-    session.run("ruff", "format", "--check", ".")
-    session.run("actionlint", ".github/workflows/ci.yml")
+    for command in (*_lint_commands(), _mypy_command()):
+        session.run(*command)
+
+
+def _lint_commands() -> tuple[tuple[str, ...], ...]:
+    """The size check, ruff (lint + format) and actionlint, in that order."""
+    return (
+        ("python", SIZES_SCRIPT),
+        ("ruff", "check", "."),
+        ("ruff", "format", "--check", "."),
+        ("actionlint", ".github/workflows/ci.yml"),
+    )
+
+
+def _mypy_command() -> tuple[str, ...]:
+    """mypy over every package's sources (strict on shared/ and every core.py)."""
     sources = ["shared/src", *sorted(str(p) for p in ROOT.glob("services/*/src"))]
     sources += sorted(str(p) for p in ROOT.glob("platform/*/src"))
-    session.run("mypy", *sources)
+    return ("mypy", *sources)
 
 
 @nox.session(reuse_venv=True)
@@ -228,41 +280,136 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(name="all", reuse_venv=True)
 def all_(session: nox.Session) -> None:
-    """Everything CI checks: lint, each package's tests (one process each), whole-system tests."""
+    """Everything CI checks: lint, versions, each package's tests and the whole-system suites.
+
+    Each suite runs as its own process (one pytest per package, as before); `lanes` of them run
+    at a time (default: one per core, `QIP_LANES` overrides), the longest measured first. Each
+    suite's output is printed whole when it ends, then a table of every suite's outcome.
+    """
     _sync(session, "--all-packages", "--all-extras")
-    failed = []
-    try:
-        _lint(session)
-    except nox.command.CommandFailed:
-        failed.append("lint")
-    try:
-        session.run("python", VERSIONS_SCRIPT)
-    except nox.command.CommandFailed:
-        failed.append("versions")
-    for name in PACKAGES:
-        dirs = [d for d in _test_dirs(name) if (ROOT / d).exists()]
-        if not dirs:
-            continue
-        session.log(f"==> {name}")
-        try:
-            session.run("pytest", *dirs, *session.posargs)
-        except nox.command.CommandFailed:
-            failed.append(name)
-    # Reliability runs at its default size here (40 images, report untouched); the validate
-    # suite above already ran the fuzz target for its default few seconds.
-    suites = (
-        ("system", SYSTEM_DIR),
-        ("reliability", RELIABILITY_DIR),
-        ("dashboard", DASHBOARD_DIR),
-        ("artifacts", ARTIFACTS_DIR),
-    )
-    for name, directory in suites:
-        if not (ROOT / directory).exists():
-            continue
-        session.log(f"==> {name}")
-        try:
-            session.run("pytest", directory, *session.posargs)
-        except nox.command.CommandFailed:
-            failed.append(name)
+    lanes = int(os.environ.get("QIP_LANES") or os.cpu_count() or 1)
+    outcomes = _run_in_lanes(session, _all_suites(session.posargs), lanes)
+    _print_outcomes(session, outcomes)
+    failed = [o.suite.name for o in outcomes if o.returncode != 0]
     if failed:
         session.error(f"tests failed in: {', '.join(failed)}")
+
+
+@dataclass(frozen=True)
+class Suite:
+    """One independent check of `nox -s all`: its commands run in order, stopping at a failure."""
+
+    name: str
+    commands: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a suite ended: the first non-zero exit code (0: passed), wall and CPU seconds, output."""
+
+    suite: Suite
+    returncode: int
+    seconds: float
+    cpu_seconds: float
+    output: str
+
+
+def _all_suites(posargs: list[str]) -> list[Suite]:
+    """Every suite of `nox -s all`, the longest (by SUITE_SECONDS) first."""
+    suites = [
+        Suite("lint", _lint_commands()),
+        Suite("mypy", (_mypy_command(),)),
+        Suite("versions", (("python", VERSIONS_SCRIPT),)),
+    ]
+    tests = [(name, _test_dirs(name)) for name in PACKAGES]
+    # Reliability runs at its default size here (40 images, report untouched); the validate
+    # suite already runs the fuzz target for its default few seconds.
+    tests += [(name, (directory,)) for name, directory in SYSTEM_SUITES]
+    for name, dirs in tests:
+        existing = tuple(d for d in dirs if (ROOT / d).exists())
+        if existing:
+            suites.append(Suite(name, (("pytest", *existing, *posargs),)))
+    return sorted(suites, key=lambda suite: -SUITE_SECONDS.get(suite.name, 0.0))
+
+
+def _run_in_lanes(session: nox.Session, suites: list[Suite], lanes: int) -> list[Outcome]:
+    """Run the suites, `lanes` at a time, each lane taking the next suite when one ends."""
+    pending = list(suites)
+    outcomes: list[Outcome] = []
+    lock = threading.Lock()
+    env = _command_env(session)
+    logs = Path(session.create_tmp()) / "suites"
+    logs.mkdir(exist_ok=True)
+
+    def lane() -> None:
+        while True:
+            with lock:
+                if not pending:
+                    return
+                suite = pending.pop(0)
+                session.log(f"--> {suite.name} started")
+            outcome = _run_suite(suite, env, logs / f"{suite.name}.log")
+            with lock:
+                outcomes.append(outcome)
+                _print_suite(session, outcome)
+
+    threads = [threading.Thread(target=lane, daemon=True) for _ in range(max(1, lanes))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+def _command_env(session: nox.Session) -> dict[str, str]:
+    """The environment `session.run` gives a command: the session's variables, its bin first."""
+    env = dict(os.environ)
+    for name, value in session.env.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    env["PATH"] = os.pathsep.join([session.bin, env.get("PATH", "")])
+    env["VIRTUAL_ENV"] = session.virtualenv.location
+    return env
+
+
+def _run_suite(suite: Suite, env: dict[str, str], log: Path) -> Outcome:
+    """Run a suite's commands in order into its log; stop at the first that fails."""
+    started = time.monotonic()
+    returncode, cpu = 0, 0.0
+    with log.open("w") as out:
+        for command in suite.commands:
+            out.write(f"$ {' '.join(command)}\n")
+            out.flush()
+            process = subprocess.Popen(
+                command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+            )
+            # wait4: the exit status and the CPU seconds of the command and what it waited for.
+            _pid, status, usage = os.wait4(process.pid, 0)
+            returncode = process.returncode = os.waitstatus_to_exitcode(status)
+            cpu += usage.ru_utime + usage.ru_stime
+            if returncode != 0:
+                break
+    return Outcome(suite, returncode, time.monotonic() - started, cpu, log.read_text())
+
+
+def _print_suite(session: nox.Session, outcome: Outcome) -> None:
+    """One suite's whole output between two marker lines."""
+    session.log(f"==> {outcome.suite.name}")
+    print(outcome.output, end="" if outcome.output.endswith("\n") else "\n", flush=True)
+    state = "passed" if outcome.returncode == 0 else f"FAILED (exit {outcome.returncode})"
+    session.log(f"<== {outcome.suite.name} {state} in {outcome.seconds:.0f} s")
+
+
+def _print_outcomes(session: nox.Session, outcomes: list[Outcome]) -> None:
+    """A table: each suite, its outcome, its wall and CPU seconds and its pytest counts."""
+    session.log(f"{'suite':<12} {'outcome':<7} {'wall s':>6} {'cpu s':>6}  tests")
+    for outcome in sorted(outcomes, key=lambda o: -o.seconds):
+        state = "passed" if outcome.returncode == 0 else "FAILED"
+        summary = PYTEST_SUMMARY.findall(outcome.output)
+        counts = summary[-1] if summary else ""
+        session.log(
+            f"{outcome.suite.name:<12} {state:<7} {outcome.seconds:>6.0f} "
+            f"{outcome.cpu_seconds:>6.0f}  {counts}"
+        )

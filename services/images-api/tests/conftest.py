@@ -31,6 +31,7 @@ from qip_shared.record import (
     StageInfo,
     Stages,
 )
+from qip_shared.testing.api import rest_event
 from qip_shared.timeutil import format_timestamp
 
 for _name, _value in {
@@ -166,35 +167,22 @@ def load_event() -> Callable[[str], dict[str, Any]]:
 
 
 def api_event(
-    path: str, *, sub: str | None = ALICE, query: dict[str, str] | None = None
+    path: str,
+    *,
+    sub: str | None = ALICE,
+    query: dict[str, str] | None = None,
+    origin: str | None = None,
 ) -> dict[str, Any]:
     """A REST proxy event for GET `path` by the Cognito user `sub` (None: no claims)."""
     one = path.startswith("/images/")
-    resource = "/images/{id+}" if one else "/images"
-    return {
-        "resource": resource,
-        "path": path,
-        "httpMethod": "GET",
-        "headers": {"Host": "abc123.execute-api.us-east-1.amazonaws.com"},
-        "multiValueHeaders": {},
-        "queryStringParameters": query,
-        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
-        "pathParameters": {"id": path.removeprefix("/images/")} if one else None,
-        "stageVariables": None,
-        "requestContext": {
-            "resourcePath": resource,
-            "httpMethod": "GET",
-            "path": f"/v1{path}",
-            "stage": "v1",
-            "requestId": "r",
-            "accountId": "123456789012",
-            "apiId": "abc123",
-            "identity": {"sourceIp": "203.0.113.7"},
-            "authorizer": {"claims": {"sub": sub}} if sub else {},
-        },
-        "body": None,
-        "isBase64Encoded": False,
-    }
+    return rest_event(
+        path,
+        resource="/images/{id+}" if one else "/images",
+        path_parameters={"id": path.removeprefix("/images/")} if one else None,
+        sub=sub,
+        query=query,
+        origin=origin,
+    )
 
 
 def call(event: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
@@ -207,11 +195,15 @@ def call(event: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
 
 @pytest.fixture
 def get() -> Callable[..., tuple[int, dict[str, Any], dict[str, str]]]:
-    """`get(path, sub=..., query=...)`: call the API as API Gateway would."""
+    """`get(path, sub=..., query=..., origin=...)`: call the API as API Gateway would."""
 
     def request(
-        path: str, *, sub: str | None = ALICE, query: dict[str, str] | None = None
+        path: str,
+        *,
+        sub: str | None = ALICE,
+        query: dict[str, str] | None = None,
+        origin: str | None = None,
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
-        return call(api_event(path, sub=sub, query=query))
+        return call(api_event(path, sub=sub, query=query, origin=origin))
 
     return request

@@ -14,9 +14,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from qip_shared.aws import presigning_s3_client
 from qip_shared.config import QipSettings
 from qip_upload_url import handler as upload_handler
-from qip_upload_url.adapters import Adapters, UploadSigner, s3_client
+from qip_upload_url.adapters import S3_CONFIG, Adapters, UploadSigner
 from qip_upload_url.core import UploadPlan
 
 for _name, _value in {
@@ -127,7 +128,7 @@ def moto_s3() -> Iterator[tuple[Any, Any]]:
     """One moto per module (boto3 clients cost ~0.2 s each): a test client, a handler client."""
     saved = {name: os.environ.pop(name, None) for name in ENDPOINT_OVERRIDES}
     with mock_aws():
-        yield boto3.client("s3", region_name="us-east-1"), s3_client()
+        yield boto3.client("s3", region_name="us-east-1"), presigning_s3_client(S3_CONFIG)
     os.environ.update({name: value for name, value in saved.items() if value is not None})
 
 

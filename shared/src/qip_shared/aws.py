@@ -6,6 +6,7 @@ failures become the shared `RetryableError` / `PermanentError` themselves, never
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +31,8 @@ from qip_shared.record import TABLE_PARTITION_KEY, ImageRecord
 # The SDK retries transient errors itself; handlers never sleep (architecture.md, "Handlers").
 CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
 CONDITIONAL_CHECK_FAILED = "ConditionalCheckFailedException"
+# The environment names of an explicit S3 endpoint (the local runtime sets them).
+S3_ENDPOINT_OVERRIDES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
 
 # Error codes that go away by trying again: throttling, capacity and server-side faults.
 RETRYABLE_CODES = frozenset(
@@ -102,6 +105,17 @@ def client(service: str, session: boto3.Session | None = None) -> Any:
     """A boto3 client with the standard retry config (from `session`, default boto3's)."""
     factory: Any = session or boto3
     return factory.client(service, config=CLIENT_CONFIG)
+
+
+def presigning_s3_client(config: Config) -> Any:
+    """An S3 client whose presigned URLs name the bucket's region (or the explicit endpoint)."""
+    # botocore otherwise signs for the global endpoint, which answers new buckets outside
+    # us-east-1 with a redirect a browser cannot follow; the local runtime's endpoint wins.
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    if any(os.environ.get(name) for name in S3_ENDPOINT_OVERRIDES):
+        return boto3.client("s3", region_name=region, config=config)
+    endpoint = f"https://s3.{region}.amazonaws.com"
+    return boto3.client("s3", region_name=region, endpoint_url=endpoint, config=config)
 
 
 def version_args(version_id: str | None) -> dict[str, str]:

@@ -6,7 +6,7 @@ The platform (CDK stack or local runtime) sets them; the functions read them fro
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from pydantic import Field
 
@@ -99,6 +99,11 @@ class QipSettings(Contract):
             ),
             recipe_parameter=env.get(ENV_RECIPE_PARAMETER, ""),
         )
+
+
+def cors_environment(origins: Sequence[str]) -> dict[str, str]:
+    """The function environment that opens an API's CORS to `origins` (none: closed, no entry)."""
+    return {ENV_CORS_ORIGINS: ",".join(origins)} if origins else {}
 
 
 def metrics_namespace(environ: Mapping[str, str] | None = None) -> str:

@@ -1,6 +1,9 @@
-"""Error contract: names the state machine matches on, and the base classes stages raise."""
+"""Error contract: names the state machine matches on, the base classes stages raise, and the
+API functions' errors (each with its HTTP status)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from qip_shared.enums import RejectionReason
 
@@ -49,3 +52,42 @@ class InvalidImageError(PermanentError):
 assert InvalidImageError.__name__ == INVALID_IMAGE_ERROR
 assert RetryableError.__name__ == RETRYABLE_ERROR
 assert PermanentError.__name__ == PERMANENT_ERROR
+
+
+class ApiError(QipError):
+    """A request an API function answers with an error body and this HTTP status."""
+
+    code = "API_ERROR"
+    status = 500
+
+    def to_body(self) -> dict[str, Any]:
+        """The JSON error body: `{"error": {"code", "message"}}`."""
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+class BadRequestError(ApiError):
+    """Malformed body, parameters or continuation token."""
+
+    code = "BAD_REQUEST"
+    status = 400
+
+
+class UnauthorizedError(ApiError):
+    """No authenticated caller (the authorizer's claims are missing)."""
+
+    code = "UNAUTHORIZED"
+    status = 401
+
+
+class RouteNotFoundError(ApiError):
+    """No such route or method."""
+
+    code = "NOT_FOUND"
+    status = 404
+
+
+class InternalError(ApiError):
+    """Anything unexpected: answered without internals, logged in full."""
+
+    code = "INTERNAL_ERROR"
+    status = 500

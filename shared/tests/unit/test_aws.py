@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from botocore.config import Config
 from botocore.exceptions import (
     ClientError,
     ConnectTimeoutError,
@@ -17,12 +18,14 @@ from moto import mock_aws
 
 from qip_shared.aws import (
     RETRYABLE_CODES,
+    S3_ENDPOINT_OVERRIDES,
     StageAdapters,
     StaleWriteError,
     client,
     from_aws_error,
     is_conditional_check_failed,
     is_retryable,
+    presigning_s3_client,
     version_args,
 )
 from qip_shared.enums import EventDetailType, ImageStatus, NotificationType, StageName, StageStatus
@@ -217,3 +220,19 @@ def test_adapters_build_lazily_from_the_environment(monkeypatch: Any) -> None:
     built = StageAdapters.from_env()
     assert built.settings.table_name == "from-env"
     assert built.s3.meta.service_model.service_name == "s3"
+
+
+def test_presigning_client_signs_for_the_buckets_region(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (*S3_ENDPOINT_OVERRIDES, "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    s3 = presigning_s3_client(Config(signature_version="s3v4"))
+    assert s3.meta.endpoint_url == "https://s3.eu-west-1.amazonaws.com"
+    assert s3.meta.region_name == "eu-west-1"
+
+
+def test_presigning_client_keeps_an_explicit_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:5999")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    s3 = presigning_s3_client(Config(signature_version="s3v4"))
+    assert s3.meta.endpoint_url == "http://127.0.0.1:5999"

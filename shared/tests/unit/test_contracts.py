@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
@@ -25,7 +25,12 @@ from qip_shared.events import Notification, ProcessingEvent, ProcessingEventDeta
 from qip_shared.pipeline import PipelineState
 from qip_shared.record import ImageRecord, StageInfo, Stages
 from qip_shared.requests import create_record_request, stage_update_request, status_update_request
-from qip_shared.timeutil import duration_ms, format_timestamp, parse_timestamp
+from qip_shared.timeutil import (
+    duration_ms,
+    format_timestamp,
+    parse_range_bound,
+    parse_timestamp,
+)
 from qip_shared.transitions import can_transition, can_transition_stage, status_condition
 
 TS = "2025-11-30T12:00:00.000Z"
@@ -241,6 +246,19 @@ def test_timestamps_are_fixed_width_utc() -> None:
     assert duration_ms(text, "2025-01-02T03:04:06.000Z") == 322
     with pytest.raises(ValueError, match="timezone-aware"):
         format_timestamp(datetime(2025, 1, 1))
+
+
+def test_range_bounds_are_a_day_or_an_aware_timestamp() -> None:
+    assert parse_range_bound("2026-11-01") == date(2026, 11, 1)
+    assert parse_range_bound("2026-11-01T10:00:00Z") == datetime(2026, 11, 1, 10, tzinfo=UTC)
+    # No offset: UTC; an offset is kept.
+    assert parse_range_bound("2026-11-01T10:00:00").tzinfo is UTC
+    later = parse_range_bound("2026-11-01T10:00:00+02:00")
+    assert isinstance(later, datetime)
+    assert later.utcoffset() == timedelta(hours=2)
+    for text in ("2026-13-01", "yesterday", "", "2026-11-01T25:00"):
+        with pytest.raises(ValueError):
+            parse_range_bound(text)
 
 
 def test_metrics_namespace_is_the_platforms_else_the_shared_default() -> None:

@@ -1,10 +1,12 @@
-"""The embedded AWS in its own process: moto, its Step Functions, the handlers and the poller.
+"""The embedded AWS in its own process: moto, its Step Functions, the poller; handlers in workers.
 
 `LocalRuntime(server=True, separate_process=True)` runs this module as a child process, so
-the emulation and the handlers do not share an interpreter lock with the caller (the CLI's
-uploads and watching, a dashboard). Inside the child everything is the in-process runtime
-(`mock_aws`, no HTTP between moto, the state machine and the handlers); a moto server on
-127.0.0.1 serves the same backends to everyone outside.
+the emulation does not share an interpreter lock with the caller (the CLI's uploads and
+watching, a dashboard). Inside the child the runtime is the in-process one (`mock_aws`, no
+HTTP between moto and the state machine); the handlers run in worker processes
+(`qip_local.workers`) whose AWS calls this process's moto answers without HTTP, so the
+handlers and the emulation each have a core. A moto server on 127.0.0.1 serves the same
+backends to everyone outside. `QIP_HANDLER_PROCESSES=0` keeps the handlers in this process.
 
 Protocol: the parent writes the configuration as one JSON line on the child's stdin and keeps
 stdin open; the child answers one JSON line (`{"endpoint": ..., "resources": ...}` or
@@ -26,7 +28,11 @@ import time
 import urllib.parse
 from typing import Any
 
+from qip_local.workers import WorkerPool
 from qip_pipeline.names import ALL_SERVICES
+
+# Set to "0" to run the handlers in the embedded AWS's own process (as before the workers).
+HANDLER_PROCESSES_ENV = "QIP_HANDLER_PROCESSES"
 
 # LocalConfig fields that cross the process boundary (handlers, being code, do not).
 CONFIG_FIELDS = (
@@ -111,7 +117,23 @@ def _preload_handlers() -> None:
             continue  # its invocations fail with the import error, as Lambda's would
 
 
-def serve(config_line: str, answer: Any, host: str, port: int) -> None:
+def handler_processes_enabled() -> bool:
+    """Whether the handlers run in worker processes (`QIP_HANDLER_PROCESSES=0`: in this one)."""
+    return os.environ.get(HANDLER_PROCESSES_ENV, "1") != "0"
+
+
+def start_worker_pool(config_line: str) -> WorkerPool | None:
+    """Fork the handler workers' template (before moto loads or any thread starts)."""
+    if not handler_processes_enabled():
+        return None
+    values = json.loads(config_line)
+    capacity = int(values.get("function_concurrency") or 1)
+    return WorkerPool.start(ALL_SERVICES, capacity, dict(values.get("environment") or {}))
+
+
+def serve(
+    config_line: str, answer: Any, host: str, port: int, pool: WorkerPool | None = None
+) -> None:
     """Start the system, answer where it is, and run until stdin closes."""
     from moto.server import ThreadedMotoServer
 
@@ -120,9 +142,21 @@ def serve(config_line: str, answer: Any, host: str, port: int) -> None:
 
     values = json.loads(config_line)
     values["recipe"] = Recipe.model_validate(values["recipe"])
-    handlers = {service: deferred_handler(service) for service in ALL_SERVICES}
+    if pool is not None:
+        handlers = {service: pool.handler(service) for service in ALL_SERVICES}
+    else:
+        handlers = {service: deferred_handler(service) for service in ALL_SERVICES}
     runtime = LocalRuntime(LocalConfig(**values, handlers=handlers), server=False)
-    resources = runtime.start()
+    try:
+        resources = runtime.start()
+        if pool is not None:
+            # The functions' environment is complete: workers forked from now on start warm.
+            pool.prepare(dict(os.environ))
+            pool.prestart(pool.capacity)
+    except BaseException:
+        if pool is not None:
+            pool.close()
+        raise
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     try:
         server.start()
@@ -136,10 +170,13 @@ def serve(config_line: str, answer: Any, host: str, port: int) -> None:
         answer.write(json.dumps(ready))
         answer.write("\n")
         answer.flush()
-        threading.Thread(target=_preload_handlers, name="qip-preload", daemon=True).start()
+        if pool is None:
+            threading.Thread(target=_preload_handlers, name="qip-preload", daemon=True).start()
         sys.stdin.read()  # until the parent closes it
     finally:
         server.stop()
+        if pool is not None:
+            pool.close()  # in-flight invocations end now, so the poller stops at once
         runtime.stop()
 
 
@@ -149,7 +186,7 @@ def main() -> int:
     with os.fdopen(answer_fd, "w") as answer:
         config_line = sys.stdin.readline()
         try:
-            serve(config_line, answer, host, port)
+            serve(config_line, answer, host, port, start_worker_pool(config_line))
         except Exception as exc:
             answer.write(json.dumps({"error": f"{type(exc).__name__}: {exc}"}) + "\n")
             answer.flush()
@@ -158,4 +195,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    exit_code = main()
+    # Everything is stopped; tearing the large heap down object by object takes seconds.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(exit_code)

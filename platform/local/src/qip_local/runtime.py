@@ -3,8 +3,9 @@
 Three modes: in-process (`mock_aws`, for tests), server (`ThreadedMotoServer` on 127.0.0.1, so
 awscli and boto3 clients can look at everything while it runs; the handlers run in this
 process and reach the server through `AWS_ENDPOINT_URL`), and server in a separate process
-(`separate_process=True`, for the CLI: moto, the state machine, the handlers and the poller
-run in-process in a child, `qip_local.aws_process`, so they and the caller each have a core).
+(`separate_process=True`, for the CLI: moto, the state machine and the poller run in-process
+in a child, `qip_local.aws_process`, the handlers in that child's worker processes, so the
+emulation, the handlers and the caller do not wait on one interpreter lock).
 """
 
 # moto and the server are imported only when a mode needs them (they are slow to import).
@@ -13,14 +14,16 @@ run in-process in a child, `qip_local.aws_process`, so they and the caller each 
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import os
 import select
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,12 +31,20 @@ import boto3
 
 from qip_local.moto_patches import (
     balanced_task_timeouts,
+    cached_action_names,
     cached_json_paths,
     cached_state_machine_clients,
     cached_state_machine_programs,
     direct_dynamodb_answers,
     import_moto_without_ec2,
+    interruptible_receives,
+    lean_dynamodb_updates,
+    prompt_server_stops,
+    quick_sqs_clock,
     serialized_dynamodb,
+    shared_botocore_loader,
+    single_pass_projections,
+    stop_server_promptly,
 )
 from qip_local.poller import SqsPoller
 from qip_local.provision import Resources, provision
@@ -99,6 +110,8 @@ class LocalConfig:
     recipe: Recipe = DEFAULT_RECIPE
 
 
+# Set in the separate process's environment: its heap after start-up lives as long as it does.
+FREEZE_HEAP_ENV = "QIP_FREEZE_HEAP_AFTER_START"
 CHILD_START_TIMEOUT = 120.0  # seconds: imports and provisioning on a loaded machine
 CHILD_STOP_TIMEOUT = 10.0
 
@@ -110,6 +123,7 @@ def _child_environment() -> dict[str, str]:
     of CPU); where writing it is disabled, the child keeps its own under the user's cache.
     """
     environment = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
+    environment[FREEZE_HEAP_ENV] = "1"
     if environment.pop("PYTHONDONTWRITEBYTECODE", None) and not sys.pycache_prefix:
         cache = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
         environment["PYTHONPYCACHEPREFIX"] = os.path.join(cache, "qip", "pycache")
@@ -147,6 +161,26 @@ def _read_answer(answers: Any, child: subprocess.Popen[bytes], timeout: float) -
     return answer
 
 
+@contextlib.contextmanager
+def paused_garbage_collection(*, freeze: bool = False) -> Iterator[None]:
+    """No cyclic garbage collection while the block runs (as it was, after).
+
+    Start-up allocates ~300k long-lived objects (moto's backends, botocore's models); the
+    collector would traverse them all again and again (~0.25 s of CPU) to find no garbage.
+    `freeze`, for a process that exists to run the runtime: move them into the collector's
+    permanent generation, so neither the first collection after start nor later ones do.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if freeze:
+            gc.freeze()
+        if was_enabled:
+            gc.enable()
+
+
 class LocalRuntime:
     """Starts moto (in-process or as a server), provisions the stack, runs the poller."""
 
@@ -171,6 +205,7 @@ class LocalRuntime:
         self.poller: SqsPoller | None = None
         self.sweeper: Schedule | None = None
         self._stack = contextlib.ExitStack()
+        self._receives_stopping: threading.Event | None = None
         self._saved_env: dict[str, str | None] = {}
         self._server: Any = None
         self._child: subprocess.Popen[bytes] | None = None
@@ -198,7 +233,8 @@ class LocalRuntime:
         """Start the embedded AWS, provision everything, and start delivering messages."""
         quiet_loggers()
         try:
-            return self._start()
+            with paused_garbage_collection(freeze=os.environ.get(FREEZE_HEAP_ENV) == "1"):
+                return self._start()
         except BaseException:
             self.stop()
             raise
@@ -209,6 +245,7 @@ class LocalRuntime:
         self._setenv("AWS_PROFILE", None)
         if self.separate_process:
             return self._start_separate()
+        self._stack.enter_context(shared_botocore_loader())
         if self.server_mode:
             self._start_server()
         else:
@@ -229,6 +266,12 @@ class LocalRuntime:
         self._stack.enter_context(cached_json_paths())
         self._stack.enter_context(direct_dynamodb_answers())
         self._stack.enter_context(serialized_dynamodb())
+        self._stack.enter_context(quick_sqs_clock())
+        self._stack.enter_context(single_pass_projections())
+        self._stack.enter_context(cached_action_names())
+        self._stack.enter_context(lean_dynamodb_updates())
+        self._stack.enter_context(prompt_server_stops())
+        self._receives_stopping = self._stack.enter_context(interruptible_receives())
         self.session = boto3.Session(region_name=REGION)
         resources = provision(
             self.session,
@@ -280,7 +323,7 @@ class LocalRuntime:
         server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         server.start()
         self._server = server
-        self._stack.callback(server.stop)
+        self._stack.callback(stop_server_promptly, server)
         host, port = server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
         # Step Functions' interpreter calls Lambda (and SNS, DynamoDB) on localhost:$MOTO_PORT.
@@ -348,7 +391,15 @@ class LocalRuntime:
             self.registry.register(function_name(service, resources.names.prefix), handler)
 
     def stop(self) -> None:
-        """Stop the poller, the server or mock, undo the patches and the environment."""
+        """Stop the poller, the server or mock, undo the patches and the environment.
+
+        Idle long polls end at once; a batch the trigger is running completes (its execution
+        started). Executions still running are abandoned with the embedded AWS's state, which
+        lives in memory only.
+        """
+        if self._receives_stopping is not None:
+            self._receives_stopping.set()
+            self._receives_stopping = None
         if self.poller is not None:
             self.poller.stop()
             self.poller = None

@@ -168,7 +168,8 @@ def _error_payload(exc: BaseException) -> dict[str, Any]:
     return {
         "errorType": type(exc).__name__,
         "errorMessage": str(exc),
-        "stackTrace": traceback.format_exception(exc)[-3:],
+        # A handler that ran in a worker process brings its own trace.
+        "stackTrace": getattr(exc, "stack_trace", None) or traceback.format_exception(exc)[-3:],
     }
 
 

@@ -20,8 +20,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from qip_local.endpoint import ClientBase
 from qip_shared.enums import CONTENT_TYPES
+from qip_shared.errors import ApiError
 from qip_upload_url import core as upload_core
-from qip_upload_url.errors import UploadUrlError
 
 OCTET_STREAM = "application/octet-stream"
 LOCAL_USER_CLAIMS = {
@@ -188,7 +188,7 @@ class Uploads(ClientBase):
         params = {"contentType": content_type, "size": len(data), "fileName": file_name}
         try:
             request = upload_core.parse_upload_request(params, max_bytes=self.max_bytes)
-        except UploadUrlError as refused:
+        except ApiError as refused:
             raise UploadRefusedError(refused.status, refused.code, refused.message) from None
         plan = upload_core.plan_upload(
             request, now=datetime.now(UTC), image_uuid=uuid.uuid4(), max_bytes=self.max_bytes

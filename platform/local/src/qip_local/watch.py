@@ -14,6 +14,9 @@ from qip_local.endpoint import ClientBase
 from qip_shared.enums import ImageStatus
 from qip_shared.record import TABLE_PARTITION_KEY, ImageRecord
 
+# Seconds between status polls of one pending record (more keys: longer, see RecordWatch).
+POLL_INTERVAL = 0.02
+
 
 class RecordReads(ClientBase):
     """`LocalClient`'s reads: records, their executions, the tap queues; waiting for outcomes."""
@@ -97,7 +100,7 @@ class RecordReads(ClientBase):
         image_keys: Sequence[str],
         *,
         timeout: float = 120.0,
-        interval: float = 0.05,
+        interval: float = POLL_INTERVAL,
         on_update: Callable[[str, ImageRecord | None], None] | None = None,
     ) -> dict[str, ImageRecord | None]:
         """Poll the records until every image is settled or the timeout passes."""
@@ -147,9 +150,9 @@ class RecordWatch:
 
     Each round reads only the status of every pending record (one small BatchGetItem), and
     the whole record only of those that reached a terminal status (or, for a live display,
-    every few rounds). moto applies an update's SET clauses one by one, so a read can see
-    half of one: a record counts as settled when two whole reads in a row agree and its
-    execution, if any, has finished.
+    every few rounds). A record counts as settled once a whole read shows a terminal status
+    and its execution, if any, has finished: one read is enough, since DynamoDB applies an
+    update to an item atomically (and the local runtime serialises moto's DynamoDB requests).
     """
 
     DISPLAY_EVERY = 4  # rounds between whole reads of running records, for `on_update`
@@ -184,7 +187,9 @@ class RecordWatch:
             self._closed = True
             self._changed.notify_all()
 
-    def run(self, *, timeout: float, interval: float = 0.05) -> dict[str, ImageRecord | None]:
+    def run(
+        self, *, timeout: float, interval: float = POLL_INTERVAL
+    ) -> dict[str, ImageRecord | None]:
         """Poll until every key is settled and `close` was called, or `timeout` passes."""
         deadline = time.monotonic() + timeout
         round_number = 0
@@ -193,7 +198,8 @@ class RecordWatch:
                 if not self._pending:
                     if self._closed:
                         break
-                    self._changed.wait(interval)
+                    # Nothing to read: sleep until `add` or `close` (they notify), not in a loop.
+                    self._changed.wait(max(0.0, deadline - time.monotonic()))
                     continue
                 pending = sorted(self._pending)
             self._round(pending, full_all=round_number % self.DISPLAY_EVERY == 0)
@@ -214,11 +220,10 @@ class RecordWatch:
             if key not in current:
                 continue
             record = current[key]
-            stable = record is not None and record == self.latest[key]
             self.latest[key] = record
             if self.on_update is not None:
                 self.on_update(key, record)
-            if stable and self.client.is_settled(record):
+            if self.client.is_settled(record):
                 with self._changed:
                     self._pending.discard(key)
                     self.settled_at[key] = time.perf_counter()

@@ -110,6 +110,7 @@ def test_backfill_with_outputs_rerenders_exactly_the_stale_images_once(
     changed = qip("recipe", "set", str(recipe_file), "--outputs", str(outputs))
     assert changed.exit_code == 0, changed.output[-2000:]
     assert f"recipe {recipe.version} set (was {DEFAULT_RECIPE.version})" in changed.stdout
+    assert f"run `qip backfill --outputs {outputs}`" in changed.stdout
     # One image already carries the new version (as if rendered after the change): not stale.
     client.client("dynamodb").update_item(
         TableName=client.resources.table,

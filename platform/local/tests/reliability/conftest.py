@@ -3,15 +3,6 @@ function and image, observers of record statuses, and the report behind docs/rel
 
 from __future__ import annotations
 
-import importlib
-import sys
-
-# pytest's importlib mode registers the repository's `platform/` folder as the module
-# `platform`, shadowing the standard library module that botocore reads at import.
-if getattr(sys.modules.get("platform"), "__file__", None) is None:
-    sys.modules.pop("platform")
-    importlib.import_module("platform")
-
 import contextlib
 import io
 import json
@@ -28,13 +19,13 @@ from typing import Any
 
 import botocore.endpoint
 import pytest
-from moto.dynamodb.models import DynamoDBBackend
 from PIL import Image
 
-from qip_local import LocalClient, LocalConfig, LocalRuntime
+from qip_local import LocalClient, LocalRuntime
 from qip_local.faults import AwsFault, FaultInjector
 from qip_pipeline.names import ALL_SERVICES
 from qip_shared.keys import archive_prefix, processed_prefix
+from qip_shared.testing.journal import StatusJournal
 
 # Step Functions waits of 2/4/8 s become 2/4/8 ms (the asked-for intervals are still recorded).
 RETRY_SCALE = 0.001
@@ -162,48 +153,6 @@ def scaled_sdk_retries(scale: float) -> Iterator[ScaledSdkTime]:
 
 
 @dataclass
-class StatusJournal:
-    """Every status each record was written with, in write order (observed inside moto)."""
-
-    statuses: dict[str, list[str]] = field(default_factory=dict)
-    lock: threading.RLock = field(default_factory=threading.RLock)
-
-    def history(self, image_key: str) -> list[str]:
-        """The distinct consecutive statuses of one record."""
-        with self.lock:
-            return list(self.statuses.get(image_key, []))
-
-
-@pytest.fixture(scope="module")
-def journal() -> Iterator[StatusJournal]:
-    """Record the status of every DynamoDB write moto performs (put_item, update_item)."""
-    observed = StatusJournal()
-    originals = {name: getattr(DynamoDBBackend, name) for name in ("put_item", "update_item")}
-
-    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
-        def write(self: Any, *args: Any, **kwargs: Any) -> Any:
-            with observed.lock:  # one write at a time: journal order is write order
-                item = original(self, *args, **kwargs)
-                attrs = getattr(item, "attrs", {}) or {}
-                key, status = attrs.get("imageKey"), attrs.get("status")
-                if key is not None and status is not None:
-                    seen = observed.statuses.setdefault(key.value, [])
-                    if not seen or seen[-1] != status.value:
-                        seen.append(status.value)
-            return item
-
-        return write
-
-    for name, original in originals.items():
-        setattr(DynamoDBBackend, name, wrap(original))
-    try:
-        yield observed
-    finally:
-        for name, original in originals.items():
-            setattr(DynamoDBBackend, name, original)
-
-
-@dataclass
 class System:
     """A running local system with its fault injector, journal and handles for tests."""
 
@@ -233,35 +182,34 @@ class System:
 
 
 @pytest.fixture(scope="module")
-def system(request: pytest.FixtureRequest, journal: StatusJournal) -> Iterator[System]:
-    """The whole system (real handlers, in-process), one per module, with faults installable.
-
-    A module may set `SYSTEM_CONFIG = {...}` to override `LocalConfig` fields, and
-    `SERVER_MODE = True` to run moto as a server on 127.0.0.1 (AWS faults then do not apply).
-    """
-    options: dict[str, Any] = {
+def runtime_defaults() -> dict[str, Any]:
+    """`LocalConfig` of this suite's systems: fast retries, 1 s visibility, 4 at a time."""
+    return {
         "retry_scale": RETRY_SCALE,
         "visibility_timeout": 1,
         "failed_visibility": 0,
         "function_concurrency": 4,
-        **getattr(request.module, "SYSTEM_CONFIG", {}),
     }
+
+
+@pytest.fixture(scope="module")
+def system(journal: StatusJournal, local_runtime: LocalRuntime) -> Iterator[System]:
+    """The whole system (real handlers, in-process), one per module, with faults installable.
+
+    `../conftest.py` starts it: a module may set `SYSTEM_CONFIG = {...}` to override
+    `LocalConfig` fields, and `SERVER_MODE = True` to run moto as a server on 127.0.0.1 (AWS
+    faults then do not apply).
+    """
     injector = RecordingInjector(seed=int(os.environ.get("QIP_FAULT_SEED", "8")))
-    with (
-        LocalRuntime(
-            LocalConfig(**options), server=getattr(request.module, "SERVER_MODE", False)
-        ) as runtime,
-        injector.installed(),
-        scaled_sdk_retries(SDK_RETRY_SCALE) as sdk_clock,
-    ):
-        registry = runtime.registry
+    with injector.installed(), scaled_sdk_retries(SDK_RETRY_SCALE) as sdk_clock:
+        registry = local_runtime.registry
         assert registry is not None
         for service in ALL_SERVICES:
-            name = runtime.resources.function_name(service)  # type: ignore[union-attr]
+            name = local_runtime.resources.function_name(service)  # type: ignore[union-attr]
             handler = registry.handler_for(name)
             assert handler is not None
             registry.register(name, scoped(name, handler))
-        yield System(runtime, runtime.local_client(), injector, journal, sdk_clock)
+        yield System(local_runtime, local_runtime.local_client(), injector, journal, sdk_clock)
 
 
 @pytest.fixture(scope="session")

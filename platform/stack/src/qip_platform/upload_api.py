@@ -66,6 +66,7 @@ class UploadApi(Component):
             upload_bucket=storage.upload_bucket,
             max_bytes=settings.max_bytes,
             upload_url_expires=settings.upload_url_expires,
+            cors_origins=settings.cors_origins,
             **props["assets"].props("upload-url"),
         )
         fn = upload.function

@@ -1,28 +1,16 @@
-"""Stacks synthesized once per session (jsii is slow): the full default and a minimal selection.
-
-Layers are stand-in directories here (the real ones are built by `nox -s synth`); function code
-is the real bundle of each service.
-"""
+"""The minimal stack selection (the default stack comes from `platform/stack/tests/conftest.py`,
+synthesized once per session) and readable views of both templates."""
 
 from __future__ import annotations
 
 import json
 import re
-import sys
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-
-# pytest's importlib mode registers this repository's `platform/` directory as a namespace module
-# named `platform`, shadowing the standard library module that jsii (through attrs) imports.
-if not hasattr(sys.modules.get("platform"), "python_implementation"):
-    sys.modules.pop("platform", None)
-    import platform  # noqa: F401
 from aws_cdk.assertions import Template
 
-from qip_platform.app import build_app
-from qip_platform.layers import LayerDirs
 from qip_platform.stack import QipStack
 
 MINIMAL_CONTEXT = {
@@ -36,42 +24,9 @@ MINIMAL_CONTEXT = {
 
 
 @pytest.fixture(scope="session")
-def stub_layers(tmp_path_factory: pytest.TempPathFactory) -> LayerDirs:
-    """Two layer asset dirs holding a placeholder module each."""
-    root = tmp_path_factory.mktemp("layers")
-    for name in ("pillow", "deps"):
-        (root / name / "python").mkdir(parents=True)
-        (root / name / "python" / f"stub_{name}.py").write_text("# test stand-in\n")
-    return LayerDirs(pillow=root / "pillow", deps=root / "deps")
-
-
-def _stack(context: dict[str, str], layers: LayerDirs, root: Path) -> QipStack:
-    # nag=false: cdk-nag runs in its own test (validate_scope), not as a plugin on every synth.
-    _app, stack = build_app(
-        {**context, "nag": "false"},
-        outdir=str(root / "cdk.out"),
-        layer_dirs=layers,
-        build_dir=root / "functions",
-    )
-    return stack
-
-
-@pytest.fixture(scope="session")
-def full_stack(stub_layers: LayerDirs, tmp_path_factory: pytest.TempPathFactory) -> QipStack:
-    """The default stack: every stage, Express."""
-    return _stack({}, stub_layers, tmp_path_factory.mktemp("full"))
-
-
-@pytest.fixture(scope="session")
-def template(full_stack: QipStack) -> Template:
-    """`Template` of the default stack."""
-    return Template.from_stack(full_stack)
-
-
-@pytest.fixture(scope="session")
-def minimal_stack(stub_layers: LayerDirs, tmp_path_factory: pytest.TempPathFactory) -> QipStack:
+def minimal_stack(synthesize: Callable[[dict[str, str]], QipStack]) -> QipStack:
     """validate + resize + archive, Standard workflow, uploads deleted after archiving."""
-    return _stack(MINIMAL_CONTEXT, stub_layers, tmp_path_factory.mktemp("minimal"))
+    return synthesize(MINIMAL_CONTEXT)
 
 
 @pytest.fixture(scope="session")

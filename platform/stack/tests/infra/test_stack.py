@@ -567,8 +567,16 @@ def test_cors_origins_come_from_the_context(minimal_rendered):
         assert method["AuthorizationType"] == "NONE"
         assert "https://app.example.com" in json.dumps(method["Integration"])
         assert "*" not in json.dumps(method["Integration"]["IntegrationResponses"])
-    _fid, images = minimal_rendered.functions()["images-api"]
-    assert images["Environment"]["Variables"][config.ENV_CORS_ORIGINS] == ",".join(origins)
+    # The functions answer those origins too (the Lambda proxy's responses carry the headers).
+    for service in ("images-api", "upload-url"):
+        _fid, function = minimal_rendered.functions()[service]
+        assert function["Environment"]["Variables"][config.ENV_CORS_ORIGINS] == ",".join(origins)
+
+
+def test_cors_is_closed_without_origins_in_the_context(rendered):
+    for service in ("images-api", "upload-url"):
+        _fid, function = rendered.functions()[service]
+        assert config.ENV_CORS_ORIGINS not in function["Environment"]["Variables"]
 
 
 # Issue 15: the outputs `qip ... --outputs FILE` reads, under the names it reads them by.

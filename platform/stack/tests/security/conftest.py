@@ -1,4 +1,4 @@
-"""Fixtures of the security checks: the stack synthesized once per session, and the AWS calls
+"""Fixtures of the security checks: the default stack's template as JSON, and the AWS calls
 each function really makes, recorded while the local system processes a few images."""
 
 from __future__ import annotations
@@ -27,26 +27,15 @@ from PIL import Image
 from qip_local import LocalConfig, LocalRuntime
 from qip_local.faults import FaultInjector
 from qip_pipeline.names import ALL_SERVICES
-from qip_platform.app import build_app
-from qip_platform.layers import LayerDirs
 from qip_shared.enums import ImageStatus
 from qip_shared.errors import PermanentError
 
 
 @pytest.fixture(scope="session")
-def template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The default stack's CloudFormation template (every stage), synthesized once."""
-    root = tmp_path_factory.mktemp("security-synth")
-    for name in ("pillow", "deps"):  # stand-in layers: the template, not the bundles, matters
-        (root / name / "python").mkdir(parents=True)
-        (root / name / "python" / f"stub_{name}.py").write_text("# test stand-in\n")
-    _app, stack = build_app(
-        {"nag": "false"},
-        outdir=str(root / "cdk.out"),
-        layer_dirs=LayerDirs(pillow=root / "pillow", deps=root / "deps"),
-        build_dir=root / "functions",
-    )
-    rendered: dict[str, Any] = Template.from_stack(stack).to_json()
+def template(template: Template) -> dict[str, Any]:
+    """The default stack's CloudFormation template (every stage), as JSON: the stack that
+    `platform/stack/tests/conftest.py` synthesizes once for the infra checks too."""
+    rendered: dict[str, Any] = template.to_json()
     return rendered
 
 

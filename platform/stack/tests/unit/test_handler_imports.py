@@ -34,9 +34,11 @@ if sys.argv[2] == "invoke":
         invoked = "answered"
     except Exception as exc:  # an empty event is refused; the trace is what matters here
         invoked = type(exc).__name__
+# A stage or API function keeps its tracer on its runtime object (`stage`, `api`).
+tracer = getattr(handler_module, "tracer", None) or handler_module.api.tracer
 print(json.dumps({
     "xray": sorted(m for m in sys.modules if m.split(".")[0] == "aws_xray_sdk"),
-    "tracer": type(handler_module.tracer).__module__ + "." + type(handler_module.tracer).__name__,
+    "tracer": type(tracer).__module__ + "." + type(tracer).__name__,
     "invoked": invoked,
 }))
 """

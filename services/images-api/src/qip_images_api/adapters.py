@@ -7,11 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 from botocore.config import Config
 
 from qip_images_api.query import ImageQuery
-from qip_shared.aws import client
+from qip_shared.aws import client, presigning_s3_client
 from qip_shared.config import QipSettings
 
 # Service-only setting: how long a presigned GET of an output stays valid.
@@ -20,7 +19,6 @@ DEFAULT_DOWNLOAD_URL_EXPIRES = 300
 MAX_DOWNLOAD_URL_EXPIRES = 3600
 # SigV4 presigning, addressed like the upload-url POSTs (the bucket's own regional endpoint).
 S3_CONFIG = Config(signature_version="s3v4", s3={"addressing_style": "virtual"})
-_ENDPOINT_OVERRIDES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
 
 
 def download_url_expires(environ: Mapping[str, str] | None = None) -> int:
@@ -28,19 +26,6 @@ def download_url_expires(environ: Mapping[str, str] | None = None) -> int:
     env = os.environ if environ is None else environ
     seconds = int(env.get(ENV_DOWNLOAD_URL_EXPIRES, DEFAULT_DOWNLOAD_URL_EXPIRES))
     return max(1, min(seconds, MAX_DOWNLOAD_URL_EXPIRES))
-
-
-def s3_signing_client() -> Any:
-    """An S3 client whose presigned URLs name the bucket's region (or the explicit endpoint)."""
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    if any(os.environ.get(name) for name in _ENDPOINT_OVERRIDES):
-        return boto3.client("s3", region_name=region, config=S3_CONFIG)
-    return boto3.client(
-        "s3",
-        region_name=region,
-        endpoint_url=f"https://s3.{region}.amazonaws.com",
-        config=S3_CONFIG,
-    )
 
 
 class OutputSigner:
@@ -81,6 +66,8 @@ class Adapters:
             settings=settings,
             images=ImageQuery(client("dynamodb"), settings.table_name),
             signer=OutputSigner(
-                s3_signing_client(), settings.upload_bucket, expires_in=download_url_expires()
+                presigning_s3_client(S3_CONFIG),
+                settings.upload_bucket,
+                expires_in=download_url_expires(),
             ),
         )

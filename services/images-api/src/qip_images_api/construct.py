@@ -37,7 +37,6 @@ class ImagesApiFunction(ServiceFunction):
             config.ENV_TABLE_NAME: table.table_name,
             config.ENV_UPLOAD_BUCKET: upload_bucket.bucket_name,
             ENV_DOWNLOAD_URL_EXPIRES: str(download_url_expires),
+            **config.cors_environment(cors_origins),
         }
-        if cors_origins:
-            environment[config.ENV_CORS_ORIGINS] = ",".join(cors_origins)
         super().__init__(scope, construct_id, environment=environment, **props)

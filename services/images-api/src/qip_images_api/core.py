@@ -7,14 +7,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import unquote
 
-from qip_images_api.errors import BadRequestError, ImageNotFoundError, UnauthorizedError
+from qip_images_api.errors import ImageNotFoundError
 from qip_shared.enums import ImageStatus, StageName, StageStatus
+from qip_shared.errors import BadRequestError
 from qip_shared.keys import UPLOAD_PREFIX
 from qip_shared.record import ImageRecord
+from qip_shared.timeutil import parse_range_bound
 
 ROUTE_LIST = "/images"
 ROUTE_ONE_PREFIX = "/images/"
@@ -49,14 +51,6 @@ class ListRequest:
     token: str | None
 
 
-def caller_sub(claims: Mapping[str, Any] | None) -> str:
-    """The authenticated caller's `sub` claim; UnauthorizedError when there is none."""
-    sub = (claims or {}).get("sub")
-    if not isinstance(sub, str) or not sub.strip():
-        raise UnauthorizedError("the request carries no authenticated identity")
-    return sub.strip()
-
-
 def image_key_from_path(path: str) -> str:
     """The image key a `GET /images/{id}` path names (the key itself, `/` plain or `%2F`)."""
     if not path.startswith(ROUTE_ONE_PREFIX):
@@ -72,12 +66,9 @@ def parse_moment(text: str | None, name: str) -> datetime | date | None:
     if text is None or text == "":
         return None
     try:
-        if len(text) == 10:
-            return date.fromisoformat(text)
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parse_range_bound(text)
     except ValueError:
         raise BadRequestError(f"{name} {text!r} is not an ISO date or timestamp") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def parse_status(text: str | None) -> ImageStatus | None:

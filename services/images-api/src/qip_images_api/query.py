@@ -185,14 +185,45 @@ def _start_key(partition: _Partition, cursor: tuple[str, str]) -> Item:
     }
 
 
-def _status_partition(status: ImageStatus, index_name: str) -> _Partition:
-    return _Partition(
-        name=status.value,
-        index_name=index_name,
-        attribute=STATUS_INDEX_PARTITION_KEY,
-        value=status.value,
-        order=_STATUS_ORDER[status],
+@dataclass(frozen=True)
+class _Selection:
+    """The GSI partitions a range query walks, and the names its tokens' scope gives them."""
+
+    partitions: tuple[_Partition, ...]
+    scope_names: tuple[str, ...]
+
+
+def _by_statuses(statuses: tuple[ImageStatus, ...], index_name: str) -> _Selection:
+    """One partition of the status index per status, each named by its status."""
+    partitions = tuple(
+        _Partition(
+            name=status.value,
+            index_name=index_name,
+            attribute=STATUS_INDEX_PARTITION_KEY,
+            value=status.value,
+            order=_STATUS_ORDER[status],
+        )
+        for status in statuses
     )
+    return _Selection(partitions, tuple(status.value for status in statuses))
+
+
+def _by_owner(owner: str, status: ImageStatus | str | None) -> _Selection:
+    """The owner's partition of the owner index, filtered by `status` when given."""
+    if not owner:
+        raise ValueError("owner must not be empty")
+    chosen = ImageStatus(status) if status is not None else None
+    # The scope names the owner by a digest: a token is opaque, not a place to read identities.
+    digest = hashlib.sha256(owner.encode("utf-8")).hexdigest()[:16]
+    scope_name = f"{_OWNER_STREAM}:{digest}:{chosen.value if chosen else '*'}"
+    partition = _Partition(
+        name=_OWNER_STREAM,
+        index_name=OWNER_INDEX_NAME,
+        attribute=OWNER_INDEX_PARTITION_KEY,
+        value=owner,
+        status_filter=chosen,
+    )
+    return _Selection((partition,), (scope_name,))
 
 
 class ImageQuery:
@@ -225,7 +256,8 @@ class ImageQuery:
         token: str | None = None,
     ) -> Page:
         """One page of the images with `status` uploaded in [start, end]."""
-        return self._page((ImageStatus(status),), start, end, page_size, token)
+        selection = _by_statuses((ImageStatus(status),), self.index_name)
+        return self._open(selection, start, end, page_size, token).next_page()
 
     def pages_by_status(
         self,
@@ -237,7 +269,8 @@ class ImageQuery:
         token: str | None = None,
     ) -> Iterator[Page]:
         """Every page of `page_by_status`, from `token` (or the start) to the end."""
-        return self._pages((ImageStatus(status),), start, end, page_size, token)
+        selection = _by_statuses((ImageStatus(status),), self.index_name)
+        return _walk(self._open(selection, start, end, page_size, token))
 
     def page_in_range(
         self,
@@ -248,7 +281,8 @@ class ImageQuery:
         token: str | None = None,
     ) -> Page:
         """One page of all images uploaded in [start, end], whatever their status."""
-        return self._page(tuple(ImageStatus), start, end, page_size, token)
+        selection = _by_statuses(tuple(ImageStatus), self.index_name)
+        return self._open(selection, start, end, page_size, token).next_page()
 
     def pages_in_range(
         self,
@@ -259,7 +293,8 @@ class ImageQuery:
         token: str | None = None,
     ) -> Iterator[Page]:
         """Every page of `page_in_range`, from `token` (or the start) to the end."""
-        return self._pages(tuple(ImageStatus), start, end, page_size, token)
+        selection = _by_statuses(tuple(ImageStatus), self.index_name)
+        return _walk(self._open(selection, start, end, page_size, token))
 
     def page_by_owner(
         self,
@@ -276,9 +311,8 @@ class ImageQuery:
         A status-filtered page may hold fewer than `page_size` records before the end: the
         index is by owner, so the status is filtered on that owner's items only.
         """
-        partition, scope_name = _owner_partition(owner, status)
-        low, high = lower_bound(start), upper_bound(end)
-        return self._cursor((partition,), (scope_name,), (low, high), page_size, token).next_page()
+        selection = _by_owner(owner, status)
+        return self._open(selection, start, end, page_size, token).next_page()
 
     def pages_by_owner(
         self,
@@ -291,58 +325,24 @@ class ImageQuery:
         token: str | None = None,
     ) -> Iterator[Page]:
         """Every page of `page_by_owner`, from `token` (or the start) to the end."""
-        partition, scope_name = _owner_partition(owner, status)
-        low, high = lower_bound(start), upper_bound(end)
-        cursor = self._cursor((partition,), (scope_name,), (low, high), page_size, token)
-        return _walk(cursor)
-
-    def _pages(
-        self,
-        statuses: tuple[ImageStatus, ...],
-        start: Moment,
-        end: Moment,
-        page_size: int,
-        token: str | None,
-    ) -> Iterator[Page]:
-        # Validate eagerly, so a bad argument fails at the call, not at the first next().
-        return _walk(self._open(statuses, start, end, page_size, token))
-
-    def _page(
-        self,
-        statuses: tuple[ImageStatus, ...],
-        start: Moment,
-        end: Moment,
-        page_size: int,
-        token: str | None,
-    ) -> Page:
-        return self._open(statuses, start, end, page_size, token).next_page()
+        selection = _by_owner(owner, status)
+        return _walk(self._open(selection, start, end, page_size, token))
 
     def _open(
         self,
-        statuses: tuple[ImageStatus, ...],
+        selection: _Selection,
         start: Moment,
         end: Moment,
         page_size: int,
         token: str | None,
     ) -> _MergedCursor:
-        partitions = tuple(_status_partition(status, self.index_name) for status in statuses)
-        scope = tuple(status.value for status in statuses)
-        bounds = (lower_bound(start), upper_bound(end))
-        return self._cursor(partitions, scope, bounds, page_size, token)
-
-    def _cursor(
-        self,
-        partitions: tuple[_Partition, ...],
-        scope_names: tuple[str, ...],
-        bounds: tuple[str, str],
-        page_size: int,
-        token: str | None,
-    ) -> _MergedCursor:
-        low, high = bounds
+        """The merged cursor of a selection's partitions over [start, end], from `token`."""
+        # Opened eagerly by pages_*, so a bad argument fails at the call, not at the first next().
+        low, high = lower_bound(start), upper_bound(end)
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
-        names = tuple(partition.name for partition in partitions)
-        scope = scope_of(scope_names, low, high)
+        names = tuple(partition.name for partition in selection.partitions)
+        scope = scope_of(selection.scope_names, low, high)
         cursors, done = decode_token(token, scope, names, low, high)
         if low > high:
             done = frozenset(names)
@@ -351,7 +351,7 @@ class ImageQuery:
             _IndexStream(
                 self, partition, low, high, cursor=cursors.get(partition.name), chunk=page_size + 1
             )
-            for partition in partitions
+            for partition in selection.partitions
             if partition.name not in done
         ]
         return _MergedCursor(streams, done, scope, page_size)
@@ -365,24 +365,6 @@ def _walk(cursor: _MergedCursor) -> Iterator[Page]:
             yield page
         if page.next_token is None:
             return
-
-
-def _owner_partition(owner: str, status: ImageStatus | str | None) -> tuple[_Partition, str]:
-    """The owner's partition of the owner index, and its name in a token's scope."""
-    if not owner:
-        raise ValueError("owner must not be empty")
-    chosen = ImageStatus(status) if status is not None else None
-    # The scope names the owner by a digest: a token is opaque, not a place to read identities.
-    digest = hashlib.sha256(owner.encode("utf-8")).hexdigest()[:16]
-    scope_name = f"{_OWNER_STREAM}:{digest}:{chosen.value if chosen else '*'}"
-    partition = _Partition(
-        name=_OWNER_STREAM,
-        index_name=OWNER_INDEX_NAME,
-        attribute=OWNER_INDEX_PARTITION_KEY,
-        value=owner,
-        status_filter=chosen,
-    )
-    return partition, scope_name
 
 
 class _MergedCursor:

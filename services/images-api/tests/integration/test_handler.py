@@ -161,3 +161,48 @@ def test_the_sample_events_work(account: Any, load_event: Any) -> None:
     event["path"] = f"/images/{mine.image_key}"
     assert handler.handler(event, None)["statusCode"] == 200
     assert handler.handler(load_event("list_images.json"), None)["statusCode"] == 200
+
+
+# CORS: the API's browser origins (closed by default) are answered on every response, errors too.
+APP_ORIGIN = "https://app.example.com"
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [("/images/{mine}", 200), ("/images", 200), ("/images/{theirs}", 404), ("/elsewhere", 404)],
+)
+def test_an_allowed_origin_is_echoed_on_answers_and_errors(
+    account: Any, get: Any, monkeypatch: pytest.MonkeyPatch, path: str, expected: int
+) -> None:
+    from qip_images_api import handler  # noqa: PLC0415
+
+    monkeypatch.setattr(handler.api, "cors_origins", (APP_ORIGIN, "http://localhost:5173"))
+    keys = {"mine": account.image(ALICE).image_key, "theirs": account.image(BOB).image_key}
+    status, _, headers = get(path.format(**keys), origin=APP_ORIGIN)
+    assert status == expected
+    assert headers["Access-Control-Allow-Origin"] == APP_ORIGIN
+    assert headers["Vary"] == "Origin"
+    _, _, unauthorized = get("/images", sub=None, origin=APP_ORIGIN)
+    assert unauthorized["Access-Control-Allow-Origin"] == APP_ORIGIN
+
+
+def test_another_origin_gets_no_allow_origin(
+    account: Any, get: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qip_images_api import handler  # noqa: PLC0415
+
+    monkeypatch.setattr(handler.api, "cors_origins", (APP_ORIGIN,))
+    for path, sub in (("/images", ALICE), ("/images", None), ("/elsewhere", ALICE)):
+        _, _, headers = get(path, sub=sub, origin="https://evil.example.net")
+        assert "Access-Control-Allow-Origin" not in headers
+        assert headers["Vary"] == "Origin"
+
+
+def test_closed_cors_sends_no_cors_headers(account: Any, get: Any) -> None:
+    from qip_images_api import handler  # noqa: PLC0415
+
+    assert handler.api.cors_origins == ()
+    for path, sub in (("/images", ALICE), ("/images", None), ("/elsewhere", ALICE)):
+        _, _, headers = get(path, sub=sub, origin=APP_ORIGIN)
+        assert not [name for name in headers if name.startswith("Access-Control-")]
+        assert "Vary" not in headers

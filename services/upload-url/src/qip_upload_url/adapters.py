@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from qip_shared.aws import presigning_s3_client
 from qip_shared.config import QipSettings
 from qip_upload_url.core import UploadPlan
 from qip_upload_url.errors import BucketUnavailableError
@@ -20,25 +19,6 @@ S3_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 5},
     s3={"addressing_style": "virtual"},
 )
-_ENDPOINT_OVERRIDES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
-
-
-def s3_client() -> Any:
-    """An S3 client whose presigned POST URLs name the bucket's region.
-
-    botocore otherwise signs for the global endpoint, which answers new buckets outside
-    us-east-1 with a redirect a browser POST cannot follow. An explicit endpoint (the local
-    runtime's `AWS_ENDPOINT_URL`) wins.
-    """
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    if any(os.environ.get(name) for name in _ENDPOINT_OVERRIDES):
-        return boto3.client("s3", region_name=region, config=S3_CONFIG)
-    return boto3.client(
-        "s3",
-        region_name=region,
-        endpoint_url=f"https://s3.{region}.amazonaws.com",
-        config=S3_CONFIG,
-    )
 
 
 class UploadSigner:
@@ -91,4 +71,7 @@ class Adapters:
     def from_env(cls) -> Adapters:
         """Read the settings and build the S3 client (call only when AWS, or moto, is ready)."""
         settings = QipSettings.from_env()
-        return cls(settings=settings, signer=UploadSigner(s3_client(), settings.upload_bucket))
+        return cls(
+            settings=settings,
+            signer=UploadSigner(presigning_s3_client(S3_CONFIG), settings.upload_bucket),
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Unpack
 
 from aws_cdk import aws_s3 as s3
@@ -28,11 +29,13 @@ class UploadUrlFunction(ServiceFunction):
         upload_bucket: s3.IBucket,
         max_bytes: int = config.DEFAULT_MAX_BYTES,
         upload_url_expires: int = config.DEFAULT_UPLOAD_URL_EXPIRES,
+        cors_origins: Sequence[str] = (),
         **props: Unpack[FunctionProps],
     ) -> None:
         environment = {
             config.ENV_UPLOAD_BUCKET: upload_bucket.bucket_name,
             config.ENV_MAX_BYTES: str(max_bytes),
             config.ENV_UPLOAD_URL_EXPIRES: str(upload_url_expires),
+            **config.cors_environment(cors_origins),
         }
         super().__init__(scope, construct_id, environment=environment, **props)

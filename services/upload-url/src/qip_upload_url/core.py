@@ -19,14 +19,10 @@ from pydantic import Field
 
 from qip_shared.base import Contract
 from qip_shared.enums import CONTENT_TYPES, ImageFormat
+from qip_shared.errors import BadRequestError
 from qip_shared.keys import upload_key
 from qip_shared.record import OWNER_METADATA
-from qip_upload_url.errors import (
-    BadRequestError,
-    TooLargeError,
-    UnauthorizedError,
-    UnsupportedContentTypeError,
-)
+from qip_upload_url.errors import TooLargeError, UnsupportedContentTypeError
 
 # Form field (and S3 user metadata) carrying the client's sanitised file name.
 ORIGINAL_NAME_FIELD = "x-amz-meta-original-name"
@@ -83,14 +79,6 @@ class UploadUrlResponse(Contract):
     expires_in: int = Field(ge=1)
     max_bytes: int = Field(ge=1)
     content_type: str
-
-
-def caller_sub(claims: Mapping[str, Any] | None) -> str:
-    """The authenticated caller's `sub` claim; UnauthorizedError when there is none."""
-    sub = (claims or {}).get("sub")
-    if not isinstance(sub, str) or not sub.strip():
-        raise UnauthorizedError("the request carries no authenticated identity")
-    return sub.strip()
 
 
 def params_from_body(body: str | None) -> dict[str, Any]:

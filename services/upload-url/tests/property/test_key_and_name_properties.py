@@ -16,8 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from qip_shared.enums import CONTENT_TYPES
+from qip_shared.errors import ApiError
 from qip_upload_url import core
-from qip_upload_url.errors import UploadUrlError
 
 LIMIT = 10 * 1024 * 1024
 KEY_LAYOUT = re.compile(
@@ -74,10 +74,10 @@ moments = st.datetimes(
 
 def _parse(
     params: dict[str, object], limit: int
-) -> tuple[core.UploadRequest | None, UploadUrlError | None]:
+) -> tuple[core.UploadRequest | None, ApiError | None]:
     try:
         return core.parse_upload_request(params, max_bytes=limit), None
-    except UploadUrlError as error:
+    except ApiError as error:
         return None, error
 
 

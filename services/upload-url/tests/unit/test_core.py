@@ -9,13 +9,9 @@ from datetime import UTC, datetime
 import pytest
 
 from qip_shared.enums import ImageFormat
+from qip_shared.errors import BadRequestError
 from qip_upload_url import core
-from qip_upload_url.errors import (
-    BadRequestError,
-    TooLargeError,
-    UnauthorizedError,
-    UnsupportedContentTypeError,
-)
+from qip_upload_url.errors import TooLargeError, UnsupportedContentTypeError
 
 LIMIT = 10 * 1024 * 1024
 MOMENT = datetime(2025, 11, 30, 23, 59, 59, tzinfo=UTC)
@@ -127,17 +123,6 @@ def test_deeply_nested_json_is_400_not_a_crash() -> None:
 
 def test_body_object_is_returned() -> None:
     assert core.params_from_body('{"size": 1}') == {"size": 1}
-
-
-@pytest.mark.parametrize("claims", [None, {}, {"sub": ""}, {"sub": "  "}, {"sub": 5}])
-def test_missing_identity_is_401(claims: dict[str, object] | None) -> None:
-    with pytest.raises(UnauthorizedError) as caught:
-        core.caller_sub(claims)
-    assert caught.value.status == 401
-
-
-def test_caller_sub_is_read_from_claims() -> None:
-    assert core.caller_sub({"sub": "abc", "email": "a@b"}) == "abc"
 
 
 # --- file-name sanitising -----------------------------------------------------------------

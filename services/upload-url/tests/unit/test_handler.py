@@ -179,3 +179,59 @@ def test_the_callers_subject_is_pinned_as_the_owner(api_event, call_api, fake_si
     assert body["fields"]["x-amz-meta-owner"] == sub
     (plan,) = fake_signer.plans
     assert {"x-amz-meta-owner": sub} in plan.conditions
+
+
+# CORS: the API's browser origins (closed by default) are answered on every response, errors too.
+APP_ORIGIN = "https://app.example.com"
+
+
+def _headers(response: dict[str, object]) -> dict[str, str]:
+    multi = response.get("multiValueHeaders") or {}
+    assert isinstance(multi, dict)
+    return {name: values[-1] for name, values in multi.items()}
+
+
+@pytest.mark.parametrize(
+    ("body", "status"), [(VALID, 200), ({"size": 10}, 400), ("{not json", 400)]
+)
+def test_an_allowed_origin_is_echoed_on_answers_and_errors(
+    api_event, fake_signer, monkeypatch, body, status
+) -> None:
+    monkeypatch.setattr(upload_handler.api, "cors_origins", (APP_ORIGIN,))
+    event = api_event(body=body)
+    event["headers"]["Origin"] = APP_ORIGIN
+    response = upload_handler.handler(event, None)
+    assert response["statusCode"] == status
+    headers = _headers(response)
+    assert headers["Access-Control-Allow-Origin"] == APP_ORIGIN
+    assert headers["Vary"] == "Origin"
+
+
+def test_another_origin_gets_no_allow_origin(api_event, fake_signer, monkeypatch) -> None:
+    monkeypatch.setattr(upload_handler.api, "cors_origins", (APP_ORIGIN,))
+    fake_signer.fail = BucketUnavailableError("the upload bucket is not available")
+    for body in (VALID, {"size": 10}):
+        event = api_event(body=body)
+        event["headers"]["Origin"] = "https://evil.example.net"
+        headers = _headers(upload_handler.handler(event, None))
+        assert "Access-Control-Allow-Origin" not in headers
+        assert headers["Vary"] == "Origin"
+
+
+@pytest.mark.parametrize("body", [VALID, {"size": 10}])
+def test_closed_cors_sends_no_cors_headers(api_event, fake_signer, body) -> None:
+    assert upload_handler.api.cors_origins == ()
+    event = api_event(body=body)
+    event["headers"]["Origin"] = APP_ORIGIN
+    headers = _headers(upload_handler.handler(event, None))
+    assert not [name for name in headers if name.startswith("Access-Control-")]
+    assert "Vary" not in headers
+
+
+def test_an_unknown_route_carries_the_cors_headers(api_event, fake_signer, monkeypatch) -> None:
+    monkeypatch.setattr(upload_handler.api, "cors_origins", (APP_ORIGIN,))
+    event = api_event(method="PUT", body=VALID)
+    event["headers"]["Origin"] = APP_ORIGIN
+    response = upload_handler.handler(event, None)
+    assert response["statusCode"] == 404
+    assert _headers(response)["Access-Control-Allow-Origin"] == APP_ORIGIN

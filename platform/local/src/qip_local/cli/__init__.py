@@ -5,6 +5,9 @@ script `qip`) is assembled here: one module per command group registers its comm
 """
 
 import importlib
+import logging
+import os
+import sys
 
 from qip_local.cli.common import app
 
@@ -13,4 +16,26 @@ COMMAND_MODULES = ("process", "serve", "records", "dead_letters", "recipes", "sy
 for _module in COMMAND_MODULES:
     importlib.import_module(f"{__name__}.{_module}")
 
-__all__ = ["app"]
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    """The `qip` console script: run the app, then leave without tearing the heap down.
+
+    Every command has stopped what it started by the time it returns; what remains is the
+    interpreter's teardown, which takes seconds after `qip serve` (moto's objects, freed one
+    by one). An exception still ends the normal way, with its traceback.
+    """
+    try:
+        app()
+    except SystemExit as leaving:
+        code = leaving.code
+    else:
+        code = 0
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+        code = 1
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code or 0)

@@ -1,5 +1,5 @@
 """`python -m qip_local.cli`: the `qip` command."""
 
-from qip_local.cli import app
+from qip_local.cli import main
 
-app()
+main()

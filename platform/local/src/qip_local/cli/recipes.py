@@ -105,7 +105,8 @@ def recipe_set(
         ssm, parameter = client.client("ssm"), client.resources.recipe_parameter
         previous = read_recipe(ssm, parameter)
         write_recipe(ssm, parameter, chosen)
-        typer.echo(f"recipe {chosen.version} set (was {previous.version}); run `qip backfill`")
+        then = f"qip backfill --outputs {outputs}" if outputs is not None else "qip backfill"
+        typer.echo(f"recipe {chosen.version} set (was {previous.version}); run `{then}`")
 
 
 @app.command()

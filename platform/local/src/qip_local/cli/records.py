@@ -151,17 +151,14 @@ def query(
 
 def _moment(text: str | None, option: str) -> Any:
     """`2026-11-01` (a whole UTC day) or an ISO timestamp (UTC when no offset is given)."""
-    from datetime import UTC, date, datetime
+    from qip_shared.timeutil import parse_range_bound
 
     if text is None:
         return None
     try:
-        if len(text) == 10:
-            return date.fromisoformat(text)
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parse_range_bound(text)
     except ValueError:
         raise CliError(f"{option} {text!r} is not an ISO date or timestamp") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _run_query(

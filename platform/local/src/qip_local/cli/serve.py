@@ -60,7 +60,7 @@ class StopRequest:
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
-    POLL_SECONDS = 0.2
+    POLL_SECONDS = 0.05
     SHUTDOWN_GRACE = 10
 
     def __init__(self) -> None:
