@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -186,3 +188,23 @@ def test_a_frozen_heap_is_left_out_of_later_collections() -> None:
         assert gc.isenabled()
     finally:
         gc.unfreeze()
+
+
+def test_only_the_newest_definitions_are_kept_on_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("qip_local.moto_patches.PROGRAMS_KEPT", 2)
+    programs = ParsedPrograms(tmp_path)
+
+    def stored(result: str) -> Path:
+        digest = hashlib.sha256(_definition(result).encode()).hexdigest()
+        return tmp_path / f"{digest}.pickle"
+
+    for age, result in ((300, "a"), (200, "b")):
+        programs.program(_definition(result))
+        past = time.time() - age
+        os.utime(stored(result), (past, past))
+    programs.program(_definition("c"))
+    assert sorted(p.name for p in tmp_path.glob("*.pickle")) == sorted(
+        stored(r).name for r in ("b", "c")
+    )
