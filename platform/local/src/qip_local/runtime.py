@@ -14,7 +14,6 @@ emulation, the handlers and the caller do not wait on one interpreter lock).
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
 import logging
 import os
@@ -23,28 +22,32 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 
+from qip_local.asl_cache import cached_state_machine_programs
+from qip_local.lifecycle import (
+    FREEZE_HEAP_ENV,
+    interruptible_receives,
+    paused_garbage_collection,
+    prompt_server_stops,
+    shared_botocore_loader,
+    stop_server_promptly,
+)
 from qip_local.moto_patches import (
     balanced_task_timeouts,
     cached_action_names,
     cached_json_paths,
     cached_state_machine_clients,
-    cached_state_machine_programs,
     direct_dynamodb_answers,
     import_moto_without_ec2,
-    interruptible_receives,
     lean_dynamodb_updates,
-    prompt_server_stops,
     quick_sqs_clock,
     serialized_dynamodb,
-    shared_botocore_loader,
     single_pass_projections,
-    stop_server_promptly,
 )
 from qip_local.poller import SqsPoller
 from qip_local.provision import Resources, provision
@@ -110,8 +113,6 @@ class LocalConfig:
     recipe: Recipe = DEFAULT_RECIPE
 
 
-# Set in the separate process's environment: its heap after start-up lives as long as it does.
-FREEZE_HEAP_ENV = "QIP_FREEZE_HEAP_AFTER_START"
 CHILD_START_TIMEOUT = 120.0  # seconds: imports and provisioning on a loaded machine
 CHILD_STOP_TIMEOUT = 10.0
 
@@ -173,26 +174,6 @@ def _read_answer(answers: Any, child: subprocess.Popen[bytes], timeout: float) -
     if "error" in answer:
         raise RuntimeError(f"the embedded AWS failed to start: {answer['error']}")
     return answer
-
-
-@contextlib.contextmanager
-def paused_garbage_collection(*, freeze: bool = False) -> Iterator[None]:
-    """No cyclic garbage collection while the block runs (as it was, after).
-
-    Start-up allocates ~300k long-lived objects (moto's backends, botocore's models); the
-    collector would traverse them all again and again (~0.25 s of CPU) to find no garbage.
-    `freeze`, for a process that exists to run the runtime: move them into the collector's
-    permanent generation, so neither the first collection after start nor later ones do.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if freeze:
-            gc.freeze()
-        if was_enabled:
-            gc.enable()
 
 
 class LocalRuntime:

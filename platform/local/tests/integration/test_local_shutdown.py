@@ -12,7 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from qip_local.moto_patches import interruptible_receives
+from qip_local.lifecycle import interruptible_receives
 from qip_local.poller import SqsPoller
 from qip_local.runtime import LocalConfig, LocalRuntime
 

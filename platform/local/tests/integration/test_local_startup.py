@@ -20,12 +20,9 @@ from moto import mock_aws
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
-from qip_local.moto_patches import (
-    ParsedPrograms,
-    cached_state_machine_programs,
-    shared_botocore_loader,
-)
-from qip_local.runtime import MOTO_CONFIG, paused_garbage_collection
+from qip_local.asl_cache import ParsedPrograms, cached_state_machine_programs
+from qip_local.lifecycle import paused_garbage_collection, shared_botocore_loader
+from qip_local.runtime import MOTO_CONFIG
 
 ROLE = "arn:aws:iam::123456789012:role/sfn"
 
@@ -193,7 +190,7 @@ def test_a_frozen_heap_is_left_out_of_later_collections() -> None:
 def test_only_the_newest_definitions_are_kept_on_disk(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("qip_local.moto_patches.PROGRAMS_KEPT", 2)
+    monkeypatch.setattr("qip_local.asl_cache.PROGRAMS_KEPT", 2)
     programs = ParsedPrograms(tmp_path)
 
     def stored(result: str) -> Path:
