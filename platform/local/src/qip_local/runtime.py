@@ -201,6 +201,7 @@ class LocalRuntime:
         self.sweeper: Schedule | None = None
         self._stack = contextlib.ExitStack()
         self._receives_stopping: threading.Event | None = None
+        self._own_clients: list[Any] = []  # the poller's and the sweeper's
         self._saved_env: dict[str, str | None] = {}
         self._server: Any = None
         self._child: subprocess.Popen[bytes] | None = None
@@ -290,7 +291,7 @@ class LocalRuntime:
             self._setenv(name, value)
         self._register_handlers(resources)
         self.sweeper = Schedule(
-            self.client("lambda"),
+            self._own_client("lambda"),
             resources.function_name("sweeper"),
             self.config.sweep_interval or 0.0,
             resources.names.sweep_schedule,
@@ -299,8 +300,8 @@ class LocalRuntime:
             self.sweeper.start()
         if self.config.poll_messages:
             self.poller = SqsPoller(
-                self.client("sqs"),
-                self.client("lambda"),
+                self._own_client("sqs"),
+                self._own_client("lambda"),
                 queue_url=resources.queue_url,
                 queue_arn=resources.queue_arn,
                 function_name=resources.function_name("trigger"),
@@ -402,6 +403,9 @@ class LocalRuntime:
         if self.sweeper is not None:
             self.sweeper.stop()
             self.sweeper = None
+        while self._own_clients:
+            # Its keep-alive connections would hold a server thread each until collected.
+            self._own_clients.pop().close()
         self._stack.close()
         for name, value in self._saved_env.items():
             if value is None:
@@ -415,6 +419,11 @@ class LocalRuntime:
     def child_pid(self) -> int | None:
         """The process id of the embedded AWS when it runs in a separate process."""
         return self._child.pid if self._child is not None else None
+
+    def _own_client(self, service: str) -> Any:
+        client = self.client(service)
+        self._own_clients.append(client)
+        return client
 
     def client(self, service: str) -> Any:
         """A boto3 client for the embedded AWS."""
