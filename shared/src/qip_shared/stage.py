@@ -22,13 +22,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
-from aws_lambda_powertools import Metrics, Tracer
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ValidationError
 
 from qip_shared import config
 from qip_shared.aws import StageAdapters, StaleWriteError
-from qip_shared.boundary import Dependencies, LocalContext, function_logger
+from qip_shared.boundary import Dependencies, LocalContext, function_logger, function_tracer
 from qip_shared.enums import EventDetailType, NotificationType, StageName, StageStatus
 from qip_shared.errors import InvalidImageError, PermanentError, QipError, RetryableError
 from qip_shared.events import Notification, ProcessingEvent, ProcessingEventDetail
@@ -146,7 +146,7 @@ class Stage(Generic[AdaptersT]):
         self.service = service
         self.stage = stage
         self.logger = function_logger(service)
-        self.tracer = Tracer(service=service)
+        self.tracer = function_tracer(service)
         # Powertools keeps metric state per process, not per instance: a default dimension set
         # here would be overwritten when several stages share a process (the local runtime), so
         # the stage dimension is added on each invocation instead.

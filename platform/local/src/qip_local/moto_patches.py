@@ -272,6 +272,8 @@ def _fix_heap_keys(root: Any) -> None:
 
 # Bumped when what a cached program holds changes (its pickles then no longer match).
 PROGRAM_FORMAT = 1
+# Parsed definitions kept on disk (the newest; each test's names make another definition).
+PROGRAMS_KEPT = 64
 
 
 def program_cache_directory() -> Path:
@@ -344,8 +346,16 @@ class ParsedPrograms:
             temporary = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
             temporary.write_bytes(data)
             os.replace(temporary, path)  # readers see the whole file or none
+            self._prune()
         except (OSError, pickle.PicklingError, RecursionError, TypeError):
             return  # the cache is an optimisation: without it every run parses
+
+    def _prune(self) -> None:
+        assert self.directory is not None
+        stored = sorted(self.directory.glob("*.pickle"), key=lambda p: p.stat().st_mtime)
+        for old in stored[:-PROGRAMS_KEPT]:
+            with contextlib.suppress(OSError):
+                old.unlink()
 
 
 # The programs of this process; on disk unless QIP_ASL_CACHE is "0".

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from qip_shared.aws import StaleWriteError
-from qip_shared.boundary import Dependencies, LocalContext
+from qip_shared.boundary import Dependencies, LocalContext, function_tracer
 from qip_shared.errors import QipError
 from qip_shared.keys import execution_arn
 from qip_shared.record import ImageRecord
@@ -36,7 +36,7 @@ SERVICE = "qip-sweeper"
 STAGE = "sweeper"
 
 logger = Logger(service=SERVICE)
-tracer = Tracer(service=SERVICE)
+tracer = function_tracer(SERVICE)
 metrics = Metrics(namespace="QIP", service=SERVICE)
 
 # The adapters of this process: injected (tests, local runtime) or built once from the env.
