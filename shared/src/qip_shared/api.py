@@ -12,14 +12,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from aws_lambda_powertools import Metrics, Tracer
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
 from qip_shared import config
-from qip_shared.boundary import LocalContext, function_logger
+from qip_shared.boundary import LocalContext, function_logger, function_tracer
 from qip_shared.config import QipSettings
 from qip_shared.errors import ApiError, InternalError, RouteNotFoundError, UnauthorizedError
 
@@ -71,7 +71,7 @@ class RestApi:
         origins = QipSettings.from_env().cors_origins if cors_origins is None else cors_origins
         self.cors_origins: tuple[str, ...] = tuple(origins)
         self.logger = function_logger(service)
-        self.tracer = Tracer(service=service)
+        self.tracer = function_tracer(service)
         self.metrics = Metrics(namespace=config.metrics_namespace(), service=service)
         self.app = APIGatewayRestResolver()
         # Registered by call: powertools' decorators are untyped and would erase the signatures.

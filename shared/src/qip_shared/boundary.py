@@ -1,6 +1,8 @@
 """The Lambda boundary all seven functions share: injectable dependencies and a local context.
 
-Every handler module logs through `function_logger` (its version on every line) and exposes
+Every handler module logs through `function_logger` (its version on every line), traces through
+`function_tracer` (powertools' Tracer only when tracing is on: the X-Ray SDK is never imported
+otherwise) and exposes
 `dependencies` (a `Dependencies` of its adapters) and
 `set_dependencies`: tests and the local runtime inject adapters or reset them the same way for
 every function, and a handler called with no Lambda context (the local runtime) gets a stand-in.
@@ -9,11 +11,11 @@ every function, and a handler called with no Lambda context (the local runtime) 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 
 from qip_shared import config
 
@@ -24,6 +26,54 @@ def function_logger(service: str) -> Logger:
     """The function's logger: every line carries its package version (`serviceVersion`)."""
     version = os.environ.get(config.ENV_SERVICE_VERSION, "0.0.0")
     return Logger(service=service, serviceVersion=version)
+
+
+# Powertools' own switches: tracing runs in Lambda unless disabled, never in a local emulator.
+ENV_TRACE_DISABLED = "POWERTOOLS_TRACE_DISABLED"
+LOCAL_EMULATOR_ENVS = ("AWS_SAM_LOCAL", "AWS_CHALICE_CLI_MODE")
+TRUTHY = frozenset({"1", "y", "yes", "t", "true", "on"})
+# The functions reach AWS through botocore and make no other outbound call: patching every library
+# X-Ray knows (the default) costs about three times as much at import for nothing more recorded.
+TRACED_MODULES = ("botocore",)
+
+
+def tracing_enabled(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether powertools' Tracer would trace here (in Lambda, not disabled, not emulated)."""
+    env = os.environ if environ is None else environ
+    if env.get(ENV_TRACE_DISABLED, "false").strip().lower() in TRUTHY:
+        return False
+    return bool(env.get("LAMBDA_TASK_ROOT")) and not any(env.get(k) for k in LOCAL_EMULATOR_ENVS)
+
+
+class UntracedTracer:
+    """Stands in for powertools' Tracer when tracing is off: decorators return what they wrap."""
+
+    disabled = True
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+
+    def capture_lambda_handler(
+        self,
+        lambda_handler: Callable[..., Any] | None = None,
+        capture_response: bool | None = None,
+        capture_error: bool | None = None,
+    ) -> Callable[..., Any]:
+        """The handler unchanged (or, called with options only, a decorator that keeps it)."""
+        if lambda_handler is None:
+            return _unchanged
+        return lambda_handler
+
+
+def _unchanged(function: Callable[..., Any]) -> Callable[..., Any]:
+    return function
+
+
+def function_tracer(service: str) -> Tracer | UntracedTracer:
+    """The function's tracer: powertools' Tracer (X-Ray SDK loaded) only when tracing is on."""
+    if tracing_enabled():
+        return Tracer(service=service, patch_modules=TRACED_MODULES)
+    return UntracedTracer(service)
 
 
 class Dependencies(Generic[T]):

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qip_shared import ImageRecord, ImageStatus, StageInfo, Stages, StageStatus
 from qip_shared.dynamo import from_attribute_value, to_attribute_value
-from qip_shared.enums import TERMINAL_STATUSES
+from qip_shared.enums import TERMINAL_STATUSES, ImageStatus, StageStatus
 from qip_shared.keys import execution_name, image_id_from_key, resized_key
+from qip_shared.record import ImageRecord, StageInfo, Stages
 from qip_shared.timeutil import format_timestamp
 from qip_shared.transitions import STATUS_TRANSITIONS, can_transition
 

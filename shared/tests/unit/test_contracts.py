@@ -9,26 +9,21 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from qip_shared import (
+from qip_shared import config, keys
+from qip_shared.config import QipSettings
+from qip_shared.enums import (
     EventDetailType,
     ImageFormat,
-    ImageRecord,
     ImageStatus,
-    Notification,
     NotificationType,
-    PipelineState,
-    ProcessingEvent,
-    ProcessingEventDetail,
     RejectionReason,
-    StageInfo,
     StageName,
-    Stages,
     StageStatus,
-    config,
-    keys,
 )
-from qip_shared.config import QipSettings
 from qip_shared.errors import InvalidImageError, PermanentError
+from qip_shared.events import Notification, ProcessingEvent, ProcessingEventDetail
+from qip_shared.pipeline import PipelineState
+from qip_shared.record import ImageRecord, StageInfo, Stages
 from qip_shared.requests import create_record_request, stage_update_request, status_update_request
 from qip_shared.timeutil import (
     duration_ms,

@@ -14,7 +14,6 @@ emulation, the handlers and the caller do not wait on one interpreter lock).
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
 import logging
 import os
@@ -23,28 +22,32 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 
+from qip_local.asl_cache import cached_state_machine_programs
+from qip_local.lifecycle import (
+    FREEZE_HEAP_ENV,
+    interruptible_receives,
+    paused_garbage_collection,
+    prompt_server_stops,
+    shared_botocore_loader,
+    stop_server_promptly,
+)
 from qip_local.moto_patches import (
     balanced_task_timeouts,
     cached_action_names,
     cached_json_paths,
     cached_state_machine_clients,
-    cached_state_machine_programs,
     direct_dynamodb_answers,
     import_moto_without_ec2,
-    interruptible_receives,
     lean_dynamodb_updates,
-    prompt_server_stops,
     quick_sqs_clock,
     serialized_dynamodb,
-    shared_botocore_loader,
     single_pass_projections,
-    stop_server_promptly,
 )
 from qip_local.poller import SqsPoller
 from qip_local.provision import Resources, provision
@@ -121,6 +124,7 @@ def _child_environment() -> dict[str, str]:
     of CPU); where writing it is disabled, the child keeps its own under the user's cache.
     """
     environment = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
+    environment[FREEZE_HEAP_ENV] = "1"
     if environment.pop("PYTHONDONTWRITEBYTECODE", None) and not sys.pycache_prefix:
         cache = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
         environment["PYTHONPYCACHEPREFIX"] = os.path.join(cache, "qip", "pycache")
@@ -135,6 +139,20 @@ def _child_output() -> Any:
     except (AttributeError, OSError, ValueError):
         return subprocess.DEVNULL
     return sys.stdout
+
+
+# The services a `LocalClient` calls first (uploads, watching).
+CLIENT_SERVICES = ("lambda", "dynamodb", "stepfunctions", "s3", "sqs")
+
+
+def _load_client_models(session: boto3.Session) -> None:
+    """Load the models of the clients this process will make (into `session`'s loader).
+
+    Their first clients otherwise decode them (~0.1 s of CPU) on the first upload's path;
+    done while the separate process starts, the wait is free.
+    """
+    for service in CLIENT_SERVICES:
+        session.client(service, endpoint_url="http://127.0.0.1")
 
 
 def _read_answer(answers: Any, child: subprocess.Popen[bytes], timeout: float) -> dict[str, Any]:
@@ -156,22 +174,6 @@ def _read_answer(answers: Any, child: subprocess.Popen[bytes], timeout: float) -
     if "error" in answer:
         raise RuntimeError(f"the embedded AWS failed to start: {answer['error']}")
     return answer
-
-
-@contextlib.contextmanager
-def paused_garbage_collection() -> Iterator[None]:
-    """No cyclic garbage collection while the block runs (as it was, after).
-
-    Start-up allocates ~300k long-lived objects (moto's backends, botocore's models); the
-    collector would traverse them all again and again (~0.25 s of CPU) to find no garbage.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 class LocalRuntime:
@@ -199,6 +201,7 @@ class LocalRuntime:
         self.sweeper: Schedule | None = None
         self._stack = contextlib.ExitStack()
         self._receives_stopping: threading.Event | None = None
+        self._own_clients: list[Any] = []  # the poller's and the sweeper's
         self._saved_env: dict[str, str | None] = {}
         self._server: Any = None
         self._child: subprocess.Popen[bytes] | None = None
@@ -226,7 +229,7 @@ class LocalRuntime:
         """Start the embedded AWS, provision everything, and start delivering messages."""
         quiet_loggers()
         try:
-            with paused_garbage_collection():
+            with paused_garbage_collection(freeze=os.environ.get(FREEZE_HEAP_ENV) == "1"):
                 return self._start()
         except BaseException:
             self.stop()
@@ -288,7 +291,7 @@ class LocalRuntime:
             self._setenv(name, value)
         self._register_handlers(resources)
         self.sweeper = Schedule(
-            self.client("lambda"),
+            self._own_client("lambda"),
             resources.function_name("sweeper"),
             self.config.sweep_interval or 0.0,
             resources.names.sweep_schedule,
@@ -297,8 +300,8 @@ class LocalRuntime:
             self.sweeper.start()
         if self.config.poll_messages:
             self.poller = SqsPoller(
-                self.client("sqs"),
-                self.client("lambda"),
+                self._own_client("sqs"),
+                self._own_client("lambda"),
                 queue_url=resources.queue_url,
                 queue_arn=resources.queue_arn,
                 function_name=resources.function_name("trigger"),
@@ -353,12 +356,13 @@ class LocalRuntime:
         assert self._child.stdin is not None
         self._child.stdin.write(config_json(self.config).encode() + b"\n")
         self._child.stdin.flush()
+        self.session = boto3.Session(region_name=REGION)
+        _load_client_models(self.session)  # while the child starts
         with os.fdopen(read_end, "rb") as answers:
             answer = _read_answer(answers, self._child, CHILD_START_TIMEOUT)
         self.endpoint_url = answer["endpoint"]
         self.child_start_cpu_seconds = float(answer["start_cpu_seconds"])
         self._setenv("AWS_ENDPOINT_URL", self.endpoint_url)
-        self.session = boto3.Session(region_name=REGION)
         self.resources = resources_from_json(answer["resources"], answer["endpoint"])
         return self.resources
 
@@ -399,6 +403,9 @@ class LocalRuntime:
         if self.sweeper is not None:
             self.sweeper.stop()
             self.sweeper = None
+        while self._own_clients:
+            # Its keep-alive connections would hold a server thread each until collected.
+            self._own_clients.pop().close()
         self._stack.close()
         for name, value in self._saved_env.items():
             if value is None:
@@ -412,6 +419,11 @@ class LocalRuntime:
     def child_pid(self) -> int | None:
         """The process id of the embedded AWS when it runs in a separate process."""
         return self._child.pid if self._child is not None else None
+
+    def _own_client(self, service: str) -> Any:
+        client = self.client(service)
+        self._own_clients.append(client)
+        return client
 
     def client(self, service: str) -> Any:
         """A boto3 client for the embedded AWS."""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+import hashlib
 import json
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,11 +20,8 @@ from moto import mock_aws
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
-from qip_local.moto_patches import (
-    ParsedPrograms,
-    cached_state_machine_programs,
-    shared_botocore_loader,
-)
+from qip_local.asl_cache import ParsedPrograms, cached_state_machine_programs
+from qip_local.lifecycle import paused_garbage_collection, shared_botocore_loader
 from qip_local.runtime import MOTO_CONFIG
 
 ROLE = "arn:aws:iam::123456789012:role/sfn"
@@ -160,3 +160,48 @@ def test_sessions_share_one_loader_and_clients_still_work() -> None:
         sqs.send_message(QueueUrl=url, MessageBody="hello")
         got = sqs.receive_message(QueueUrl=url)["Messages"]
     assert [m["Body"] for m in got] == ["hello"]
+
+
+def test_garbage_collection_is_paused_during_start_and_restored() -> None:
+    assert gc.isenabled()
+    with paused_garbage_collection():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with paused_garbage_collection():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # as it was
+    finally:
+        gc.enable()
+
+
+def test_a_frozen_heap_is_left_out_of_later_collections() -> None:
+    before = gc.get_freeze_count()
+    try:
+        with paused_garbage_collection(freeze=True):
+            kept = [[] for _ in range(1000)]  # lists are tracked by the collector
+        assert gc.get_freeze_count() >= before + len(kept)
+        assert gc.isenabled()
+    finally:
+        gc.unfreeze()
+
+
+def test_only_the_newest_definitions_are_kept_on_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("qip_local.asl_cache.PROGRAMS_KEPT", 2)
+    programs = ParsedPrograms(tmp_path)
+
+    def stored(result: str) -> Path:
+        digest = hashlib.sha256(_definition(result).encode()).hexdigest()
+        return tmp_path / f"{digest}.pickle"
+
+    for age, result in ((300, "a"), (200, "b")):
+        programs.program(_definition(result))
+        past = time.time() - age
+        os.utime(stored(result), (past, past))
+    programs.program(_definition("c"))
+    assert sorted(p.name for p in tmp_path.glob("*.pickle")) == sorted(
+        stored(r).name for r in ("b", "c")
+    )

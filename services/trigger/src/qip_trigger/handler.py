@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Metrics, Tracer
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
@@ -28,7 +28,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from qip_shared import config
-from qip_shared.boundary import Dependencies, LocalContext, function_logger
+from qip_shared.boundary import Dependencies, LocalContext, function_logger, function_tracer
 from qip_shared.messages import dead_letter_marker
 from qip_trigger.adapters import Adapters
 from qip_trigger.ingest import ingest
@@ -37,7 +37,7 @@ SERVICE = "qip-trigger"
 STAGE = "trigger"
 
 logger = function_logger(SERVICE)
-tracer = Tracer(service=SERVICE)
+tracer = function_tracer(SERVICE)
 metrics = Metrics(namespace=config.metrics_namespace(), service=SERVICE)
 
 
