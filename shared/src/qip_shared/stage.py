@@ -154,9 +154,15 @@ def emit_processing_duration(status: ImageStatus, upload_timestamp: str, termina
         pass
 
 
-def ends_the_image(err: Exception) -> bool:
-    """Whether a stage's error ends the image FAILED (HandleError follows, no retry)."""
-    return isinstance(err, PermanentError) and not isinstance(err, InvalidImageError)
+def ends_the_image(err: Exception, execution: ExecutionContext) -> bool:
+    """Whether a stage's error ends the image FAILED: HandleError follows, with no retry left.
+
+    A rejection is validate's to time; a permanent error is never retried; any other error
+    ends the image on the last attempt its retrier allows (when the task passes its budget).
+    """
+    if isinstance(err, InvalidImageError):
+        return False
+    return isinstance(err, PermanentError) or execution.is_last_attempt(err)
 
 
 class Stage(Generic[AdaptersT]):
@@ -202,7 +208,7 @@ class Stage(Generic[AdaptersT]):
                 )
             except Exception as err:
                 self._log_failure(err, event)
-                if state is not None and ends_the_image(err):
+                if state is not None and ends_the_image(err, task.execution):
                     emit_processing_duration(ImageStatus.FAILED, state.upload_timestamp, utc_now())
                 contract_error = as_contract_error(err)
                 if contract_error is err:

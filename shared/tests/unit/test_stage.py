@@ -353,3 +353,35 @@ def test_processing_duration_is_one_emf_document_per_terminal_status(
     ]
     assert {line["service"] for line in lines} == {"qip-pipeline"}
     assert {line["_aws"]["CloudWatchMetrics"][0]["Namespace"] for line in lines} == {"QIP"}
+
+
+@pytest.mark.parametrize(
+    ("error", "budget", "retry_count", "ends"),
+    [
+        (SlowError("later"), "serviceRetries", 0, False),  # the state machine retries it
+        (SlowError("later"), "serviceRetries", 1, True),  # its retrier's budget is spent
+        (KeyError("bug"), "taskRetries", 0, False),
+        (KeyError("bug"), "taskRetries", 1, True),
+        (SlowError("later"), "taskRetries", 1, False),  # another retrier's budget says nothing
+    ],
+)
+def test_the_last_attempt_of_a_retried_error_ends_the_image(
+    account: MotoAccount,
+    event: dict[str, Any],
+    invoke: Any,
+    lambda_logs: Any,
+    error: Exception,
+    budget: str,
+    retry_count: int,
+    ends: bool,
+) -> None:
+    def fail(state: PipelineState) -> None:
+        raise error
+
+    behaviour["work"] = fail
+    lambda_logs()
+    task = {"state": event, "execution": {"retryCount": retry_count, budget: 1}}
+    with pytest.raises((RetryableError, KeyError)):  # a SlowError leaves as RetryableError
+        invoke(task)
+    expected = [("FAILED", ["service", "status"])] if ends else []
+    assert [(s, d) for s, _, d in processing_durations(lambda_logs())] == expected
