@@ -8,6 +8,7 @@ environment: it is the README's test command and what CI runs.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -67,12 +68,12 @@ SUITE_SECONDS: dict[str, float] = {
     "system": 254,
     "local": 123,
     "reliability": 73,
-    "mypy": 65,
     "platform": 39,
     "validate": 20,
     "trigger": 17,
     "artifacts": 16,
     "dashboard": 16,
+    "mypy": 15,
     "shared": 12,
     "images-api": 12,
     "metadata": 11,
@@ -284,12 +285,16 @@ def all_(session: nox.Session) -> None:
 
     Each suite runs as its own process (one pytest per package, as before); `lanes` of them run
     at a time (default: one per core, `QIP_LANES` overrides), the longest measured first. Each
-    suite's output is printed whole when it ends, then a table of every suite's outcome.
+    suite's output is printed whole when it ends, then a table of every suite's outcome; the
+    same figures go to `.nox/all/suite-logs/timings.json` beside each suite's log.
     """
+    started = time.monotonic()
     _sync(session, "--all-packages", "--all-extras")
+    synced = time.monotonic()
     lanes = int(os.environ.get("QIP_LANES") or os.cpu_count() or 1)
     outcomes = _run_in_lanes(session, _all_suites(session.posargs), lanes)
     _print_outcomes(session, outcomes)
+    _write_timings(session, lanes, synced - started, time.monotonic() - synced, outcomes)
     failed = [o.suite.name for o in outcomes if o.returncode != 0]
     if failed:
         session.error(f"tests failed in: {', '.join(failed)}")
@@ -408,6 +413,29 @@ def _print_suite(session: nox.Session, outcome: Outcome) -> None:
     print(outcome.output, end="" if outcome.output.endswith("\n") else "\n", flush=True)
     state = "passed" if outcome.returncode == 0 else f"FAILED (exit {outcome.returncode})"
     session.log(f"<== {outcome.suite.name} {state} in {outcome.seconds:.0f} s")
+
+
+def _write_timings(
+    session: nox.Session, lanes: int, sync: float, suites: float, outcomes: list[Outcome]
+) -> None:
+    """The run's seconds as JSON: the sync, the lanes, and each suite's wall and CPU time."""
+    timings = {
+        "lanes": lanes,
+        "sync_seconds": round(sync, 1),
+        "suites_seconds": round(suites, 1),
+        "suites": [
+            {
+                "name": o.suite.name,
+                "returncode": o.returncode,
+                "seconds": round(o.seconds, 1),
+                "cpu_seconds": round(o.cpu_seconds, 1),
+            }
+            for o in sorted(outcomes, key=lambda o: -o.seconds)
+        ],
+    }
+    target = Path(session.virtualenv.location) / "suite-logs" / "timings.json"
+    target.write_text(json.dumps(timings, indent=2) + "\n")
+    session.log(f"sync {sync:.0f} s, suites {suites:.0f} s in {lanes} lanes ({target})")
 
 
 def _print_outcomes(session: nox.Session, outcomes: list[Outcome]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 import threading
 from collections.abc import Iterator
@@ -92,6 +93,11 @@ def test_each_suite_runs_once_and_failures_keep_their_exit_codes(
     # Each suite's output is printed whole between its two marker lines.
     assert session.lines.count("==> stops") == 1
     assert "<== stops FAILED (exit 3) in 0 s" in session.lines
+    noxfile._write_timings(session, 3, 1.5, 2.5, outcomes)
+    timings = json.loads((tmp_path / "suite-logs" / "timings.json").read_text())
+    assert (timings["lanes"], timings["sync_seconds"], timings["suites_seconds"]) == (3, 1.5, 2.5)
+    recorded = {t["name"]: t["returncode"] for t in timings["suites"]}
+    assert recorded == {o.suite.name: o.returncode for o in outcomes}
 
 
 def test_the_longest_measured_suite_starts_first_and_lint_is_two_suites(noxfile: Any) -> None:
