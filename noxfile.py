@@ -85,8 +85,8 @@ SUITE_SECONDS: dict[str, float] = {
     "pipeline": 1,
     "versions": 1,
 }
-# pytest's closing line, e.g. "== 9 passed, 2 warnings in 254.35s (0:04:14) ==".
-PYTEST_SUMMARY = re.compile(r"^=+ (.+) in [0-9.]+s(?: \([0-9:]+\))? =+$", re.MULTILINE)
+# pytest's closing line, e.g. "== 1 failed, 8 passed, 2 warnings in 254.35s (0:04:14) ==".
+PYTEST_SUMMARY = re.compile(r"^=* ?(\d+ \w+(?:, \d+ \w+)*) in [0-9.]+s\b", re.MULTILINE)
 
 
 def _sync(session: nox.Session, *args: str) -> None:
@@ -338,7 +338,7 @@ def _run_in_lanes(session: nox.Session, suites: list[Suite], lanes: int) -> list
     outcomes: list[Outcome] = []
     lock = threading.Lock()
     env = _command_env(session)
-    logs = Path(session.create_tmp()) / "suites"
+    logs = Path(session.virtualenv.location) / "suite-logs"
     logs.mkdir(exist_ok=True)
 
     def lane() -> None:
@@ -348,7 +348,10 @@ def _run_in_lanes(session: nox.Session, suites: list[Suite], lanes: int) -> list
                     return
                 suite = pending.pop(0)
                 session.log(f"--> {suite.name} started")
-            outcome = _run_suite(suite, env, logs / f"{suite.name}.log")
+            try:
+                outcome = _run_suite(suite, env, logs / f"{suite.name}.log")
+            except Exception as error:  # reported as the suite's failure, as any other
+                outcome = Outcome(suite, 1, 0.0, 0.0, f"the suite could not run: {error!r}\n")
             with lock:
                 outcomes.append(outcome)
                 _print_suite(session, outcome)
@@ -382,9 +385,14 @@ def _run_suite(suite: Suite, env: dict[str, str], log: Path) -> Outcome:
         for command in suite.commands:
             out.write(f"$ {' '.join(command)}\n")
             out.flush()
-            process = subprocess.Popen(
-                command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
-            )
+            try:
+                process = subprocess.Popen(
+                    command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+                )
+            except OSError as error:  # not installed, not executable: the suite fails, says why
+                out.write(f"{command[0]}: {error}\n")
+                returncode = 127
+                break
             # wait4: the exit status and the CPU seconds of the command and what it waited for.
             _pid, status, usage = os.wait4(process.pid, 0)
             returncode = process.returncode = os.waitstatus_to_exitcode(status)
@@ -403,13 +411,21 @@ def _print_suite(session: nox.Session, outcome: Outcome) -> None:
 
 
 def _print_outcomes(session: nox.Session, outcomes: list[Outcome]) -> None:
-    """A table: each suite, its outcome, its wall and CPU seconds and its pytest counts."""
+    """A table (each suite's outcome, wall and CPU seconds, pytest counts), then the totals."""
     session.log(f"{'suite':<12} {'outcome':<7} {'wall s':>6} {'cpu s':>6}  tests")
+    totals = {"passed": 0, "failed": 0, "skipped": 0}
     for outcome in sorted(outcomes, key=lambda o: -o.seconds):
         state = "passed" if outcome.returncode == 0 else "FAILED"
         summary = PYTEST_SUMMARY.findall(outcome.output)
         counts = summary[-1] if summary else ""
+        for number, kind in re.findall(r"(\d+) (\w+)", counts):
+            # A test whose setup or teardown failed counts as failed.
+            counted = "failed" if kind in ("error", "errors") else kind
+            if counted in totals:
+                totals[counted] += int(number)
         session.log(
             f"{outcome.suite.name:<12} {state:<7} {outcome.seconds:>6.0f} "
             f"{outcome.cpu_seconds:>6.0f}  {counts}"
         )
+    skipped = f", {totals['skipped']} skipped" if totals["skipped"] else ""
+    print(f"tests: {totals['passed']} passed, {totals['failed']} failed{skipped}", flush=True)

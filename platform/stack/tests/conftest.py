@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -19,7 +20,9 @@ if not hasattr(sys.modules.get("platform"), "python_implementation"):
     import platform  # noqa: F401
 from aws_cdk.assertions import Template
 
+from qip_platform import functions
 from qip_platform.app import build_app
+from qip_platform.bundle import bundle_service
 from qip_platform.layers import LayerDirs
 from qip_platform.stack import QipStack
 
@@ -38,16 +41,29 @@ def stub_layers(tmp_path_factory: pytest.TempPathFactory) -> LayerDirs:
 def synthesize(
     stub_layers: LayerDirs, tmp_path_factory: pytest.TempPathFactory
 ) -> Callable[[dict[str, str]], QipStack]:
-    """Build the stack for a context, cdk-nag off (it runs in its own test, `validate_scope`)."""
+    """Build the stack for a context, cdk-nag off (it runs in its own test, `validate_scope`).
+
+    The stacks of a session share one bundle per function: a bundle is the same bytes wherever
+    and whenever it is built (`test_bundles_are_reproducible_wherever_they_are_built`).
+    """
+    bundles = tmp_path_factory.mktemp("functions")
+    built: dict[str, Path] = {}
+
+    def bundle_once(service: str, out_root: Path) -> Path:
+        if service not in built:
+            built[service] = bundle_service(service, out_root)
+        return built[service]
 
     def build(context: dict[str, str]) -> QipStack:
         root = tmp_path_factory.mktemp("synth")
-        _app, stack = build_app(
-            {**context, "nag": "false"},
-            outdir=str(root / "cdk.out"),
-            layer_dirs=stub_layers,
-            build_dir=root / "functions",
-        )
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(functions, "bundle_service", bundle_once)
+            _app, stack = build_app(
+                {**context, "nag": "false"},
+                outdir=str(root / "cdk.out"),
+                layer_dirs=stub_layers,
+                build_dir=bundles,
+            )
         return stack
 
     return build

@@ -45,6 +45,10 @@ LAMBDA_PYTHON_VERSION = "3.13"
 LAMBDA_RUNTIME = f"python{LAMBDA_PYTHON_VERSION}"
 # The CloudWatch namespace of the functions' own metrics (and of the dashboard's searches).
 METRICS_NAMESPACE = "QIP"
+# Upload to terminal status, once per image, with these dimensions whichever function ends it
+# (`qip_shared.stage.emit_processing_duration`; the dashboard searches them).
+PROCESSING_DURATION_METRIC = "ImageProcessingDuration"
+PROCESSING_DURATION_SERVICE = "qip-pipeline"
 
 _TRUE = {"1", "true", "yes", "on"}
 

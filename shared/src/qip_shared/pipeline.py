@@ -14,6 +14,7 @@ from pydantic import Field
 
 from qip_shared.base import Contract
 from qip_shared.enums import ImageFormat
+from qip_shared.errors import RetryableError
 from qip_shared.recipe import OutputFormat
 
 # Where each task's result is placed in the execution state (`ResultPath: "$.<key>"`).
@@ -267,11 +268,20 @@ class ExecutionContext(Contract):
     execution_start_time: str | None = None
     state_name: str | None = None
     retry_count: int = Field(default=0, ge=0)
+    service_retries: int | None = Field(default=None, ge=0)
+    """The task's retries of a `RetryableError` or Lambda service error (its workflow's budget)."""
+    task_retries: int | None = Field(default=None, ge=0)
+    """The task's retries of any other task failure."""
 
     @property
     def attempt(self) -> int:
         """The attempt number of this task (1 on the first try)."""
         return self.retry_count + 1
+
+    def is_last_attempt(self, err: Exception) -> bool:
+        """Whether the state machine retries no more after this error (budget known)."""
+        retries = self.service_retries if isinstance(err, RetryableError) else self.task_retries
+        return retries is not None and self.retry_count >= retries
 
 
 class TaskInput(Contract):

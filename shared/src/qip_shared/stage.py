@@ -22,14 +22,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
-from aws_lambda_powertools import Metrics
+from aws_lambda_powertools import Metrics, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ValidationError
 
 from qip_shared import config
 from qip_shared.aws import StageAdapters, StaleWriteError
 from qip_shared.boundary import Dependencies, LocalContext, function_logger, function_tracer
-from qip_shared.enums import EventDetailType, NotificationType, StageName, StageStatus
+from qip_shared.enums import (
+    EventDetailType,
+    ImageStatus,
+    NotificationType,
+    StageName,
+    StageStatus,
+)
 from qip_shared.errors import InvalidImageError, PermanentError, QipError, RetryableError
 from qip_shared.events import Notification, ProcessingEvent, ProcessingEventDetail
 from qip_shared.pipeline import ExecutionContext, PipelineState, TaskInput
@@ -126,17 +132,37 @@ def context_keys(execution: ExecutionContext) -> dict[str, Any]:
     return keys
 
 
-def add_processing_duration(metrics: Metrics, upload_timestamp: str, terminal_at: str) -> None:
-    """Emit `ImageProcessingDuration` (ms from upload to the terminal status), if measurable."""
+def emit_processing_duration(status: ImageStatus, upload_timestamp: str, terminal_at: str) -> None:
+    """`ImageProcessingDuration`: ms from upload to `status`, once per image, where it ends.
+
+    Its own EMF document with the dimensions `service` (always the pipeline's) and `status`, so
+    there is one metric per terminal status, whichever function wrote it (validate, archive, the
+    failing stage, the trigger, the sweeper); nothing when a timestamp does not parse.
+    """
     try:
         elapsed = parse_timestamp(terminal_at) - parse_timestamp(upload_timestamp)
     except ValueError:
         return
-    metrics.add_metric(
-        name="ImageProcessingDuration",
+    dimensions = {"service": config.PROCESSING_DURATION_SERVICE, "status": status.value}
+    with single_metric(
+        name=config.PROCESSING_DURATION_METRIC,
         unit=MetricUnit.Milliseconds,
         value=max(0, round(elapsed.total_seconds() * 1000)),
-    )
+        namespace=config.metrics_namespace(),
+        default_dimensions=dimensions,
+    ):
+        pass
+
+
+def ends_the_image(err: Exception, execution: ExecutionContext) -> bool:
+    """Whether a stage's error ends the image FAILED: HandleError follows, with no retry left.
+
+    A rejection is validate's to time; a permanent error is never retried; any other error
+    ends the image on the last attempt its retrier allows (when the task passes its budget).
+    """
+    if isinstance(err, InvalidImageError):
+        return False
+    return isinstance(err, PermanentError) or execution.is_last_attempt(err)
 
 
 class Stage(Generic[AdaptersT]):
@@ -170,6 +196,7 @@ class Stage(Generic[AdaptersT]):
         def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             started = time.monotonic()
             self.metrics.add_dimension(name="stage", value=self.stage.value)
+            state: PipelineState | None = None
             try:
                 task = parse_task_input(event)
                 state = task.state
@@ -181,6 +208,8 @@ class Stage(Generic[AdaptersT]):
                 )
             except Exception as err:
                 self._log_failure(err, event)
+                if state is not None and ends_the_image(err, task.execution):
+                    emit_processing_duration(ImageStatus.FAILED, state.upload_timestamp, utc_now())
                 contract_error = as_contract_error(err)
                 if contract_error is err:
                     raise
@@ -279,17 +308,15 @@ class Stage(Generic[AdaptersT]):
                 self.write_stage(adapters, state.image_key, info, extra=done.record_fields)
             else:
                 complete(info, done)
-                self.add_processing_duration(state.upload_timestamp, completed_at)
+                emit_processing_duration(
+                    ImageStatus.COMPLETED, state.upload_timestamp, completed_at
+                )
         except StaleWriteError:
             # Another run finished the stage (or the record) in between: the record decides.
             self.logger.info("record moved on meanwhile; stage completion not recorded")
             return already_done()
         self.announce(state, adapters, done, completed_at, elapsed, execution_arn=execution_arn)
         return done.output
-
-    def add_processing_duration(self, upload_timestamp: str, terminal_at: str) -> None:
-        """`ImageProcessingDuration`: upload to terminal status (where that status is written)."""
-        add_processing_duration(self.metrics, upload_timestamp, terminal_at)
 
     def write_stage(
         self,

@@ -21,10 +21,11 @@ from qip_shared.stage import (
     StageDone,
     as_contract_error,
     attempt_number,
+    emit_processing_duration,
     parse_state,
 )
 from qip_shared.testing import moto as stage_fixtures
-from qip_shared.testing.moto import MotoAccount
+from qip_shared.testing.moto import MotoAccount, processing_durations, read_json_lines
 
 account, module_account, moto_options, lambda_logs, invoke = (
     stage_fixtures.account,
@@ -182,9 +183,13 @@ def test_failure_is_recorded_logged_and_raised_as_the_shared_class(
     assert error["attempt"] == 2
     assert error["executionArn"] == "arn:exec"
     assert error["function_name"] == "qip-test"
-    [emf] = [line for line in lines if "_aws" in line]
+    [emf] = [line for line in lines if "StageExecutionTime" in line]
     names = {m["Name"] for m in emf["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
     assert {"StageExecutionTime", "StageAttemptFailures"} <= names
+    # A permanent error ends the image (HandleError follows): timed once, as FAILED.
+    [(status, elapsed, dimensions)] = processing_durations(lines)
+    assert (status, dimensions) == ("FAILED", ["service", "status"])
+    assert elapsed > 0  # uploaded 2026-11-26T07:00Z, failed now
 
 
 def test_the_execution_context_reaches_logs_and_record(
@@ -313,3 +318,70 @@ def test_attempt_number_and_parse_state() -> None:
     with pytest.raises(PermanentError) as caught:
         parse_state({"imageKey": 3})
     assert caught.value.code == "BAD_INPUT"
+
+
+# Review: ImageProcessingDuration once per image on every terminal status, the same dimensions
+# from every function (`service` is the pipeline's, `status` the terminal one).
+def test_a_retried_error_or_a_success_does_not_end_the_image(
+    account: MotoAccount, event: dict[str, Any], invoke: Any, lambda_logs: Any
+) -> None:
+    def slow(state: PipelineState) -> None:
+        raise SlowError("later")
+
+    behaviour["work"] = slow
+    lambda_logs()
+    with pytest.raises(RetryableError):
+        invoke(event)
+    assert processing_durations(lambda_logs()) == []
+    behaviour.clear()
+    invoke(event)  # a stage that completes is not the end of the image (archive's is)
+    assert processing_durations(lambda_logs()) == []
+
+
+def test_processing_duration_is_one_emf_document_per_terminal_status(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    capsys.readouterr()
+    for status in (ImageStatus.COMPLETED, ImageStatus.REJECTED, ImageStatus.FAILED):
+        emit_processing_duration(status, "2026-11-26T07:00:00.000Z", "2026-11-26T07:00:01.500Z")
+    emit_processing_duration(ImageStatus.FAILED, "not a time", "2026-11-26T07:00:01.500Z")
+    lines = read_json_lines(capsys.readouterr().out)
+    assert processing_durations(lines) == [
+        ("COMPLETED", 1500.0, ["service", "status"]),
+        ("REJECTED", 1500.0, ["service", "status"]),
+        ("FAILED", 1500.0, ["service", "status"]),
+    ]
+    assert {line["service"] for line in lines} == {"qip-pipeline"}
+    assert {line["_aws"]["CloudWatchMetrics"][0]["Namespace"] for line in lines} == {"QIP"}
+
+
+@pytest.mark.parametrize(
+    ("error", "budget", "retry_count", "ends"),
+    [
+        (SlowError("later"), "serviceRetries", 0, False),  # the state machine retries it
+        (SlowError("later"), "serviceRetries", 1, True),  # its retrier's budget is spent
+        (KeyError("bug"), "taskRetries", 0, False),
+        (KeyError("bug"), "taskRetries", 1, True),
+        (SlowError("later"), "taskRetries", 1, False),  # another retrier's budget says nothing
+    ],
+)
+def test_the_last_attempt_of_a_retried_error_ends_the_image(
+    account: MotoAccount,
+    event: dict[str, Any],
+    invoke: Any,
+    lambda_logs: Any,
+    error: Exception,
+    budget: str,
+    retry_count: int,
+    ends: bool,
+) -> None:
+    def fail(state: PipelineState) -> None:
+        raise error
+
+    behaviour["work"] = fail
+    lambda_logs()
+    task = {"state": event, "execution": {"retryCount": retry_count, budget: 1}}
+    with pytest.raises((RetryableError, KeyError)):  # a SlowError leaves as RetryableError
+        invoke(task)
+    expected = [("FAILED", ["service", "status"])] if ends else []
+    assert [(s, d) for s, _, d in processing_durations(lambda_logs())] == expected

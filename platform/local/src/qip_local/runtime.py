@@ -14,7 +14,6 @@ emulation, the handlers and the caller do not wait on one interpreter lock).
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
 import logging
 import os
@@ -23,28 +22,32 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 
+from qip_local.asl_cache import cached_state_machine_programs
+from qip_local.lifecycle import (
+    FREEZE_HEAP_ENV,
+    interruptible_receives,
+    paused_garbage_collection,
+    prompt_server_stops,
+    shared_botocore_loader,
+    stop_server_promptly,
+)
 from qip_local.moto_patches import (
     balanced_task_timeouts,
     cached_action_names,
     cached_json_paths,
     cached_state_machine_clients,
-    cached_state_machine_programs,
     direct_dynamodb_answers,
     import_moto_without_ec2,
-    interruptible_receives,
     lean_dynamodb_updates,
-    prompt_server_stops,
     quick_sqs_clock,
     serialized_dynamodb,
-    shared_botocore_loader,
     single_pass_projections,
-    stop_server_promptly,
 )
 from qip_local.poller import SqsPoller
 from qip_local.provision import Resources, provision
@@ -110,8 +113,6 @@ class LocalConfig:
     recipe: Recipe = DEFAULT_RECIPE
 
 
-# Set in the separate process's environment: its heap after start-up lives as long as it does.
-FREEZE_HEAP_ENV = "QIP_FREEZE_HEAP_AFTER_START"
 CHILD_START_TIMEOUT = 120.0  # seconds: imports and provisioning on a loaded machine
 CHILD_STOP_TIMEOUT = 10.0
 
@@ -175,26 +176,6 @@ def _read_answer(answers: Any, child: subprocess.Popen[bytes], timeout: float) -
     return answer
 
 
-@contextlib.contextmanager
-def paused_garbage_collection(*, freeze: bool = False) -> Iterator[None]:
-    """No cyclic garbage collection while the block runs (as it was, after).
-
-    Start-up allocates ~300k long-lived objects (moto's backends, botocore's models); the
-    collector would traverse them all again and again (~0.25 s of CPU) to find no garbage.
-    `freeze`, for a process that exists to run the runtime: move them into the collector's
-    permanent generation, so neither the first collection after start nor later ones do.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if freeze:
-            gc.freeze()
-        if was_enabled:
-            gc.enable()
-
-
 class LocalRuntime:
     """Starts moto (in-process or as a server), provisions the stack, runs the poller."""
 
@@ -220,6 +201,7 @@ class LocalRuntime:
         self.sweeper: Schedule | None = None
         self._stack = contextlib.ExitStack()
         self._receives_stopping: threading.Event | None = None
+        self._own_clients: list[Any] = []  # the poller's and the sweeper's
         self._saved_env: dict[str, str | None] = {}
         self._server: Any = None
         self._child: subprocess.Popen[bytes] | None = None
@@ -309,7 +291,7 @@ class LocalRuntime:
             self._setenv(name, value)
         self._register_handlers(resources)
         self.sweeper = Schedule(
-            self.client("lambda"),
+            self._own_client("lambda"),
             resources.function_name("sweeper"),
             self.config.sweep_interval or 0.0,
             resources.names.sweep_schedule,
@@ -318,8 +300,8 @@ class LocalRuntime:
             self.sweeper.start()
         if self.config.poll_messages:
             self.poller = SqsPoller(
-                self.client("sqs"),
-                self.client("lambda"),
+                self._own_client("sqs"),
+                self._own_client("lambda"),
                 queue_url=resources.queue_url,
                 queue_arn=resources.queue_arn,
                 function_name=resources.function_name("trigger"),
@@ -421,6 +403,9 @@ class LocalRuntime:
         if self.sweeper is not None:
             self.sweeper.stop()
             self.sweeper = None
+        while self._own_clients:
+            # Its keep-alive connections would hold a server thread each until collected.
+            self._own_clients.pop().close()
         self._stack.close()
         for name, value in self._saved_env.items():
             if value is None:
@@ -434,6 +419,11 @@ class LocalRuntime:
     def child_pid(self) -> int | None:
         """The process id of the embedded AWS when it runs in a separate process."""
         return self._child.pid if self._child is not None else None
+
+    def _own_client(self, service: str) -> Any:
+        client = self.client(service)
+        self._own_clients.append(client)
+        return client
 
     def client(self, service: str) -> Any:
         """A boto3 client for the embedded AWS."""

@@ -12,7 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from qip_local.moto_patches import interruptible_receives
+from qip_local.lifecycle import interruptible_receives
 from qip_local.poller import SqsPoller
 from qip_local.runtime import LocalConfig, LocalRuntime
 
@@ -119,5 +119,7 @@ def test_a_stopped_server_runtime_leaves_no_thread() -> None:
     assert runtime.poller is not None
     assert {t.name for t in threading.enumerate()} >= {"sqs-poller-0", "sqs-poller-1"}
     runtime.stop()
+    for thread in set(threading.enumerate()) - before:
+        thread.join(30)  # a server thread may still be reading its closed connection's end
     left = [t.name for t in set(threading.enumerate()) - before if t.is_alive()]
     assert left == []

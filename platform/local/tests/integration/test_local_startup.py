@@ -20,12 +20,15 @@ from moto import mock_aws
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
-from qip_local.moto_patches import (
+from qip_local.asl_cache import (
+    PROGRAMS_ENV,
     ParsedPrograms,
     cached_state_machine_programs,
-    shared_botocore_loader,
+    parsed_programs,
+    program_cache_directory,
 )
-from qip_local.runtime import MOTO_CONFIG, paused_garbage_collection
+from qip_local.lifecycle import paused_garbage_collection, shared_botocore_loader
+from qip_local.runtime import MOTO_CONFIG
 
 ROLE = "arn:aws:iam::123456789012:role/sfn"
 
@@ -193,7 +196,7 @@ def test_a_frozen_heap_is_left_out_of_later_collections() -> None:
 def test_only_the_newest_definitions_are_kept_on_disk(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("qip_local.moto_patches.PROGRAMS_KEPT", 2)
+    monkeypatch.setattr("qip_local.asl_cache.PROGRAMS_KEPT", 2)
     programs = ParsedPrograms(tmp_path)
 
     def stored(result: str) -> Path:
@@ -208,3 +211,14 @@ def test_only_the_newest_definitions_are_kept_on_disk(
     assert sorted(p.name for p in tmp_path.glob("*.pickle")) == sorted(
         stored(r).name for r in ("b", "c")
     )
+
+
+def test_the_disk_cache_can_be_turned_off(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert parsed_programs().directory == program_cache_directory()
+    assert program_cache_directory().is_relative_to(tmp_path / "qip" / "asl")
+    monkeypatch.setenv(PROGRAMS_ENV, "0")
+    in_memory = parsed_programs()
+    assert in_memory.directory is None
+    in_memory.program(_definition("memory only"))
+    assert not list(tmp_path.rglob("*.pickle"))

@@ -171,6 +171,15 @@ def name_failure(step: str, next_state: str) -> dict[str, Any]:
     }
 
 
+def execution_context(limits: PipelineLimits) -> dict[str, Any]:
+    """`EXECUTION_CONTEXT` plus the task's retry budgets, so a stage knows its last attempt."""
+    return {
+        **EXECUTION_CONTEXT,
+        "serviceRetries": limits.service_retry.max_attempts,
+        "taskRetries": limits.task_retry.max_attempts,
+    }
+
+
 def lambda_task(
     stage: StageName, next_state: str, result_path: str | None, limits: PipelineLimits
 ) -> dict[str, Any]:
@@ -178,7 +187,7 @@ def lambda_task(
     state: dict[str, Any] = {
         "Type": "Task",
         "Resource": f"${{{FUNCTION_PLACEHOLDERS[stage]}}}",
-        "Parameters": {"state.$": "$", "execution": EXECUTION_CONTEXT},
+        "Parameters": {"state.$": "$", "execution": execution_context(limits)},
         "TimeoutSeconds": task_timeout_seconds(STAGE_SERVICES[stage]),
         "Retry": lambda_retry(limits),
     }

@@ -151,6 +151,12 @@ def test_lambda_retries_are_the_workflows_budget(selection, workflow):
         # A rejection or a permanent error is caught by the first retrier, which never retries.
         for error in (INVALID_IMAGE_ERROR, PERMANENT_ERROR):
             assert _first_retrier(retry, error)["MaxAttempts"] == 0
+        # The stage is told the retries its errors get, to know its last attempt (the image's
+        # end, timed as ImageProcessingDuration FAILED).
+        context = state["Parameters"]["execution"]
+        assert context["serviceRetries"] == _first_retrier(retry, RETRYABLE_ERROR)["MaxAttempts"]
+        assert context["taskRetries"] == _first_retrier(retry, "KeyError")["MaxAttempts"]
+        assert context["retryCount.$"] == "$$.State.RetryCount"
         # Its timeout is the function's (one table for the constructs and the definition).
         service = STAGE_SERVICES[LAMBDA_STAGES[name]]
         allowed = FUNCTION_TIMEOUT_SECONDS[service] + INVOKE_ALLOWANCE_SECONDS

@@ -262,6 +262,22 @@ def _custom_metrics_row() -> list[cloudwatch.IWidget]:
             ],
         ),
         cloudwatch.GraphWidget(
+            title="Image processing duration (ms, upload to terminal status, p90)",
+            left=[
+                cloudwatch.MathExpression(
+                    expression=(
+                        f"SEARCH('{{{CUSTOM_NAMESPACE},service,status}} "
+                        f'service="{config.PROCESSING_DURATION_SERVICE}" '
+                        f'MetricName="{config.PROCESSING_DURATION_METRIC}"'
+                        "', 'p90', 300)"
+                    ),
+                    label="",
+                    period=PERIOD,
+                    using_metrics={},
+                )
+            ],
+        ),
+        cloudwatch.GraphWidget(
             title="Validation and pipeline failures",
             left=[
                 cloudwatch.MathExpression(

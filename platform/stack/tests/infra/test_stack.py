@@ -25,9 +25,11 @@ from qip_pipeline.definition import (
 from qip_platform.app import build_app, main
 from qip_platform.versions import needs_pillow, service_dir, service_version
 from qip_shared import config
-from qip_shared.enums import StageName
+from qip_shared.enums import ImageStatus, StageName
 from qip_shared.limits import INVOKE_ALLOWANCE_SECONDS, Workflow, sweep_after_seconds
 from qip_shared.recipe import DEFAULT_RECIPE, Recipe
+from qip_shared.stage import emit_processing_duration
+from qip_shared.testing.moto import processing_durations, read_json_lines
 
 BUS = "arn:AWS::Partition:events:AWS::Region:AWS::AccountId:event-bus/default"
 UPLOADS = "UploadBucket.Arn/uploads/*"
@@ -699,3 +701,19 @@ def test_functions_and_dashboard_share_one_metrics_namespace(rendered):
     (dashboard,) = rendered.of_type("AWS::CloudWatch::Dashboard").values()
     body = json.dumps(dashboard["Properties"]["DashboardBody"])
     assert f"{{{config.METRICS_NAMESPACE},service,stage}}" in body
+
+
+def test_dashboard_charts_the_processing_duration_the_functions_emit(rendered, capsys):
+    # The widget searches the namespace, dimensions and service `emit_processing_duration` writes.
+    capsys.readouterr()
+    emit_processing_duration(ImageStatus.FAILED, "2026-11-26T07:00:00.000Z", "2026-11-26T07:00:02Z")
+    [emitted] = read_json_lines(capsys.readouterr().out)
+    [(_, _, dimensions)] = processing_durations([emitted])
+    [directive] = emitted["_aws"]["CloudWatchMetrics"]
+    (dashboard,) = rendered.of_type("AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"]).replace("\\", "")
+    search = (
+        f"{{{directive['Namespace']},{','.join(dimensions)}}} "
+        f'service="{emitted["service"]}" MetricName="{config.PROCESSING_DURATION_METRIC}"'
+    )
+    assert search in body

@@ -13,6 +13,7 @@ from qip_archive.adapters import Adapters
 from qip_shared.enums import ImageStatus, StageStatus
 from qip_shared.errors import PermanentError
 from qip_shared.record import ImageRecord
+from qip_shared.testing.moto import processing_durations, read_json_lines
 from qip_shared.timeutil import parse_timestamp
 
 UPLOAD_BUCKET = "qip-uploads"
@@ -43,11 +44,15 @@ def _upload_exists(aws: Any) -> bool:
 
 
 def test_archives_all_outputs_and_completes_record(
-    aws: Any, staged_image: Callable[..., dict[str, Any]], use_settings: Callable[..., Adapters]
+    aws: Any,
+    staged_image: Callable[..., dict[str, Any]],
+    use_settings: Callable[..., Adapters],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     use_settings()
     state = staged_image()
     before = parse_timestamp(state["uploadTimestamp"])
+    capsys.readouterr()
 
     result = archive_handler.handler(state, None)
 
@@ -86,6 +91,9 @@ def test_archives_all_outputs_and_completes_record(
     assert notification["eventType"] == "STAGE_COMPLETED"
     assert notification["stage"] == "archive"
     assert notification["archivedLocation"] == record.archived_location
+    # The image ends here: timed once as COMPLETED, upload to the COMPLETED write.
+    durations = processing_durations(read_json_lines(capsys.readouterr().out))
+    assert durations == [("COMPLETED", record.processing_duration, ["service", "status"])]
 
 
 def test_rerun_after_success_returns_same_output(

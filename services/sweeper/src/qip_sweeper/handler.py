@@ -17,10 +17,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from qip_shared.aws import StaleWriteError
 from qip_shared.boundary import Dependencies, LocalContext, function_tracer
+from qip_shared.enums import ImageStatus
 from qip_shared.errors import QipError
 from qip_shared.keys import execution_arn
 from qip_shared.record import ImageRecord
-from qip_shared.stage import add_processing_duration
+from qip_shared.stage import emit_processing_duration
 from qip_shared.timeutil import format_timestamp
 from qip_sweeper.adapters import Adapters
 from qip_sweeper.core import (
@@ -106,7 +107,7 @@ def sweep(record: ImageRecord, adapters: Adapters) -> bool:
         return False
     logger.warning("record swept", extra={**keys, "reason": reason.value, "errorMessage": message})
     metrics.add_metric(name="PipelineFailures", unit=MetricUnit.Count, value=1)
-    add_processing_duration(metrics, record.upload_timestamp, now)
+    emit_processing_duration(ImageStatus.FAILED, record.upload_timestamp, now)
     event, notification = failure_announcements(
         record, message, now, adapters.settings.upload_bucket
     )

@@ -26,6 +26,7 @@ from qip_shared.events import Notification, ProcessingEvent, ProcessingEventDeta
 from qip_shared.keys import execution_arn, execution_name
 from qip_shared.record import ImageRecord
 from qip_shared.requests import create_record_request
+from qip_shared.stage import emit_processing_duration
 from qip_shared.timeutil import format_timestamp
 from qip_trigger.adapters import Adapters, ObjectHead
 from qip_trigger.core import (
@@ -317,6 +318,7 @@ def _give_back(
             )
             _publish(adapters, event, notification)
             metrics.add_metric(name="PipelineFailures", unit=MetricUnit.Count, value=1)
+            emit_processing_duration(ImageStatus.FAILED, failed.upload_timestamp, now)
         else:
             adapters.update_record(
                 release_request(
@@ -344,6 +346,9 @@ def _event(detail_type: EventDetailType, record: ImageRecord, **extra: Any) -> P
 
 def _announce_rejection(adapters: Adapters, record: ImageRecord, rejection: Rejection) -> None:
     metrics.add_metric(name="ValidationFailures", unit=MetricUnit.Count, value=1)
+    emit_processing_duration(
+        ImageStatus.REJECTED, record.upload_timestamp, record.updated_at or record.upload_timestamp
+    )
     logger.info("upload rejected", extra={"reason": rejection.reason.value})
     event = _event(
         EventDetailType.IMAGE_REJECTED,

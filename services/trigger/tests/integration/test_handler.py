@@ -17,6 +17,7 @@ from qip_shared.keys import execution_name
 from qip_shared.messages import DEAD_LETTER_ATTRIBUTE
 from qip_shared.record import ImageRecord
 from qip_shared.requests import status_update_request
+from qip_shared.testing.moto import processing_durations, read_json_lines
 from qip_shared.timeutil import format_timestamp
 from qip_trigger import handler as trigger_handler
 
@@ -179,17 +180,25 @@ def test_non_images_are_rejected_without_execution(
 
 
 def test_oversize_is_rejected_without_reading_the_object(
-    aws: Any, trigger: Callable[..., Any], to_lambda_event: Callable[..., dict[str, Any]]
+    aws: Any,
+    trigger: Callable[..., Any],
+    to_lambda_event: Callable[..., dict[str, Any]],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     adapters = trigger(max_bytes=10)
     gets: list[dict[str, Any]] = []
     adapters.s3.meta.events.register("before-call.s3.GetObject", lambda **kw: gets.append(kw))
     aws.upload(KEY, JPEG)
+    capsys.readouterr()
     _deliver_from_queue(aws, to_lambda_event)
     record = aws.record(KEY)
     assert record is not None
     assert record.rejection_reason is RejectionReason.TOO_LARGE
     assert gets == []
+    # The image ends here: timed once as REJECTED (the same metric validate's rejections feed).
+    [(status, elapsed, dimensions)] = processing_durations(read_json_lines(capsys.readouterr().out))
+    assert (status, dimensions) == ("REJECTED", ["service", "status"])
+    assert elapsed >= 0
 
 
 def test_magic_bytes_come_from_a_ranged_get(
@@ -397,11 +406,15 @@ def test_failed_start_releases_the_claim_for_the_next_delivery(
 
 
 def test_failed_start_on_the_last_delivery_marks_the_image_failed(
-    aws: Any, trigger: Callable[..., Any], make_sqs_event: Callable[..., dict[str, Any]]
+    aws: Any,
+    trigger: Callable[..., Any],
+    make_sqs_event: Callable[..., dict[str, Any]],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     trigger(state_machine_arn=aws.state_machine_arn.replace("qip-pipeline", "gone"))
     aws.upload(KEY, JPEG)
     (message,) = aws.receive()
+    capsys.readouterr()
     with pytest.raises(BatchProcessingError):
         trigger_handler.handler(make_sqs_event(message["Body"], receive_count=3), None)
     record = aws.record(KEY)
@@ -411,6 +424,8 @@ def test_failed_start_on_the_last_delivery_marks_the_image_failed(
     assert "could not be started" in (record.error_message or "")
     (notification,) = aws.notifications()
     assert notification["eventType"] == "PROCESSING_FAILED"
+    [(status, _, dimensions)] = processing_durations(read_json_lines(capsys.readouterr().out))
+    assert (status, dimensions) == ("FAILED", ["service", "status"])
 
 
 def test_execution_already_exists_counts_as_started(

@@ -32,7 +32,7 @@ from qip_shared.events import Notification, ProcessingEvent, ProcessingEventDeta
 from qip_shared.pipeline import PipelineState, ValidateOutput
 from qip_shared.record import ImageRecord, StageInfo
 from qip_shared.requests import status_update_request
-from qip_shared.stage import Stage, StageDone
+from qip_shared.stage import Stage, StageDone, emit_processing_duration
 from qip_shared.timeutil import duration_ms, utc_now
 from qip_validate.adapters import Adapters
 from qip_validate.core import (
@@ -190,6 +190,7 @@ def _reject(
         return
     metrics.add_metric(name="ValidationFailures", unit=MetricUnit.Count, value=1)
     metrics.add_metadata(key="reason", value=rejection.reason.value)
+    emit_processing_duration(ImageStatus.REJECTED, state.upload_timestamp, failed_at)
     event = ProcessingEvent(
         detail_type=EventDetailType.IMAGE_REJECTED,
         detail=ProcessingEventDetail(

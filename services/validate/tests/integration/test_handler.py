@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 from qip_shared.enums import ImageStatus, RejectionReason, StageStatus
 from qip_shared.errors import InvalidImageError, PermanentError, RetryableError
 from qip_shared.pipeline import PipelineState, ValidateOutput
+from qip_shared.testing.moto import processing_durations
 from qip_validate import handler as validate_handler
 from qip_validate.handler import handler
 
@@ -160,6 +161,7 @@ def test_rerun_on_rejected_record_reraises_without_writing(
     assert aws.bus_events() == []
     metrics = [line for line in lambda_logs() if "_aws" in line]
     assert all("ValidationFailures" not in line for line in metrics)
+    assert processing_durations(metrics) == []  # timed once, by the run that rejected it
 
 
 def test_rerun_after_completion_answers_without_writing(
@@ -260,9 +262,13 @@ def test_logs_and_metrics_are_structured(
     assert error["executionArn"] == rerun_state["executionArn"]
     assert error["function_name"] == "qip-validate"
     assert "timestamp" in error
-    (emf,) = [line for line in lines if "_aws" in line]
+    (emf,) = [line for line in lines if "StageExecutionTime" in line]
     names = {m["Name"] for m in emf["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
     assert {"ValidationFailures", "StageExecutionTime"} <= names
+    # The image ends here: timed once as REJECTED, in its own EMF document.
+    [(status, elapsed, dimensions)] = processing_durations(lines)
+    assert (status, dimensions) == ("REJECTED", ["service", "status"])
+    assert elapsed >= 0
     assert emf["stage"] == "validation"
     assert emf["ValidationFailures"] in (1.0, [1.0])  # EMF may list the values
     assert emf["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "QIP"

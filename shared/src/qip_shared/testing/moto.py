@@ -324,6 +324,19 @@ def invoke(stage_handler: ModuleType) -> Callable[..., dict[str, Any]]:
     return call
 
 
+def processing_durations(lines: list[dict[str, Any]]) -> list[tuple[str, float, list[str]]]:
+    """(status, ms, dimension names) of each `ImageProcessingDuration` EMF document printed."""
+    found = []
+    for line in lines:
+        for directive in line.get("_aws", {}).get("CloudWatchMetrics", []):
+            names = {metric["Name"] for metric in directive["Metrics"]}
+            if "ImageProcessingDuration" in names:
+                [dimensions] = directive["Dimensions"]
+                [value] = line["ImageProcessingDuration"]
+                found.append((line["status"], value, sorted(dimensions)))
+    return found
+
+
 @pytest.fixture
 def lambda_logs(
     stage_handler: ModuleType, capsys: pytest.CaptureFixture[str]
