@@ -45,8 +45,8 @@ UPLOAD_SPANS: dict[str, tuple[float, float]] = {}
 CORES = {
     "validate": ("qip_validate.handler", "validate_image"),
     "metadata": ("qip_metadata.handler", "extract_metadata"),
-    "resize": ("qip_resize.handler", "resize_image"),
-    "thumbnail": ("qip_thumbnail.handler", "make_thumbnail"),
+    "resize": ("qip_resize.handler", "render_resize"),
+    "thumbnail": ("qip_thumbnail.handler", "render_thumbnails"),
 }
 
 

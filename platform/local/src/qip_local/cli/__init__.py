@@ -4,6 +4,7 @@ Every command prints one clear line on error (exit code 2), never a traceback. `
 script `qip`) is assembled here: one module per command group registers its commands on it.
 """
 
+import atexit
 import importlib
 import logging
 import os
@@ -24,7 +25,7 @@ def main() -> None:
 
     Every command has stopped what it started by the time it returns; what remains is the
     interpreter's teardown, which takes seconds after `qip serve` (moto's objects, freed one
-    by one). An exception still ends the normal way, with its traceback.
+    by one). Exit handlers still run; an exception still ends the normal way, with its traceback.
     """
     try:
         app()
@@ -35,6 +36,7 @@ def main() -> None:
     if isinstance(code, str):
         print(code, file=sys.stderr)
         code = 1
+    atexit._run_exitfuncs()  # what a normal exit runs first (jsii stops its node process, ...)
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
