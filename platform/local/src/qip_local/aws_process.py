@@ -102,17 +102,24 @@ def deferred_handler(service: str) -> Any:
     def call(event: Any, context: Any) -> Any:
         with lock:
             if not loaded:
-                loaded.append(load_handler(service))
+                with _handler_imports:
+                    loaded.append(load_handler(service))
         return loaded[0](event, context)
 
     return call
+
+
+# One handler import at a time: two threads importing services that share modules could see
+# one of them partially initialised ("cannot import name ... partially initialized module").
+_handler_imports = threading.Lock()
 
 
 def _preload_handlers() -> None:
     # Imported after the system answers ready; a first invocation waits for its own import.
     for service in ALL_SERVICES:
         try:
-            importlib.import_module(f"qip_{service.replace('-', '_')}.handler")
+            with _handler_imports:
+                importlib.import_module(f"qip_{service.replace('-', '_')}.handler")
         except ImportError:
             continue  # its invocations fail with the import error, as Lambda's would
 

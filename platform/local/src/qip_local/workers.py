@@ -1,12 +1,12 @@
 """Lambda handlers in worker processes, like Lambda's instances: one invocation at a time each.
 
 The embedded AWS's process (`qip_local.aws_process`) forks a template process before it imports
-moto or starts a thread; the template imports the handlers once (while the embedded AWS
-provisions) and forks a worker whenever the pool needs one. The pool's `handler(service)` is
-what the Lambda shim calls: it sends the event to a free worker and, while the handler runs,
-answers the worker's AWS calls with moto (`qip_local.forwarding`) until the result or the
-error comes back. A handler's exception comes back as its class name and message (what Step
-Functions' Retry/Catch match); a worker that dies mid-invocation is Lambda's
+moto or starts a thread; once the embedded AWS is up, the template imports the handlers and
+builds their clients once, and forks a worker whenever the pool needs one. The pool's
+`handler(service)` is what the Lambda shim calls: it sends the event to a free worker and, while
+the handler runs, answers the worker's AWS calls with moto (`qip_local.forwarding`) until the
+result or the error comes back. A handler's exception comes back as its class name and message
+(what Step Functions' Retry/Catch match); a worker that dies mid-invocation is Lambda's
 `Runtime.ExitError`, and the next invocation gets a fresh worker.
 """
 
@@ -196,14 +196,13 @@ def _fork_worker(control: socket.socket, worker_fd: int) -> int:
 def template_main(
     control: socket.socket, services: Iterable[str], environment: dict[str, str]
 ) -> NoReturn:
-    """Import the handlers, then fork a worker for every descriptor received; never returns."""
-    from qip_local.runtime import quiet_loggers
+    """Fork a worker for every socket received, import and prepare the handlers when told to."""
+    from qip_local.runtime import paused_garbage_collection, quiet_loggers
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the embedded AWS, which stops us
     os.environ.update(environment)
     quiet_loggers()
     forwarding.install_forwarder()
-    _handler_modules(services)
     children: set[int] = set()
     code = 0
     try:
@@ -220,7 +219,11 @@ def template_main(
                 children.add(_fork_worker(control, fds[0]))
             elif kind == PREPARE:
                 payload = _receive_exactly(control, size)
-                _prepare(json.loads(payload), services)
+                # Imported only now, so the embedded AWS's start-up has the machine to itself;
+                # frozen, so a worker's collections never walk (or copy) the template's objects.
+                with paused_garbage_collection(freeze=True):
+                    _handler_modules(services)
+                    _prepare(json.loads(payload), services)
     except BaseException:
         traceback.print_exc()
         code = 1

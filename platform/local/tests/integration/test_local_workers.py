@@ -308,3 +308,17 @@ def test_stopping_the_system_leaves_no_process() -> None:
     assert len(processes) >= 4  # the child, the template and two or more workers
     runtime.stop()
     assert not any(_alive(pid) for pid in processes)
+
+
+def test_handlers_can_stay_in_the_embedded_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QIP_HANDLER_PROCESSES", "0")
+    with LocalRuntime(
+        LocalConfig(prefix="wone", retry_scale=0.001), separate_process=True
+    ) as runtime:
+        assert runtime.child_pid is not None
+        client = runtime.local_client()
+        keys = [client.upload_bytes(_jpeg(), file_name=f"{n}.jpg") for n in range(3)]
+        records = client.wait_for(keys, timeout=90)
+        assert {record.status.value for record in records.values() if record} == {"COMPLETED"}
+        assert len(records) == 3
+        assert _descendants(runtime.child_pid) == set()  # no template, no workers

@@ -417,6 +417,21 @@ def test_execution_arn() -> None:
         execution_arn("arn:aws:sqs:us-east-1:1:q", "n")
 
 
+def test_recording_the_execution_never_depends_on_or_moves_the_status() -> None:
+    # A first stage failing at once may end the record before this write: only the claim and
+    # the attribute (absent, or this same ARN) decide, and only the ARN is written.
+    stamp = "2026-11-26T06:40:05.000Z"
+    request = record_execution_request("t", KEY, arn="arn:x", claimed_at=stamp)
+    names = request["ExpressionAttributeNames"]
+    assert set(names.values()) == {"claimedAt", "executionArn"}
+    assert request["UpdateExpression"] == "SET #carn = :carn"
+    assert "attribute_not_exists(#carn) OR #carn = :carn" in request["ConditionExpression"]
+    assert request["ExpressionAttributeValues"] == {
+        ":cmine": {"S": stamp},
+        ":carn": {"S": "arn:x"},
+    }
+
+
 def _placeholders_consistent(request: dict[str, Any]) -> None:
     text = request["UpdateExpression"] + " " + request["ConditionExpression"]
     for name in request["ExpressionAttributeNames"]:
