@@ -190,10 +190,17 @@ def test_error_logs_are_structured(
     assert error["executionArn"] == event["executionArn"]
     assert error["function_name"] == "qip-metadata"
     assert "exception" in error
-    (emf,) = [line for line in lines if "_aws" in line]
-    names = {m["Name"] for m in emf["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
-    assert {"StageExecutionTime", "StageAttemptFailures"} <= names
-    assert emf["stage"] == "metadata"
+    documents = {
+        frozenset(m["Name"] for m in line["_aws"]["CloudWatchMetrics"][0]["Metrics"]): line
+        for line in lines
+        if "_aws" in line
+    }
+    (stage_names,) = [names for names in documents if "StageExecutionTime" in names]
+    assert {"StageExecutionTime", "StageAttemptFailures"} <= stage_names
+    assert documents[stage_names]["stage"] == "metadata"
+    # A permanent error ends the image FAILED: its duration is emitted once, in its own document.
+    (duration,) = [doc for names, doc in documents.items() if "ImageProcessingDuration" in names]
+    assert duration["status"] == "FAILED"
 
 
 def test_sample_event_parses(sample_state: dict[str, Any]) -> None:
