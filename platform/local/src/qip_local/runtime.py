@@ -37,6 +37,7 @@ from qip_local.lifecycle import (
     shared_botocore_loader,
     stop_server_promptly,
 )
+from qip_local.moto_fidelity import atomic_uploads
 from qip_local.moto_patches import (
     balanced_task_timeouts,
     cached_action_names,
@@ -259,6 +260,7 @@ class LocalRuntime:
         self._stack.enter_context(cached_state_machine_clients())
         self._stack.enter_context(cached_state_machine_programs())
         self._stack.enter_context(balanced_task_timeouts())
+        self._stack.enter_context(atomic_uploads())
         self._stack.enter_context(cached_json_paths())
         self._stack.enter_context(direct_dynamodb_answers())
         self._stack.enter_context(serialized_dynamodb())
