@@ -12,12 +12,10 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import socket
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +27,7 @@ from qip_platform.bytecode import LambdaPythonMissingError, lambda_python
 from qip_platform.lambda_tree import LambdaTree, unpack_functions
 from qip_platform.versions import LAMBDA_PYTHON, service_version
 from qip_shared import limits
+from qip_shared.testing.xray import XRayDaemon
 
 ARCHITECTURE = "x86_64"  # this machine's; the pins are the deployed arm64 layers' pins
 BOOTSTRAP = Path(__file__).with_name("bootstrap.py")
@@ -66,29 +65,6 @@ class Invocation:
     other_output: list[str]
     stderr: str
     seconds: float
-
-
-@dataclass
-class XRayDaemon:
-    """A UDP socket where the functions' X-Ray SDK sends its segments."""
-
-    sock: socket.socket
-    datagrams: list[bytes] = field(default_factory=list)
-
-    @property
-    def address(self) -> str:
-        """`host:port` for AWS_XRAY_DAEMON_ADDRESS."""
-        host, port = self.sock.getsockname()
-        return f"{host}:{port}"
-
-    def receive(self) -> None:
-        """Collect datagrams until the socket closes."""
-        while True:
-            try:
-                data, _ = self.sock.recvfrom(65536)
-            except OSError:
-                return
-            self.datagrams.append(data)
 
 
 class ArtifactFunction:
@@ -187,13 +163,9 @@ class ArtifactFunction:
 @pytest.fixture(scope="session")
 def xray_daemon() -> Iterator[XRayDaemon]:
     """A stand-in X-Ray daemon on 127.0.0.1 (UDP)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    daemon = XRayDaemon(sock)
-    thread = threading.Thread(target=daemon.receive, daemon=True)
-    thread.start()
+    daemon = XRayDaemon()
     yield daemon
-    sock.close()
+    daemon.close()
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ import pytest
 
 from qip_pipeline.names import ALL_SERVICES
 from qip_platform.versions import module_name, needs_pillow
+from qip_shared.testing.xray import XRayDaemon
 
 NON_IMAGE_SERVICES = [s for s in ALL_SERVICES if not needs_pillow(s)]
 
@@ -82,44 +82,16 @@ def test_tracing_disabled_never_imports_the_xray_sdk(service: str, tmp_path: Pat
     assert loaded["tracer"] == "qip_shared.boundary.UntracedTracer"
 
 
-class _Daemon:
-    """A stand-in X-Ray daemon: the UDP socket the SDK sends its (sub)segments to."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.datagrams: list[bytes] = []
-        self.thread = threading.Thread(target=self._receive, daemon=True)
-        self.thread.start()
-
-    @property
-    def address(self) -> str:
-        host, port = self.sock.getsockname()
-        return f"{host}:{port}"
-
-    def _receive(self) -> None:
-        while True:
-            try:
-                data, _ = self.sock.recvfrom(65536)
-            except OSError:
-                return
-            self.datagrams.append(data)
-
-    def segments(self) -> list[dict[str, Any]]:
-        """The documents received (each datagram is a JSON header line, then the document)."""
-        return [json.loads(d.split(b"\n", 1)[1]) for d in self.datagrams if b"\n" in d]
-
-
 @pytest.fixture
-def daemon() -> Iterator[_Daemon]:
-    started = _Daemon()
+def daemon() -> Iterator[XRayDaemon]:
+    started = XRayDaemon()
     yield started
-    started.sock.close()
+    started.close()
 
 
 @pytest.mark.parametrize("service", NON_IMAGE_SERVICES)
 def test_tracing_enabled_still_records_segments(
-    service: str, tmp_path: Path, daemon: _Daemon
+    service: str, tmp_path: Path, daemon: XRayDaemon
 ) -> None:
     env = _lambda_env(
         tmp_path,
