@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -176,7 +177,44 @@ def quick_dynamodb_results() -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def shared_object_bodies() -> Iterator[None]:
+    """Let moto's S3 keep an object's body as the bytes it was given, read without copies.
+
+    moto writes every body into its key's in-memory buffer (a copy), and every GET, CopyObject
+    and ETag reads it back out (another copy each): for a 4 MB photo, several megabytes
+    allocated and copied per request. A body that fits the buffer is kept as its bytes (a
+    `BytesIO` shares them until written), so reading it whole returns those same immutable
+    bytes. Bodies over the buffer size still go to moto's temporary file, as before.
+    """
+    from moto.s3.models import FakeKey
+
+    original: Any = FakeKey.__dict__["value"]  # the property
+
+    def set_value(self: Any, new_value: Any) -> None:
+        buffer = self._value_buffer
+        limit = buffer._max_size
+        if type(new_value) is not bytes or buffer._rolled or (limit and len(new_value) > limit):
+            original.fset(self, new_value)
+            return
+        memory = io.BytesIO(new_value)
+        memory.seek(0, io.SEEK_END)  # where moto's write leaves it
+        buffer._file = memory
+        self.contentsize = len(new_value)
+
+    setattr(FakeKey, "value", property(original.fget, set_value))  # noqa: B010
+    try:
+        yield
+    finally:
+        setattr(FakeKey, "value", original)  # noqa: B010
+
+
+@contextlib.contextmanager
 def moto_speedups() -> Iterator[None]:
     """Every speed-up of this module, applied together (the local runtime enters this one)."""
-    with cached_update_expressions(), quick_expression_walks(), quick_dynamodb_results():
+    with (
+        cached_update_expressions(),
+        quick_expression_walks(),
+        quick_dynamodb_results(),
+        shared_object_bodies(),
+    ):
         yield

@@ -11,14 +11,17 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
 from moto.dynamodb import responses as dynamodb_responses
 from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+from moto.s3.models import FakeKey, s3_backends
 
 from qip_local.moto_speedups import (
     cached_update_expressions,
     quick_dynamodb_results,
     quick_expression_walks,
+    shared_object_bodies,
 )
 
 SPEEDUPS: tuple[Callable[[], contextlib.AbstractContextManager[None]], ...] = (
@@ -245,3 +248,70 @@ def test_concurrent_updates_with_the_speedups_lose_nothing(aws: None) -> None:
     items = dynamodb.scan(TableName="t")["Items"]
     assert sum(int(item["hits"]["N"]) for item in items) == 80
     assert all(len(item["writers"]["M"]) == 4 for item in items)
+
+
+# Bodies on both sides of the key buffer (set to 200 kB below): in memory and in a file.
+BODIES = {
+    "empty": b"",
+    "text": b"hello",
+    "photo": bytes(range(256)) * 600,  # 153.6 kB
+    "large": bytes(reversed(range(256))) * 1000,  # 256 kB
+}
+RANGES = ["bytes=0-99", "bytes=-10", "bytes=100-", "bytes=150000-160000", "bytes=5-4000000"]
+
+
+def _read(s3: Any, bucket: str, key: str, **extra: Any) -> Any:
+    try:
+        answer = s3.get_object(Bucket=bucket, Key=key, **extra)
+    except ClientError as error:
+        return ("error", error.response["Error"]["Code"])
+    return (
+        answer["Body"].read(),
+        answer["ETag"],
+        answer["ContentLength"],
+        answer.get("ContentRange"),
+    )
+
+
+def _s3_session(s3: Any, bucket: str) -> list[Any]:
+    s3.create_bucket(Bucket=bucket)
+    answers: list[Any] = []
+    for name, body in BODIES.items():
+        answers.append(s3.put_object(Bucket=bucket, Key=name, Body=body)["ETag"])
+        answers.append(_read(s3, bucket, name))
+        answers.extend(_read(s3, bucket, name, Range=span) for span in RANGES)
+        head = s3.head_object(Bucket=bucket, Key=name)
+        answers.append((head["ETag"], head["ContentLength"]))
+        s3.copy_object(Bucket=bucket, Key=f"copy/{name}", CopySource=f"{bucket}/{name}")
+        answers.append(_read(s3, bucket, f"copy/{name}"))
+    # Overwrites across the buffer's size, both ways, then the first one again.
+    for name in ("large", "text", "photo", "large", "empty"):
+        s3.put_object(Bucket=bucket, Key="moving", Body=BODIES[name])
+        answers.append(_read(s3, bucket, "moving"))
+        answers.append(_read(s3, bucket, "moving", Range="bytes=1-3"))
+    return answers
+
+
+def _stored(bucket: str, key: str) -> Any:
+    return s3_backends[DEFAULT_ACCOUNT_ID]["aws"].buckets[bucket].keys[key]
+
+
+def test_shared_object_bodies_answer_as_moto_does(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MOTO_S3_DEFAULT_KEY_BUFFER_SIZE", "200000")
+    s3 = boto3.client("s3", region_name="us-east-1")
+    expected = _s3_session(s3, "plain")
+    assert expected[1][0] == b""
+    assert _stored("plain", "large")._value_buffer._rolled  # the file path is compared too
+    original = FakeKey.__dict__["value"]
+    with shared_object_bodies():
+        assert FakeKey.__dict__["value"] is not original
+        assert _s3_session(s3, "quick") == expected
+        assert _stored("quick", "large")._value_buffer._rolled
+        assert not _stored("quick", "photo")._value_buffer._rolled
+        key = FakeKey("k", bytes(1000), account_id="123456789012", region_name="us-east-1")
+        assert key.value is key.value  # read without copying
+        key.value = b"new"
+        assert (key.value, key.size, key.etag) == (b"new", 3, '"22af645d1859cb5ca6da0c484f1f37ea"')
+    assert FakeKey.__dict__["value"] is original
