@@ -34,7 +34,19 @@ _EXPORTS = {
     "state_machine_definition": "qip_local.provision",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "FunctionRegistry",
+    "LocalClient",
+    "LocalConfig",
+    "LocalRuntime",
+    "Outcome",
+    "Resources",
+    "UploadRefusedError",
+    "lambda_shim",
+    "provision",
+    "scaled_retry_sleeps",
+    "state_machine_definition",
+]
 
 
 def __getattr__(name: str) -> Any:
