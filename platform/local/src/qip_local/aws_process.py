@@ -33,6 +33,7 @@ import time
 import urllib.parse
 from typing import Any
 
+from qip_local.lifecycle import paused_garbage_collection
 from qip_local.workers import WorkerPool
 from qip_pipeline.names import ALL_SERVICES
 
@@ -249,11 +250,17 @@ def main() -> int:
     """`python -m qip_local.aws_process ANSWER_FD HOST PORT` (`qip_local.launcher` starts it)."""
     answer_fd, host, port = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
     signal.signal(signal.SIGTERM, _stop_now)
+    # Held until the template is forked and known, so stopping now never leaves it behind.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    with paused_garbage_collection():
+        # Imported once for both sides of the fork (boto3, pydantic, the contracts).
+        importlib.import_module("qip_local.runtime")
     pool = start_worker_pool()
     configured = False
     try:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
         with os.fdopen(answer_fd, "w") as answer:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception), paused_garbage_collection():
                 warm_up()
             config_line = sys.stdin.readline()
             if not config_line:
@@ -277,7 +284,10 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    exit_code = main()
+    try:
+        exit_code = main()
+    except SystemExit as stopped:  # SIGTERM
+        exit_code = stopped.code if isinstance(stopped.code, int) else 1
     # Everything is stopped; tearing the large heap down object by object takes seconds.
     sys.stdout.flush()
     sys.stderr.flush()

@@ -176,6 +176,8 @@ def template_main(
     from qip_local.runtime import quiet_loggers
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the embedded AWS, which stops us
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the embedded AWS's handler (nor its mask)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     os.environ.update(environment)
     quiet_loggers()
     forwarding.install_forwarder()
