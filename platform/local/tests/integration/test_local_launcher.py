@@ -20,6 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 from qip_local import cli, launcher
+from qip_local.runtime import LocalConfig, LocalRuntime
 
 REPO = Path(__file__).resolve().parents[4]
 PHOTO = REPO / "examples" / "photo.webp"
@@ -127,8 +128,6 @@ def test_a_process_stopped_before_its_template_exists_leaves_nothing(marker: str
 
 
 def test_the_runtime_stops_a_prestarted_process_it_cannot_use(marker: str) -> None:
-    from qip_local.runtime import LocalConfig, LocalRuntime
-
     launcher.prestart(["process", "examples/"])
     prestarted = launcher.take_prestarted()
     assert prestarted is not None
