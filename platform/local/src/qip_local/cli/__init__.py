@@ -21,9 +21,12 @@ __all__ = ["app", "main"]
 
 
 def __getattr__(name: str) -> Any:
-    """`app` (and the command modules' registration) on first use."""
+    """`app` and the command modules, all registered on it, on first use."""
+    commands = importlib.import_module("qip_local.cli.commands")
     if name == "app":
-        return importlib.import_module("qip_local.cli.commands").app
+        return commands.app
+    if name in commands.COMMAND_MODULES:
+        return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
