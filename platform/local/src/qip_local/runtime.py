@@ -51,6 +51,7 @@ from qip_local.moto_patches import (
     serialized_dynamodb,
     single_pass_projections,
 )
+from qip_local.moto_speedups import moto_speedups
 from qip_local.poller import SqsPoller
 from qip_local.provision import Resources, provision
 from qip_local.schedule import Schedule
@@ -257,6 +258,7 @@ class LocalRuntime:
         self._stack.enter_context(single_pass_projections())
         self._stack.enter_context(cached_action_names())
         self._stack.enter_context(lean_dynamodb_updates())
+        self._stack.enter_context(moto_speedups())
         self._stack.enter_context(prompt_server_stops())
         self._receives_stopping = self._stack.enter_context(interruptible_receives())
         self.session = boto3.Session(region_name=REGION)

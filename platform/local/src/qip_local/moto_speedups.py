@@ -1,0 +1,220 @@
+"""More of moto made quick: DynamoDB's update-expression walks and its answers' conversion.
+
+The sibling of `qip_local.moto_patches` (which is at its size limit). Each patch is a context
+manager the local runtime enters; each answers exactly what moto answers without it.
+"""
+
+# moto is imported only when the patches are applied (it is slow to import).
+# ruff: noqa: PLC0415
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+from collections.abc import Callable, Iterator
+from typing import Any
+
+
+@contextlib.contextmanager
+def cached_update_expressions() -> Iterator[None]:
+    """Let moto's DynamoDB parse each UpdateExpression text once instead of twice per request.
+
+    An UpdateItem tokenizes and parses its expression in the handler (to check the names and
+    values it uses) and again in the backend: ~15% of its CPU. The parse depends on the text
+    alone, and no reader changes the tree: the handler only collects its clauses and every
+    validator works on its own deep copy (`Validator.__init__`). A text that fails to parse is
+    not cached, so it raises moto's error every time.
+    """
+    from moto.dynamodb.parsing.expressions import (  # type: ignore[attr-defined]
+        UpdateExpressionParser,
+    )
+
+    original = UpdateExpressionParser.__dict__["make"]
+    parse = functools.lru_cache(maxsize=1024)(original.__func__)
+
+    def make(cls: Any, expression_str: str) -> Any:
+        return parse(cls, expression_str)
+
+    UpdateExpressionParser.make = classmethod(make)
+    try:
+        yield
+    finally:
+        UpdateExpressionParser.make = original
+
+
+# Where a traverser keeps its processing map for the requests it serves (one per instance).
+_PROCESSING = "_qip_processing"
+
+
+class _ExpressionWalk:
+    """moto's depth-first walk of an expression tree, with one processing map per traverser."""
+
+    def __init__(self, node_class: type) -> None:
+        self._node_class = node_class
+        self._node_types: dict[type, bool] = {}
+
+    def _is_node(self, value: Any) -> bool:
+        kind = type(value)
+        known = self._node_types.get(kind)
+        if known is None:
+            known = self._node_types[kind] = isinstance(value, self._node_class)
+        return known
+
+    def traverse(self, traverser: Any, node: Any, child_id: int = -1) -> Any:
+        """`traverse_node_recursively` as moto's: children first, then the node's processor."""
+        processing = traverser.__dict__.get(_PROCESSING)
+        if processing is None:
+            processing = traverser.__dict__[_PROCESSING] = traverser._processing_map()
+        return self._walk(traverser, node, child_id, processing)
+
+    def _walk(
+        self, traverser: Any, node: Any, child_id: int, processing: dict[type, Callable[..., Any]]
+    ) -> Any:
+        if not self._is_node(node):
+            return node
+        parent_node = node.parent
+        if node.children is not None:
+            for i, child_node in enumerate(node.children):
+                traverser.pre_processing_of_child(node, i)
+                self._walk(traverser, child_node, i, processing)
+        for class_key, processor in processing.items():
+            if isinstance(node, class_key):
+                node = processor(node)
+                node.parent = parent_node
+                if parent_node:
+                    parent_node.children[child_id] = node
+                break
+        return node
+
+
+@contextlib.contextmanager
+def quick_expression_walks() -> Iterator[None]:
+    """Let moto's DynamoDB walk an update expression's tree without rebuilding its maps per node.
+
+    Each of the ten processors that validate an UpdateExpression walks the whole tree and, at
+    every node, builds its `_processing_map` twice (a dict of bound methods) and checks the
+    node against the ABC `Node` through Python-level `__instancecheck__`: about a third of an
+    UpdateItem's CPU. Every processor's map is a fixed literal, so one per processor serves
+    its whole walk; the walk itself, its order and its replacements are moto's.
+    """
+    from moto.dynamodb.parsing.ast_nodes import (  # type: ignore[attr-defined]
+        DepthFirstTraverser,
+        Node,
+    )
+
+    original = DepthFirstTraverser.traverse_node_recursively
+    walk = _ExpressionWalk(Node)
+
+    def traverse_node_recursively(self: Any, node: Any, child_id: int = -1) -> Any:
+        return walk.traverse(self, node, child_id)
+
+    DepthFirstTraverser.traverse_node_recursively = traverse_node_recursively
+    try:
+        yield
+    finally:
+        DepthFirstTraverser.traverse_node_recursively = original
+
+
+# Values moto's `dynamo_to_dict` returns as they are (no `to_json`, not a datetime).
+_PLAIN_TYPES = frozenset({str, int, float, bool, bytes, type(None)})
+
+
+class _QuickDynamoToDict:
+    """moto's `dynamo_to_dict` with the exact types of plain values checked first."""
+
+    def __init__(self, original: Callable[[Any], Any], dynamo_type: Any) -> None:
+        self._original = original
+        self._dynamo_type = dynamo_type
+
+    def __call__(self, obj: Any) -> Any:
+        kind = type(obj)
+        if kind in _PLAIN_TYPES:
+            return obj
+        if kind is dict:
+            return {k: self(v) for k, v in obj.items()}
+        if kind is list:
+            return [self(item) for item in obj]
+        return self._in_moto_order(obj)
+
+    def _in_moto_order(self, obj: Any) -> Any:
+        from datetime import datetime
+
+        if isinstance(obj, datetime):
+            return obj
+        if isinstance(obj, self._dynamo_type):
+            if obj.type in ("B", "BS"):
+                return self._original(obj)
+            return {obj.type: self(obj.value)}
+        if hasattr(obj, "to_json"):
+            return self(obj.to_json())
+        if isinstance(obj, dict):
+            return {k: self(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [self(item) for item in obj]
+        return obj
+
+
+@contextlib.contextmanager
+def quick_dynamodb_results() -> Iterator[None]:
+    """Let moto convert a DynamoDB answer to plain values with exact-type checks first.
+
+    moto's `dynamo_to_dict` asks every string and dict in an answer whether it is a datetime,
+    a DynamoType and has a `to_json`, recursively: ~10% of a GetItem's or UpdateItem's CPU.
+    Plain strings, numbers, dicts and lists are recognised by their exact type and take the
+    same branch moto's checks would take; everything else goes through moto's checks.
+    """
+    from moto.dynamodb import responses
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    module: Any = responses
+    original = module.dynamo_to_dict
+    module.dynamo_to_dict = _QuickDynamoToDict(original, DynamoType)
+    try:
+        yield
+    finally:
+        module.dynamo_to_dict = original
+
+
+@contextlib.contextmanager
+def shared_object_bodies() -> Iterator[None]:
+    """Let moto's S3 keep an object's body as the bytes it was given, read without copies.
+
+    moto writes every body into its key's in-memory buffer (a copy), and every GET, CopyObject
+    and ETag reads it back out (another copy each): for a 4 MB photo, several megabytes
+    allocated and copied per request. A body that fits the buffer is kept as its bytes (a
+    `BytesIO` shares them until written), so reading it whole returns those same immutable
+    bytes. Bodies over the buffer size still go to moto's temporary file, as before.
+    """
+    from moto.s3.models import FakeKey
+
+    original: Any = FakeKey.__dict__["value"]  # the property
+
+    def set_value(self: Any, new_value: Any) -> None:
+        buffer = self._value_buffer
+        limit = buffer._max_size
+        if type(new_value) is not bytes or buffer._rolled or (limit and len(new_value) > limit):
+            original.fset(self, new_value)
+            return
+        memory = io.BytesIO(new_value)
+        memory.seek(0, io.SEEK_END)  # where moto's write leaves it
+        buffer._file = memory
+        self.contentsize = len(new_value)
+
+    setattr(FakeKey, "value", property(original.fget, set_value))  # noqa: B010
+    try:
+        yield
+    finally:
+        setattr(FakeKey, "value", original)  # noqa: B010
+
+
+@contextlib.contextmanager
+def moto_speedups() -> Iterator[None]:
+    """Every speed-up of this module, applied together (the local runtime enters this one)."""
+    with (
+        cached_update_expressions(),
+        quick_expression_walks(),
+        quick_dynamodb_results(),
+        shared_object_bodies(),
+    ):
+        yield
