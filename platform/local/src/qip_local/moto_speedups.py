@@ -10,8 +10,10 @@ manager the local runtime enters; each answers exactly what moto answers without
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import io
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -208,6 +210,59 @@ def shared_object_bodies() -> Iterator[None]:
         setattr(FakeKey, "value", original)  # noqa: B010
 
 
+# moto's `find_nested_key` reads `name[index]` as the list `name` (its first key's pattern).
+_LIST_ITEM = re.compile(r"(.+)\[(\d+)\]$")
+
+
+def _top_level_names(projection_expressions: list[list[str]]) -> set[str]:
+    """The item attributes moto's `find_nested_key` can read for these paths."""
+    names = set()
+    for expression in projection_expressions:
+        names.add(expression[0])
+        list_item = _LIST_ITEM.match(expression[0])
+        if list_item:
+            names.add(list_item.group(1))
+    return names
+
+
+@contextlib.contextmanager
+def projections_of_named_attributes() -> Iterator[None]:
+    """Let moto's DynamoDB convert only the attributes a projection names, not the whole item.
+
+    `Item.project` (a ProjectionExpression, or an index's INCLUDE/KEYS_ONLY projection of
+    every Query result) converts the item to plain JSON, then picks the paths out of it; a
+    path only ever reads the attribute its first name (or `name[i]`) names, so the others'
+    conversion is never read. The picking, copying and re-serialising are moto's.
+    """
+    from moto.core.utils import merge_dicts
+    from moto.dynamodb.models.dynamo_type import Item, deserializer, serializer
+    from moto.dynamodb.models.utilities import find_nested_key
+
+    original = Item.project
+
+    def project(self: Any, projection_expressions: list[list[str]]) -> Any:
+        names = _top_level_names(projection_expressions)
+        plain = {
+            key: deserializer.deserialize(attribute.to_regular_json())
+            for key, attribute in self.attrs.items()
+            if key in names
+        }
+        result: dict[str, Any] = {}
+        for expression in projection_expressions:
+            merge_dicts(result, copy.deepcopy(find_nested_key(expression, plain)))
+        return Item(
+            hash_key=self.hash_key,
+            range_key=self.range_key,
+            attrs=serializer.serialize(result)["M"],
+        )
+
+    Item.project = project  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Item.project = original  # type: ignore[method-assign]
+
+
 @contextlib.contextmanager
 def moto_speedups() -> Iterator[None]:
     """Every speed-up of this module, applied together (the local runtime enters this one)."""
@@ -216,5 +271,6 @@ def moto_speedups() -> Iterator[None]:
         quick_expression_walks(),
         quick_dynamodb_results(),
         shared_object_bodies(),
+        projections_of_named_attributes(),
     ):
         yield

@@ -19,6 +19,7 @@ from moto.s3.models import FakeKey, s3_backends
 
 from qip_local.moto_speedups import (
     cached_update_expressions,
+    projections_of_named_attributes,
     quick_dynamodb_results,
     quick_expression_walks,
     shared_object_bodies,
@@ -315,3 +316,93 @@ def test_shared_object_bodies_answer_as_moto_does(
         key.value = b"new"
         assert (key.value, key.size, key.etag) == (b"new", 3, '"22af645d1859cb5ca6da0c484f1f37ea"')
     assert FakeKey.__dict__["value"] is original
+
+
+PROJECTIONS = [
+    "#s, stages.validate",
+    "stages, stages.validate.ms",
+    "variants[1].#k, variants[0]",
+    "variants[1], variants[1].w, variants[2]",
+    "variants[7], absent, #s",
+    "tags, sizes, #b, flag, #c",
+    "imageKey",
+]
+INDEXES = {"byStatusInclude": "INCLUDE", "byStatusKeys": "KEYS_ONLY", "byStatusAll": "ALL"}
+
+
+def _projection_session(dynamodb: Any, table: str) -> list[Any]:
+    dynamodb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "imageKey", "KeyType": "HASH"}],
+        AttributeDefinitions=[
+            {"AttributeName": "imageKey", "AttributeType": "S"},
+            {"AttributeName": "status", "AttributeType": "S"},
+            {"AttributeName": "count", "AttributeType": "N"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": name,
+                "KeySchema": [
+                    {"AttributeName": "status", "KeyType": "HASH"},
+                    {"AttributeName": "count", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": kind}
+                | ({"NonKeyAttributes": ["stages", "tags"]} if kind == "INCLUDE" else {}),
+            }
+            for name, kind in INDEXES.items()
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for n in range(4):
+        dynamodb.put_item(
+            TableName=table, Item=ITEM | {"imageKey": {"S": f"k{n}"}, "count": {"N": str(n)}}
+        )
+    key = {"imageKey": {"S": "k1"}}
+    answers: list[Any] = []
+    for projection in PROJECTIONS:
+        names = {
+            n: v
+            for n, v in {"#s": "status", "#k": "key", "#c": "count", "#b": "blob"}.items()
+            if n in projection
+        }
+        extra = {"ExpressionAttributeNames": names} if names else {}
+        answers.append(
+            _answer(
+                dynamodb.get_item,
+                TableName=table,
+                Key=key,
+                ProjectionExpression=projection,
+                **extra,
+            )
+        )
+        batch = _answer(
+            dynamodb.batch_get_item,
+            RequestItems={table: {"Keys": [key], "ProjectionExpression": projection, **extra}},
+        )
+        answers.append(batch["Responses"][table])
+    for index in INDEXES:
+        answers.append(
+            _answer(
+                dynamodb.query,
+                TableName=table,
+                IndexName=index,
+                KeyConditionExpression="#s = :p AND #c >= :one",
+                FilterExpression="#c <> :two",
+                ExpressionAttributeNames={"#s": "status", "#c": "count"},
+                ExpressionAttributeValues={
+                    ":p": {"S": "PROCESSING"},
+                    ":one": {"N": "1"},
+                    ":two": {"N": "2"},
+                },
+            )
+        )
+    return answers
+
+
+def test_projections_of_named_attributes_answer_as_moto_does(aws: None) -> None:
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    expected = _projection_session(dynamodb, "plain")
+    assert expected[0]["Item"] == {"status": ITEM["status"], "stages": ITEM["stages"]}
+    assert [len(answer["Items"]) for answer in expected[-3:]] == [2, 2, 2]
+    with projections_of_named_attributes():
+        assert _projection_session(dynamodb, "quick") == expected
