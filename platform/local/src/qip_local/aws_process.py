@@ -11,23 +11,29 @@ backends to everyone outside. `QIP_HANDLER_PROCESSES=0` keeps the handlers in th
 Protocol: the parent writes the configuration as one JSON line on the child's stdin and keeps
 stdin open; the child answers one JSON line (`{"endpoint": ..., "resources": ...}` or
 `{"error": ...}`) on the file descriptor named in its arguments; stdin closing (the parent
-stopped or died) stops the child.
+stopped or died) stops the child. The child forks its workers' template and imports moto
+before it reads the configuration, so `qip` can start it before its own imports
+(`qip_local.launcher`); the configuration's `output` names the file its output (and its
+workers') then goes to. SIGTERM stops it at once (a child that was never configured).
 """
 
 # ruff: noqa: PLC0415 - moto and the handlers are imported after the answer channel is open
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import json
 import os
+import signal
 import sys
 import threading
 import time
 import urllib.parse
 from typing import Any
 
+from qip_local.lifecycle import paused_garbage_collection
 from qip_local.workers import WorkerPool
 from qip_pipeline.names import ALL_SERVICES
 
@@ -53,12 +59,14 @@ CONFIG_FIELDS = (
 )
 
 
-def config_json(config: Any) -> str:
-    """The JSON line that tells the child how to run (a `LocalConfig` without handlers)."""
+def config_json(config: Any, output: str | None = None) -> str:
+    """The JSON line that tells the child how to run (a `LocalConfig` without handlers), and
+    the file its output goes to (None: where it went since it started)."""
     values = {name: getattr(config, name) for name in CONFIG_FIELDS}
     values["stages"] = [str(stage) for stage in values["stages"]]
     values["environment"] = dict(values["environment"])
     values["recipe"] = values["recipe"].model_dump(mode="json", by_alias=True)
+    values["output"] = output
     return json.dumps(values)
 
 
@@ -129,13 +137,58 @@ def handler_processes_enabled() -> bool:
     return os.environ.get(HANDLER_PROCESSES_ENV, "1") != "0"
 
 
-def start_worker_pool(config_line: str) -> WorkerPool | None:
+def start_worker_pool() -> WorkerPool | None:
     """Fork the handler workers' template (before moto loads or any thread starts)."""
     if not handler_processes_enabled():
         return None
-    values = json.loads(config_line)
-    capacity = int(values.get("function_concurrency") or 1)
-    return WorkerPool.start(ALL_SERVICES, capacity, dict(values.get("environment") or {}))
+    return WorkerPool.start(ALL_SERVICES, capacity=1)
+
+
+# Services whose moto backends every start uses (their models are imported on first use).
+MOTO_SERVICES = (
+    "s3",
+    "sqs",
+    "dynamodb",
+    "stepfunctions",
+    "lambda",
+    "sns",
+    "events",
+    "iam",
+    "sts",
+    "ssm",
+    "logs",
+)
+
+
+def warm_up() -> None:
+    """Import what every start imports (the runtime, moto, its backends) before the
+    configuration arrives; an import that fails here fails again, reported, in `serve`."""
+    from moto.backends import get_backend
+
+    from qip_local.moto_patches import import_moto_without_ec2
+
+    importlib.import_module("qip_local.runtime")
+    importlib.import_module("moto.server")
+    import_moto_without_ec2()
+    for service in MOTO_SERVICES:
+        get_backend(service)  # type: ignore[call-overload]
+    importlib.import_module("moto.stepfunctions.parser.models")
+
+
+def send_output_to(path: str | None, pool: WorkerPool | None) -> None:
+    """Append this process's output, and its workers', to the file at `path` (None: keep it)."""
+    if path is None:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    log = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.dup2(log, sys.stdout.fileno())
+        os.dup2(log, sys.stderr.fileno())
+        if pool is not None:
+            pool.send_output(log)
+    finally:
+        os.close(log)
 
 
 def serve(
@@ -148,8 +201,10 @@ def serve(
     from qip_shared.recipe import Recipe
 
     values = json.loads(config_line)
+    values.pop("output", None)
     values["recipe"] = Recipe.model_validate(values["recipe"])
     if pool is not None:
+        pool.capacity = max(1, int(values["function_concurrency"] or 1))
         handlers = {service: pool.handler(service) for service in ALL_SERVICES}
     else:
         handlers = {service: deferred_handler(service) for service in ALL_SERVICES}
@@ -187,22 +242,52 @@ def serve(
         runtime.stop()
 
 
+def _stop_now(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main() -> int:
-    """`python -m qip_local.aws_process ANSWER_FD HOST PORT` (the runtime starts it)."""
+    """`python -m qip_local.aws_process ANSWER_FD HOST PORT` (`qip_local.launcher` starts it)."""
     answer_fd, host, port = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-    with os.fdopen(answer_fd, "w") as answer:
-        config_line = sys.stdin.readline()
-        try:
-            serve(config_line, answer, host, port, start_worker_pool(config_line))
-        except Exception as exc:
-            answer.write(json.dumps({"error": f"{type(exc).__name__}: {exc}"}) + "\n")
-            answer.flush()
-            raise
+    signal.signal(signal.SIGTERM, _stop_now)
+    # Held until the template is forked and known, so stopping now never leaves it behind.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    with paused_garbage_collection():
+        # Imported once for both sides of the fork (boto3, pydantic, the contracts).
+        importlib.import_module("qip_local.runtime")
+    pool = start_worker_pool()
+    configured = False
+    try:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+        with os.fdopen(answer_fd, "w") as answer:
+            with contextlib.suppress(Exception), paused_garbage_collection():
+                warm_up()
+            config_line = sys.stdin.readline()
+            if not config_line:
+                return 0  # stopped before it was configured: a prestarted child not used
+            configured = True
+            try:
+                send_output_to(json.loads(config_line).get("output"), pool)
+                serve(config_line, answer, host, port, pool)
+            except Exception as exc:
+                answer.write(json.dumps({"error": f"{type(exc).__name__}: {exc}"}) + "\n")
+                answer.flush()
+                raise
+    finally:
+        if pool is not None:
+            # A template never configured has no workers: it is killed, not waited for.
+            if configured:
+                pool.close()
+            else:
+                pool.kill()
     return 0
 
 
 if __name__ == "__main__":
-    exit_code = main()
+    try:
+        exit_code = main()
+    except SystemExit as stopped:  # SIGTERM
+        exit_code = stopped.code if isinstance(stopped.code, int) else 1
     # Everything is stopped; tearing the large heap down object by object takes seconds.
     sys.stdout.flush()
     sys.stderr.flush()

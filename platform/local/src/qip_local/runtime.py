@@ -29,6 +29,7 @@ from typing import Any
 import boto3
 
 from qip_local.asl_cache import cached_state_machine_programs
+from qip_local.launcher import FAKE_CREDENTIALS, REGION, AwsProcess, spawn
 from qip_local.lifecycle import (
     FREEZE_HEAP_ENV,
     interruptible_receives,
@@ -69,14 +70,7 @@ from qip_shared.enums import StageName
 from qip_shared.limits import Workflow, sweep_after_seconds
 from qip_shared.recipe import DEFAULT_RECIPE, Recipe
 
-REGION = "us-east-1"
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}}
-FAKE_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": REGION,
-}
 NOISY_LOGGERS = ("moto", "werkzeug", "botocore", "boto3", "urllib3")
 
 
@@ -116,21 +110,6 @@ class LocalConfig:
 
 
 CHILD_START_TIMEOUT = 120.0  # seconds: imports and provisioning on a loaded machine
-CHILD_STOP_TIMEOUT = 10.0
-
-
-def _child_environment() -> dict[str, str]:
-    """The child's environment: ours, without an endpoint, and with a bytecode cache.
-
-    Without bytecode every start compiles moto, boto3 and the handlers again (about a second
-    of CPU); where writing it is disabled, the child keeps its own under the user's cache.
-    """
-    environment = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
-    environment[FREEZE_HEAP_ENV] = "1"
-    if environment.pop("PYTHONDONTWRITEBYTECODE", None) and not sys.pycache_prefix:
-        cache = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
-        environment["PYTHONPYCACHEPREFIX"] = os.path.join(cache, "qip", "pycache")
-    return environment
 
 
 def _child_output() -> Any:
@@ -189,7 +168,15 @@ class LocalRuntime:
         host: str = "127.0.0.1",
         port: int = 0,
         separate_process: bool = False,
+        prestarted: AwsProcess | None = None,
+        child_output: str | None = None,
     ) -> None:
+        """`prestarted`: a separate process `qip_local.launcher` started (used if it serves on
+        `host` and `port`, else stopped); `child_output`: the file the separate process
+        appends its output to (None: this process's stdout)."""
+        if prestarted is not None and not separate_process:
+            prestarted.stop_now()
+            raise ValueError("a prestarted process needs separate_process=True")
         self.config = config or LocalConfig()
         self.server_mode = server or separate_process
         self.separate_process = separate_process
@@ -206,7 +193,9 @@ class LocalRuntime:
         self._own_clients: list[Any] = []  # the poller's and the sweeper's
         self._saved_env: dict[str, str | None] = {}
         self._server: Any = None
-        self._child: subprocess.Popen[bytes] | None = None
+        self._prestarted = prestarted
+        self.child_output = child_output
+        self._child: AwsProcess | None = None
         # CPU seconds the separate process spent until it answered ready (imports, provisioning).
         self.child_start_cpu_seconds: float | None = None
         self.session: boto3.Session | None = None
@@ -337,51 +326,32 @@ class LocalRuntime:
 
         if self.config.handlers:
             raise ValueError("handlers cannot cross into a separate process; use server=True")
-        read_end, write_end = os.pipe()
-        try:
-            self._child = subprocess.Popen(  # noqa: S603 - our own module, our own arguments
-                [
-                    sys.executable,
-                    "-m",
-                    "qip_local.aws_process",
-                    str(write_end),
-                    self.host,
-                    str(self.port),
-                ],
-                stdin=subprocess.PIPE,
-                stdout=_child_output(),
-                stderr=subprocess.STDOUT,
-                pass_fds=(write_end,),
-                env=_child_environment(),
-            )
-        finally:
-            os.close(write_end)
+        self._child = self._take_prestarted() or spawn(self.host, self.port, _child_output())
         self._stack.callback(self._stop_child)
-        assert self._child.stdin is not None
-        self._child.stdin.write(config_json(self.config).encode() + b"\n")
-        self._child.stdin.flush()
+        self._child.configure(config_json(self.config, self.child_output))
         self.session = boto3.Session(region_name=REGION)
         _load_client_models(self.session)  # while the child starts
-        with os.fdopen(read_end, "rb") as answers:
-            answer = _read_answer(answers, self._child, CHILD_START_TIMEOUT)
+        answer = _read_answer(self._child.answers, self._child.process, CHILD_START_TIMEOUT)
         self.endpoint_url = answer["endpoint"]
         self.child_start_cpu_seconds = float(answer["start_cpu_seconds"])
         self._setenv("AWS_ENDPOINT_URL", self.endpoint_url)
         self.resources = resources_from_json(answer["resources"], answer["endpoint"])
         return self.resources
 
+    def _take_prestarted(self) -> AwsProcess | None:
+        """The prestarted process if it can serve this runtime (else it is stopped)."""
+        child, self._prestarted = self._prestarted, None
+        if child is None:
+            return None
+        if (child.host, child.port) == (self.host, self.port) and child.process.poll() is None:
+            return child
+        child.stop_now()
+        return None
+
     def _stop_child(self) -> None:
         child, self._child = self._child, None
-        if child is None:
-            return
-        if child.stdin is not None:
-            with contextlib.suppress(OSError):
-                child.stdin.close()  # the child stops when its stdin closes
-        try:
-            child.wait(CHILD_STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+        if child is not None:
+            child.stop()  # it stops when its stdin closes
 
     def _register_handlers(self, resources: Resources) -> None:
         assert self.registry is not None
@@ -398,6 +368,9 @@ class LocalRuntime:
         started). Executions still running are abandoned with the embedded AWS's state, which
         lives in memory only.
         """
+        if self._prestarted is not None:
+            self._prestarted.stop_now()  # never started, or stopped before it got there
+            self._prestarted = None
         if self._receives_stopping is not None:
             self._receives_stopping.set()
             self._receives_stopping = None

@@ -1,7 +1,7 @@
 """The processes behind `qip_local.workers`' pool: the template and the workers it forks.
 
 The template is forked by the embedded AWS's process before it imports moto or starts a thread;
-when told, it imports the handlers and builds their clients once (`PREPARE`), and it forks a
+it imports the handlers at once, builds their clients when told (`PREPARE`), and forks a
 worker for every socket it is sent (`FORK`). A worker serves invocations on its connection, one
 at a time, its AWS calls forwarded to the embedded AWS (`qip_local.forwarding`).
 """
@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import socket
+import sys
 import traceback
 from collections.abc import Callable, Iterable
 from multiprocessing.connection import Connection
@@ -34,6 +35,7 @@ ERROR = "error"
 # Control messages to the template: one kind byte and a 4-byte payload length.
 FORK = b"F"  # with a worker's socket attached
 PREPARE = b"P"  # with the environment (JSON): build every handler's clients before forking
+OUTPUT = b"O"  # with a file attached: where the template's and its workers' output goes
 HEADER = 5
 
 
@@ -117,6 +119,15 @@ def _prepare(environment: dict[str, str], services: Iterable[str]) -> None:
         _prepared[service] = handler
 
 
+def _send_output_to(fd: int) -> None:
+    with contextlib.suppress(ValueError, OSError):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
 def _receive_exactly(control: socket.socket, size: int) -> bytes:
     chunks: list[bytes] = []
     while size:
@@ -159,17 +170,23 @@ def _fork_worker(control: socket.socket, worker_fd: int) -> int:
 def template_main(
     control: socket.socket, services: Iterable[str], environment: dict[str, str]
 ) -> NoReturn:
-    """Fork a worker for every socket received, import and prepare the handlers when told to."""
+    """Import the handlers, then fork a worker for every socket received; build the handlers'
+    clients when told to."""
     from qip_local.lifecycle import paused_garbage_collection
     from qip_local.runtime import quiet_loggers
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the embedded AWS, which stops us
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the embedded AWS's handler (nor its mask)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     os.environ.update(environment)
     quiet_loggers()
     forwarding.install_forwarder()
     children: set[int] = set()
     code = 0
     try:
+        # Imported at once, while the embedded AWS starts on the other core.
+        with paused_garbage_collection(freeze=True):
+            _handler_modules(services)
         while True:
             try:
                 header, fds, _, _ = socket.recv_fds(control, HEADER, 1, socket.MSG_WAITALL)
@@ -181,12 +198,12 @@ def template_main(
             kind, size = header[:1], int.from_bytes(header[1:], "big")
             if kind == FORK and fds:
                 children.add(_fork_worker(control, fds[0]))
+            elif kind == OUTPUT and fds:
+                _send_output_to(fds[0])
             elif kind == PREPARE:
                 payload = _receive_exactly(control, size)
-                # Imported only now, so the embedded AWS's start-up has the machine to itself;
-                # frozen, so a worker's collections never walk (or copy) the template's objects.
+                # Frozen, so a worker's collections never walk (or copy) the template's objects.
                 with paused_garbage_collection(freeze=True):
-                    _handler_modules(services)
                     _prepare(json.loads(payload), services)
     except BaseException:
         traceback.print_exc()

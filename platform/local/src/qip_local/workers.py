@@ -1,8 +1,8 @@
 """Lambda handlers in worker processes, like Lambda's instances: one invocation at a time each.
 
 The embedded AWS's process (`qip_local.aws_process`) forks a template process before it imports
-moto or starts a thread; once the embedded AWS is up, the template imports the handlers and
-builds their clients once, and forks a worker whenever the pool needs one. The pool's
+moto or starts a thread; the template imports the handlers meanwhile, builds their clients once
+the embedded AWS is up, and forks a worker whenever the pool needs one. The pool's
 `handler(service)` is what the Lambda shim calls: it sends the event to a free worker and, while
 the handler runs, answers the worker's AWS calls with moto (`qip_local.forwarding`) until the
 result or the error comes back. A handler's exception comes back as its class name and message
@@ -29,6 +29,7 @@ from qip_local.worker_process import (
     FORK,
     HEADER,
     INVOKE,
+    OUTPUT,
     PREPARE,
     RESULT,
     Handler,
@@ -185,6 +186,11 @@ class WorkerPool:
         with self._lock:
             self._control.sendall(PREPARE + len(payload).to_bytes(HEADER - 1, "big") + payload)
 
+    def send_output(self, fd: int) -> None:
+        """Have the template, and every worker forked from now on, write its output to `fd`."""
+        with self._lock:
+            socket.send_fds(self._control, [OUTPUT + bytes(HEADER - 1)], [fd])
+
     def prestart(self, count: int) -> None:
         """Fork up to `count` idle workers now (ready once the template has its imports)."""
         with self._lock:
@@ -271,6 +277,13 @@ class WorkerPool:
         """Process ids of the workers that have answered (for tests and diagnostics)."""
         with self._lock:
             return [worker.pid for worker in self._all if worker.pid is not None]
+
+    def kill(self) -> None:
+        """Kill the template now and reap it: for a pool that never forked a worker."""
+        if self.template_pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.template_pid, signal.SIGKILL)
+        self.close()
 
     def close(self) -> None:
         """Stop the template and every worker (idle or busy), and reap the template.

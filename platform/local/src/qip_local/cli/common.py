@@ -115,8 +115,8 @@ def connect(
     import botocore.exceptions
 
     from qip_local.client import LocalClient
+    from qip_local.launcher import FAKE_CREDENTIALS
     from qip_local.provision import discover
-    from qip_local.runtime import FAKE_CREDENTIALS
     from qip_local.state import ENDPOINT_ENV, read_state, state_path
     from qip_pipeline.names import ResourceNames
 

@@ -148,7 +148,10 @@ def process(
         out.mkdir(parents=True, exist_ok=True)
         stdout = sys.stdout
         console = Console(file=stdout, highlight=False)
-        with (out / "qip.log").open("w") as log, runtime_output_to(log):
+        log_path = out / "qip.log"
+        log_path.write_bytes(b"")
+        # Appended to, here and by the embedded AWS's process (which opens it by its path).
+        with log_path.open("a") as log, runtime_output_to(log):
             outcomes, chosen = _run_process(
                 files,
                 out,
@@ -217,6 +220,7 @@ def _run_process(
         if endpoint or outputs:
             client = connect(endpoint, None, outputs)
         else:
+            from qip_local.launcher import take_prestarted
             from qip_local.runtime import LocalConfig, LocalRuntime
 
             if not json_output:
@@ -226,7 +230,13 @@ def _run_process(
                 config.recipe = recipe
             # moto, the state machine and the handlers in a child process: this one uploads
             # and watches on the other core.
-            runtime = LocalRuntime(config, separate_process=True)
+            # Started by `qip` before its imports, if it was: it gets its configuration now.
+            runtime = LocalRuntime(
+                config,
+                separate_process=True,
+                prestarted=take_prestarted(),
+                child_output=str((out / "qip.log").resolve()),
+            )
             stack.enter_context(runtime)
             client = runtime.local_client()
             if not json_output:
