@@ -283,6 +283,61 @@ def projections_of_named_attributes() -> Iterator[None]:
         Item.project = original  # type: ignore[method-assign]
 
 
+def _bytesize(value: str | bytes) -> int:
+    """moto's `bytesize`: the length of a value's UTF-8 bytes."""
+    return len(value if isinstance(value, bytes) else value.encode("utf-8"))
+
+
+class _QuickSize:
+    """moto's `DynamoType.size`, without rebuilding every nested value to measure it."""
+
+    def __init__(self, original: Callable[[Any], int], dynamo_type: Any) -> None:
+        self._original = original
+        self._dynamo_type = dynamo_type
+
+    def __call__(self, value: Any) -> int:
+        kind, inner = value.type, value.value
+        if kind == "S" and type(inner) is str:
+            return len(inner.encode("utf-8"))
+        if kind == "N":
+            return len(str(inner))
+        if kind == "M":
+            return sum(_bytesize(key) + self._member(member) for key, member in inner.items())
+        if kind == "L":
+            return sum(self(v) if type(v) is self._dynamo_type else v.size() for v in inner)
+        return self._original(value)  # sets, booleans, binaries, nulls: moto's own
+
+    def _member(self, member: Any) -> int:
+        # moto measures `DynamoType(member)`: the same type and value, nested values rebuilt.
+        if type(member) is self._dynamo_type:
+            return self(member)
+        return int(self._dynamo_type(member).size())
+
+
+@contextlib.contextmanager
+def quick_item_sizes() -> Iterator[None]:
+    """Let moto measure a DynamoDB value without rebuilding its nested values.
+
+    Every attribute an UpdateItem sets makes moto re-measure the whole item (its 400 KB
+    limit), and measuring a map rebuilds each member as a new `DynamoType` (recursively) only
+    to measure it: the rebuilt value has the same type and value, so measuring the member
+    itself gives the same size. Strings and numbers are measured as moto measures them.
+    """
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    original = DynamoType.size
+    quick = _QuickSize(original, DynamoType)
+
+    def size(self: Any) -> int:
+        return quick(self)
+
+    DynamoType.size = size  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        DynamoType.size = original  # type: ignore[method-assign]
+
+
 @contextlib.contextmanager
 def moto_speedups() -> Iterator[None]:
     """Every speed-up of this module, applied together (the local runtime enters this one)."""
@@ -292,5 +347,6 @@ def moto_speedups() -> Iterator[None]:
         quick_dynamodb_results(),
         shared_object_bodies(),
         projections_of_named_attributes(),
+        quick_item_sizes(),
     ):
         yield
