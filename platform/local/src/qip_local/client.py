@@ -12,6 +12,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,11 @@ __all__ = [
     "images_api_event",
     "stage_durations",
 ]
+
+# Files uploaded at once by `process`: an upload spends most of its time waiting on the
+# embedded AWS (a free function for upload-url, the server's interpreter lock), so a few in
+# flight keep the pipeline fed without taking its cores.
+UPLOAD_CONCURRENCY = 3
 
 # upload-url refusals that say what the upload is, as the pipeline would have said it.
 REFUSAL_REASONS = {
@@ -194,17 +200,30 @@ class LocalClient(Uploads, DeadLetters):
         *,
         timeout: float = 300.0,
         on_update: Callable[[int, ImageRecord | None], None] | None = None,
+        upload_concurrency: int = UPLOAD_CONCURRENCY,
     ) -> list[Outcome]:
-        """Upload every file while watching those uploaded; collect outcomes (and outputs)."""
-        outcomes: list[Outcome] = []
-        started: dict[str, float] = {}
+        """Upload the files (a few at a time) while watching those uploaded; collect outcomes.
+
+        Each image's outputs are copied into `out_dir` as soon as it settles.
+        """
         index_of: dict[str, int] = {}
+        started: dict[str, float] = {}
+        # Each file's output folder, by its place in the list (duplicate names get -2, -3).
+        taken: set[str] = set()
+        folders = [out_dir / _label(name, taken) for name in files] if out_dir else []
 
         def update(key: str, record: ImageRecord | None) -> None:
             if on_update is not None:
                 on_update(index_of[key], record)
 
-        watch = RecordWatch(self, on_update=update)
+        copies = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qip-outputs")
+        copied: dict[str, Future[dict[str, Any] | None]] = {}
+
+        def settled(key: str, record: ImageRecord | None) -> None:
+            if folders and record is not None:
+                copied[key] = copies.submit(self.download_outputs, record, folders[index_of[key]])
+
+        watch = RecordWatch(self, on_update=update, on_settled=settled)
         results: dict[str, dict[str, ImageRecord | None]] = {}
         watcher = threading.Thread(
             target=lambda: results.update(latest=watch.run(timeout=timeout)),
@@ -213,38 +232,66 @@ class LocalClient(Uploads, DeadLetters):
         )
         watcher.start()
         try:
-            for i, name in enumerate(files):
-                began = time.perf_counter()
-                outcome = self._upload_one(name)
-                outcomes.append(outcome)
-                if outcome.image_key is not None:
-                    index_of[outcome.image_key] = i
-                    started[outcome.image_key] = began
-                    watch.add([outcome.image_key])
+            outcomes = self._upload_all(files, watch, index_of, started, upload_concurrency)
         finally:
             watch.close()
             watcher.join()
+            copies.shutdown(wait=True)
         records = results.get("latest", {})
-        labels: set[str] = set()
         for outcome in outcomes:
-            if outcome.image_key is None:
-                continue
             key = outcome.image_key
-            record = records.get(key)
+            if key is None:
+                continue
             outcome.seconds = watch.settled_at.get(key, time.perf_counter()) - started[key]
+            record = records.get(key)
             if record is None:
                 outcome.status = "UNKNOWN"
                 outcome.error = "no record appeared before the timeout"
                 continue
             self._fill_outcome(outcome, record, settled=key in watch.settled_at)
             if out_dir is not None:
-                directory = out_dir / _label(outcome.file, labels)
-                outcome.outputs = self.download_outputs(record, directory)
+                directory = folders[index_of[key]]
+                copy = copied.get(key)
+                outcome.outputs = (
+                    copy.result() if copy is not None else self.download_outputs(record, directory)
+                )
                 directory.mkdir(parents=True, exist_ok=True)
                 (directory / "record.json").write_text(
                     json.dumps(outcome.record, indent=2, sort_keys=True) + "\n"
                 )
         return outcomes
+
+    def _upload_all(
+        self,
+        files: Sequence[str],
+        watch: RecordWatch,
+        index_of: dict[str, int],
+        started: dict[str, float],
+        concurrency: int,
+    ) -> list[Outcome]:
+        """Upload `concurrency` files at a time, watching each as its upload ends.
+
+        Fills `index_of` (key -> place in `files`) and `started` (key -> when its upload began).
+        """
+        outcomes: list[Outcome | None] = [None] * len(files)
+        uploads = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="qip-up")
+        try:
+            pending = {uploads.submit(self._timed_upload, f): i for i, f in enumerate(files)}
+            for done in as_completed(pending):
+                outcome, began = done.result()
+                outcomes[pending[done]] = outcome
+                if outcome.image_key is not None:
+                    index_of[outcome.image_key] = pending[done]
+                    started[outcome.image_key] = began
+                    watch.add([outcome.image_key])
+        finally:
+            uploads.shutdown(wait=True, cancel_futures=True)  # after an error: no more uploads
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    def _timed_upload(self, name: str) -> tuple[Outcome, float]:
+        """`_upload_one`, and when it began (an image's seconds count from there)."""
+        began = time.perf_counter()
+        return self._upload_one(name), began
 
     def _upload_one(self, name: str) -> Outcome:
         """Upload one file; the outcome has its key, or says why it never got one."""

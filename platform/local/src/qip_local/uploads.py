@@ -165,10 +165,18 @@ class Uploads(ClientBase):
         bucket = host.split(".s3.", 1)[0].split(".s3-", 1)[0]
         return f"{self.endpoint_url}/{bucket}{parts.path.rstrip('/')}"
 
+    def http(self) -> requests.Session:
+        """The HTTP session of the presigned POSTs (one kept-alive connection per uploader)."""
+        with self._clients_lock:
+            session: requests.Session | None = getattr(self, "_http_session", None)
+            if session is None:
+                session = self._http_session = requests.Session()
+            return session
+
     def post_file(self, ticket: UploadTicket, data: bytes, file_name: str) -> None:
         """POST the bytes to S3 with the ticket's form fields (the browser's part)."""
         content_type = ticket.fields.get("Content-Type", OCTET_STREAM)
-        answer = requests.post(
+        answer = self.http().post(
             ticket.url,
             data=ticket.fields,
             files={"file": (file_name, data, content_type)},

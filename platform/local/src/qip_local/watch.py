@@ -153,19 +153,23 @@ class RecordWatch:
     every few rounds). A record counts as settled once a whole read shows a terminal status
     and its execution, if any, has finished: one read is enough, since DynamoDB applies an
     update to an item atomically (and the local runtime serialises moto's DynamoDB requests).
+    `on_settled` hears of each key once, when it settles (from the thread that runs `run`).
     """
 
-    DISPLAY_EVERY = 4  # rounds between whole reads of running records, for `on_update`
-    KEYS_PER_INTERVAL = 8  # pending keys that add one `interval` to the pause between rounds
+    DISPLAY_EVERY = 2  # rounds between whole reads of running records, for `on_update`
+    KEYS_PER_INTERVAL = 1  # pending keys beyond the first that add one `interval` to the pause
+    MAX_PAUSE = 0.3  # seconds: the longest pause between rounds (unless `interval` is longer)
 
     def __init__(
         self,
         client: RecordReads,
         *,
         on_update: Callable[[str, ImageRecord | None], None] | None = None,
+        on_settled: Callable[[str, ImageRecord | None], None] | None = None,
     ) -> None:
         self.client = client
         self.on_update = on_update
+        self.on_settled = on_settled
         self.latest: dict[str, ImageRecord | None] = {}
         self.settled_at: dict[str, float] = {}
         self._pending: set[str] = set()
@@ -207,9 +211,19 @@ class RecordWatch:
             with self._changed:
                 if self._closed and not self._pending:
                     break
-            # Each read costs moto CPU the pipeline needs: a big batch is read less often.
-            time.sleep(interval * (1 + len(pending) / self.KEYS_PER_INTERVAL))
+                left = len(self._pending)
+            time.sleep(self.pause(left, interval))
         return dict(self.latest)
+
+    def pause(self, pending: int, interval: float = POLL_INTERVAL) -> float:
+        """Seconds between rounds while `pending` keys are unsettled.
+
+        Each read costs the embedded AWS CPU the pipeline needs, and only the last image's
+        settling is worth seeing at once: with many pending, the last is seconds away, so
+        reads grow sparse (up to `MAX_PAUSE`); with one left, every `interval`.
+        """
+        grown = interval * (1 + max(0, pending - 1) / self.KEYS_PER_INTERVAL)
+        return min(grown, max(interval, self.MAX_PAUSE))
 
     def _round(self, pending: list[str], *, full_all: bool) -> None:
         statuses = self.client.statuses(pending)
@@ -227,6 +241,8 @@ class RecordWatch:
                 with self._changed:
                     self._pending.discard(key)
                     self.settled_at[key] = time.perf_counter()
+                if self.on_settled is not None:
+                    self.on_settled(key, record)
 
 
 def _is_terminal(status: str | None) -> bool:

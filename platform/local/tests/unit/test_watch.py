@@ -116,3 +116,34 @@ def test_an_idle_watch_reads_nothing_and_keys_added_later_are_watched() -> None:
     watcher.join(30)
     assert not watcher.is_alive()
     assert result["late"].status is ImageStatus.REJECTED
+
+
+def test_reads_grow_sparse_with_many_pending_and_quick_for_the_last() -> None:
+    watch = _watch(FakeReads())
+    interval = 0.02
+    pauses = [watch.pause(n, interval) for n in range(1, 40)]
+    assert pauses[0] == interval  # the last image is seen as quickly as a single one
+    assert pauses == sorted(pauses)  # more pending: never more often
+    assert pauses[-1] == RecordWatch.MAX_PAUSE < 40 * interval  # capped
+    assert watch.pause(30, interval=1.0) == 1.0  # a caller's longer interval is kept
+
+
+def test_each_key_is_reported_settled_once_with_its_record() -> None:
+    reads = FakeReads()
+    reads.records_by_key["a"] = _record("a", ImageStatus.COMPLETED)
+    reads.records_by_key["b"] = _record("b", ImageStatus.PROCESSING)
+    heard: list[tuple[str, ImageStatus]] = []
+
+    def on_settled(key: str, record: ImageRecord | None) -> None:
+        assert record is not None
+        heard.append((key, record.status))
+        if key == "a":  # b finishes once a was reported
+            with reads.lock:
+                reads.records_by_key["b"] = _record("b", ImageStatus.FAILED)
+
+    watch = _watch(reads, on_settled=on_settled)
+    watch.add(["a", "b"])
+    watch.close()
+    watch.run(timeout=30, interval=0.001)
+    assert heard == [("a", ImageStatus.COMPLETED), ("b", ImageStatus.FAILED)]
+    assert set(watch.settled_at) == {"a", "b"}
