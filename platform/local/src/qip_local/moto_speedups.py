@@ -45,15 +45,35 @@ def cached_update_expressions() -> Iterator[None]:
         UpdateExpressionParser.make = original
 
 
-# Where a traverser keeps its processing map for the requests it serves (one per instance).
-_PROCESSING = "_qip_processing"
+# Where a traverser keeps its plan for the walks it makes (one per instance, per request).
+_PLAN = "_qip_plan"
+
+
+class _TraverserPlan:
+    """A traverser's processor per node type (its map's first match) and its child hook."""
+
+    def __init__(self, traverser: Any, base_hook: Callable[..., Any]) -> None:
+        self._processing: dict[type, Callable[..., Any]] = traverser._processing_map()
+        self._by_type: dict[type, Callable[..., Any] | None] = {}
+        overridden = type(traverser).pre_processing_of_child is not base_hook
+        self.pre_child = traverser.pre_processing_of_child if overridden else None
+
+    def processor(self, kind: type) -> Callable[..., Any] | None:
+        """What moto's `process` would call for a node of this type (None: not processed)."""
+        try:
+            return self._by_type[kind]
+        except KeyError:
+            found = next((p for k, p in self._processing.items() if issubclass(kind, k)), None)
+            self._by_type[kind] = found
+            return found
 
 
 class _ExpressionWalk:
-    """moto's depth-first walk of an expression tree, with one processing map per traverser."""
+    """moto's depth-first walk of an expression tree, with one plan per traverser."""
 
-    def __init__(self, node_class: type) -> None:
+    def __init__(self, node_class: type, base_hook: Callable[..., Any]) -> None:
         self._node_class = node_class
+        self._base_hook = base_hook
         self._node_types: dict[type, bool] = {}
 
     def _is_node(self, value: Any) -> bool:
@@ -65,28 +85,27 @@ class _ExpressionWalk:
 
     def traverse(self, traverser: Any, node: Any, child_id: int = -1) -> Any:
         """`traverse_node_recursively` as moto's: children first, then the node's processor."""
-        processing = traverser.__dict__.get(_PROCESSING)
-        if processing is None:
-            processing = traverser.__dict__[_PROCESSING] = traverser._processing_map()
-        return self._walk(traverser, node, child_id, processing)
+        plan = traverser.__dict__.get(_PLAN)
+        if plan is None:
+            plan = traverser.__dict__[_PLAN] = _TraverserPlan(traverser, self._base_hook)
+        return self._walk(node, child_id, plan)
 
-    def _walk(
-        self, traverser: Any, node: Any, child_id: int, processing: dict[type, Callable[..., Any]]
-    ) -> Any:
+    def _walk(self, node: Any, child_id: int, plan: _TraverserPlan) -> Any:
         if not self._is_node(node):
             return node
         parent_node = node.parent
         if node.children is not None:
+            pre_child = plan.pre_child
             for i, child_node in enumerate(node.children):
-                traverser.pre_processing_of_child(node, i)
-                self._walk(traverser, child_node, i, processing)
-        for class_key, processor in processing.items():
-            if isinstance(node, class_key):
-                node = processor(node)
-                node.parent = parent_node
-                if parent_node:
-                    parent_node.children[child_id] = node
-                break
+                if pre_child is not None:
+                    pre_child(node, i)
+                self._walk(child_node, i, plan)
+        processor = plan.processor(type(node))
+        if processor is not None:
+            node = processor(node)
+            node.parent = parent_node
+            if parent_node:
+                parent_node.children[child_id] = node
         return node
 
 
@@ -96,9 +115,10 @@ def quick_expression_walks() -> Iterator[None]:
 
     Each of the ten processors that validate an UpdateExpression walks the whole tree and, at
     every node, builds its `_processing_map` twice (a dict of bound methods) and checks the
-    node against the ABC `Node` through Python-level `__instancecheck__`: about a third of an
-    UpdateItem's CPU. Every processor's map is a fixed literal, so one per processor serves
-    its whole walk; the walk itself, its order and its replacements are moto's.
+    node against each of its ABC classes through Python-level `__instancecheck__`: about a
+    third of an UpdateItem's CPU. Every processor's map is a fixed literal, so one per
+    processor serves its whole walk, and its first match per node type is looked up once; the
+    walk itself, its order, hooks and replacements are moto's.
     """
     from moto.dynamodb.parsing.ast_nodes import (  # type: ignore[attr-defined]
         DepthFirstTraverser,
@@ -106,7 +126,7 @@ def quick_expression_walks() -> Iterator[None]:
     )
 
     original = DepthFirstTraverser.traverse_node_recursively
-    walk = _ExpressionWalk(Node)
+    walk = _ExpressionWalk(Node, DepthFirstTraverser.pre_processing_of_child)
 
     def traverse_node_recursively(self: Any, node: Any, child_id: int = -1) -> Any:
         return walk.traverse(self, node, child_id)
@@ -263,6 +283,61 @@ def projections_of_named_attributes() -> Iterator[None]:
         Item.project = original  # type: ignore[method-assign]
 
 
+def _bytesize(value: str | bytes) -> int:
+    """moto's `bytesize`: the length of a value's UTF-8 bytes."""
+    return len(value if isinstance(value, bytes) else value.encode("utf-8"))
+
+
+class _QuickSize:
+    """moto's `DynamoType.size`, without rebuilding every nested value to measure it."""
+
+    def __init__(self, original: Callable[[Any], int], dynamo_type: Any) -> None:
+        self._original = original
+        self._dynamo_type = dynamo_type
+
+    def __call__(self, value: Any) -> int:
+        kind, inner = value.type, value.value
+        if kind == "S" and type(inner) is str:
+            return len(inner.encode("utf-8"))
+        if kind == "N":
+            return len(str(inner))
+        if kind == "M":
+            return sum(_bytesize(key) + self._member(member) for key, member in inner.items())
+        if kind == "L":
+            return sum(self(v) if type(v) is self._dynamo_type else v.size() for v in inner)
+        return self._original(value)  # sets, booleans, binaries, nulls: moto's own
+
+    def _member(self, member: Any) -> int:
+        # moto measures `DynamoType(member)`: the same type and value, nested values rebuilt.
+        if type(member) is self._dynamo_type:
+            return self(member)
+        return int(self._dynamo_type(member).size())
+
+
+@contextlib.contextmanager
+def quick_item_sizes() -> Iterator[None]:
+    """Let moto measure a DynamoDB value without rebuilding its nested values.
+
+    Every attribute an UpdateItem sets makes moto re-measure the whole item (its 400 KB
+    limit), and measuring a map rebuilds each member as a new `DynamoType` (recursively) only
+    to measure it: the rebuilt value has the same type and value, so measuring the member
+    itself gives the same size. Strings and numbers are measured as moto measures them.
+    """
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    original = DynamoType.size
+    quick = _QuickSize(original, DynamoType)
+
+    def size(self: Any) -> int:
+        return quick(self)
+
+    DynamoType.size = size  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        DynamoType.size = original  # type: ignore[method-assign]
+
+
 @contextlib.contextmanager
 def moto_speedups() -> Iterator[None]:
     """Every speed-up of this module, applied together (the local runtime enters this one)."""
@@ -272,5 +347,6 @@ def moto_speedups() -> Iterator[None]:
         quick_dynamodb_results(),
         shared_object_bodies(),
         projections_of_named_attributes(),
+        quick_item_sizes(),
     ):
         yield

@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.dynamodb import responses as dynamodb_responses
+from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser
 from moto.s3.models import FakeKey, s3_backends
@@ -22,6 +23,7 @@ from qip_local.moto_speedups import (
     projections_of_named_attributes,
     quick_dynamodb_results,
     quick_expression_walks,
+    quick_item_sizes,
     shared_object_bodies,
 )
 
@@ -406,3 +408,53 @@ def test_projections_of_named_attributes_answer_as_moto_does(aws: None) -> None:
     assert [len(answer["Items"]) for answer in expected[-3:]] == [2, 2, 2]
     with projections_of_named_attributes():
         assert _projection_session(dynamodb, "quick") == expected
+
+
+VALUES = [
+    {"S": "h\u00e9llo \u2603"},
+    {"N": "-12.500"},
+    {"B": b"\x00\x01"},
+    {"BOOL": True},
+    {"NULL": True},
+    {"SS": ["a", "\u00e9\u00e9"]},
+    {"NS": ["1", "22.5"]},
+    {"BS": [b"xy", b"z"]},
+    {"L": [{"S": "a"}, {"L": [{"N": "1"}, {"M": {"k": {"S": "v"}}}]}, {"BOOL": False}]},
+    {"M": {"\u00e9": {"M": {"deep": {"L": [{"S": "x"}, {"NS": ["3"]}]}}}, "n": {"N": "7"}}},
+    ITEM["stages"],
+    ITEM["variants"],
+]
+
+
+def _over_the_limit(dynamodb: Any, table: str) -> list[Any]:
+    dynamodb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "imageKey", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "imageKey", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    big = {"M": {f"part{n}": {"L": [{"S": "x" * 1000}] * 10} for n in range(39)}}
+    dynamodb.put_item(TableName=table, Item={"imageKey": {"S": "k"}, "big": big})
+    return [
+        _answer(
+            dynamodb.update_item,
+            TableName=table,
+            Key={"imageKey": {"S": "k"}},
+            UpdateExpression="SET #a = :a",
+            ExpressionAttributeNames={"#a": name},
+            ExpressionAttributeValues={":a": {"S": "y" * length}},
+            ReturnValues="UPDATED_NEW",
+        )
+        for name, length in (("fits", 4000), ("tips", 20000), ("fits", 1))
+    ]
+
+
+def test_quick_item_sizes_measure_as_moto_does(aws: None) -> None:
+    expected = [DynamoType(value).size() for value in VALUES]
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    answers = _over_the_limit(dynamodb, "plain")
+    assert answers[1][0] == "error"  # the item limit is compared too
+    assert "Attributes" in answers[0]
+    with quick_item_sizes():
+        assert [DynamoType(value).size() for value in VALUES] == expected
+        assert _over_the_limit(dynamodb, "quick") == answers
