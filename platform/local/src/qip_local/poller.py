@@ -9,11 +9,15 @@ the DLQ, as on AWS.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from qip_local.shim import FunctionRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +54,32 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> di
             }
         )
     return {"Records": records}
+
+
+class RegistryInvoker:
+    """The poller's Lambda: invokes a function's handler through the local registry directly.
+
+    On AWS an event-source mapping invokes its function from inside Lambda, not through the
+    public Invoke API; so here the SDK's signing and moto's Lambda front end are skipped (the
+    registry's fault hooks, concurrency and error shape stay). It answers as `lambda.invoke`.
+    """
+
+    def __init__(self, registry: FunctionRegistry, function_arns: dict[str, str]) -> None:
+        self.registry = registry
+        self.function_arns = function_arns  # function name -> ARN (its context's ARN)
+
+    def invoke(self, **request: Any) -> dict[str, Any]:
+        """`lambda.invoke(FunctionName=..., Payload=...)`, synchronously."""
+        name = request["FunctionName"]
+        event = json.loads(request.get("Payload") or b"null")
+        result, errored = self.registry.call(name, self.function_arns.get(name, name), event)
+        answer: dict[str, Any] = {
+            "StatusCode": 200,
+            "Payload": io.BytesIO(json.dumps(result, default=str).encode("utf-8")),
+        }
+        if errored:
+            answer["FunctionError"] = "Unhandled"
+        return answer
 
 
 # Entries one SQS batch call takes (DeleteMessageBatch, ChangeMessageVisibilityBatch).

@@ -52,7 +52,7 @@ from qip_local.moto_patches import (
     single_pass_projections,
 )
 from qip_local.moto_speedups import moto_speedups
-from qip_local.poller import SqsPoller
+from qip_local.poller import RegistryInvoker, SqsPoller
 from qip_local.provision import Resources, provision
 from qip_local.schedule import Schedule
 from qip_local.shim import (
@@ -292,9 +292,11 @@ class LocalRuntime:
         if self.config.sweep_interval:
             self.sweeper.start()
         if self.config.poll_messages:
+            assert self.registry is not None
+            arns = {resources.function_name(s): a for s, a in resources.function_arns.items()}
             self.poller = SqsPoller(
                 self._own_client("sqs"),
-                self._own_client("lambda"),
+                RegistryInvoker(self.registry, arns),
                 queue_url=resources.queue_url,
                 queue_arn=resources.queue_arn,
                 function_name=resources.function_name("trigger"),

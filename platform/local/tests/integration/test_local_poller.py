@@ -11,7 +11,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from qip_local.poller import SqsPoller
+from qip_local.poller import RegistryInvoker, SqsPoller
+from qip_local.shim import FunctionRegistry
 
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:work"
 
@@ -93,3 +94,54 @@ def test_without_a_failed_visibility_a_failure_waits_out_the_queues_timeout(
     assert poller.poll_once()
     assert operations == ["ReceiveMessage"]  # nothing to delete, visibility left as it is
     assert "Messages" not in client.receive_message(QueueUrl=url, WaitTimeSeconds=0)
+
+
+def test_the_registry_invoker_answers_as_lambda_invoke_does() -> None:
+    registry = FunctionRegistry()
+    seen: list[tuple[Any, str]] = []
+
+    def handler(event: Any, context: Any) -> Any:
+        seen.append((event, context.invoked_function_arn))
+        if event.get("crash"):
+            raise ValueError("the trigger crashed")
+        return {"batchItemFailures": []}
+
+    registry.register("qip-trigger", handler)
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:qip-trigger"
+    invoker = RegistryInvoker(registry, {"qip-trigger": arn})
+    fine = invoker.invoke(FunctionName="qip-trigger", Payload=b'{"Records": []}')
+    assert "FunctionError" not in fine
+    assert json.loads(fine["Payload"].read()) == {"batchItemFailures": []}
+    crashed = invoker.invoke(FunctionName="qip-trigger", Payload=b'{"crash": true}')
+    assert crashed["FunctionError"] == "Unhandled"
+    assert json.loads(crashed["Payload"].read())["errorType"] == "ValueError"
+    assert seen == [({"Records": []}, arn), ({"crash": True}, arn)]
+    assert [i.ok for i in registry.invocations] == [True, False]
+
+
+def test_a_crashed_batch_returns_every_message(sqs: tuple[Any, str, list[str]]) -> None:
+    client, url, operations = sqs
+    for body in ("one", "two"):
+        client.send_message(QueueUrl=url, MessageBody=body)
+    registry = FunctionRegistry()
+
+    def crash(event: Any, context: Any) -> Any:
+        raise RuntimeError("down")
+
+    registry.register("trigger", crash)
+    poller = SqsPoller(
+        client,
+        RegistryInvoker(registry, {}),
+        queue_url=url,
+        queue_arn=QUEUE_ARN,
+        function_name="trigger",
+        batch_size=10,
+        wait_seconds=0,
+        failed_visibility=0,
+    )
+    operations.clear()
+    assert poller.poll_once()
+    assert operations == ["ReceiveMessage", "ChangeMessageVisibilityBatch"]
+    assert (poller.delivered, poller.failed) == (0, 2)
+    again = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert sorted(m["Body"] for m in again) == ["one", "two"]
