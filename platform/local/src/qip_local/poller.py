@@ -52,6 +52,15 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> di
     return {"Records": records}
 
 
+# Entries one SQS batch call takes (DeleteMessageBatch, ChangeMessageVisibilityBatch).
+SQS_BATCH_LIMIT = 10
+
+
+def _entry(message: dict[str, Any]) -> dict[str, Any]:
+    """A message as an entry of an SQS batch call (its id within the batch is its message id)."""
+    return {"Id": message["MessageId"], "ReceiptHandle": message["ReceiptHandle"]}
+
+
 # Seconds an idle receive waits for a message (moto answers as soon as one arrives); also
 # the longest `stop()` waits for a polling thread.
 LONG_POLL_SECONDS = 1
@@ -131,22 +140,28 @@ class SqsPoller:
             return False
         event = sqs_event(messages, self.queue_arn, self.region)
         failed_ids = self._invoke(event, messages)
-        for message in messages:
-            if message["MessageId"] in failed_ids:
-                if self.failed_visibility is not None:
-                    self._sqs.change_message_visibility(
-                        QueueUrl=self.queue_url,
-                        ReceiptHandle=message["ReceiptHandle"],
-                        VisibilityTimeout=self.failed_visibility,
-                    )
-                continue
-            self._sqs.delete_message(
-                QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"]
+        failed = [m for m in messages if m["MessageId"] in failed_ids]
+        if failed and self.failed_visibility is not None:
+            self._batch(
+                self._sqs.change_message_visibility_batch,
+                [{**_entry(m), "VisibilityTimeout": self.failed_visibility} for m in failed],
             )
+        # As Lambda does: what succeeded goes in one DeleteMessageBatch per ten messages.
+        self._batch(
+            self._sqs.delete_message_batch,
+            [_entry(m) for m in messages if m["MessageId"] not in failed_ids],
+        )
         with self._lock:
             self.delivered += len(messages) - len(failed_ids)
             self.failed += len(failed_ids)
         return True
+
+    def _batch(self, call: Any, entries: list[dict[str, Any]]) -> None:
+        """A batch call of SQS over `entries`, ten at a time; entries it refused are logged."""
+        for start in range(0, len(entries), SQS_BATCH_LIMIT):
+            answer = call(QueueUrl=self.queue_url, Entries=entries[start : start + SQS_BATCH_LIMIT])
+            for refused in answer.get("Failed", []):
+                logger.warning("sqs refused %s for %s: %s", call.__name__, refused["Id"], refused)
 
     def _invoke(self, event: dict[str, Any], messages: list[dict[str, Any]]) -> set[str]:
         all_ids = {m["MessageId"] for m in messages}
