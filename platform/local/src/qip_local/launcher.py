@@ -130,9 +130,11 @@ _prestarted: list[AwsProcess] = []
 
 
 def prestart(args: Sequence[str]) -> None:
-    """Start the embedded AWS's process now if `qip *args` will need one."""
+    """Start the embedded AWS's process now if `qip *args` will need one (best effort: if it
+    cannot start, the command starts its own and reports why that failed)."""
     if starts_embedded_aws(args) and not _prestarted:
-        _prestarted.append(spawn())
+        with contextlib.suppress(OSError):
+            _prestarted.append(spawn())
 
 
 def take_prestarted() -> AwsProcess | None:
