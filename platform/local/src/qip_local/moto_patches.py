@@ -297,40 +297,6 @@ def quick_sqs_clock() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def single_pass_projections() -> Iterator[None]:
-    """Let moto's DynamoDB convert an item once per projection instead of once per path.
-
-    `Item.project` converts the whole item to plain JSON for every path of the
-    ProjectionExpression. One conversion serves all paths; each path's part is copied before
-    it is merged, so a merge never writes into the conversion the next path reads.
-    """
-    import copy
-
-    from moto.core.utils import merge_dicts
-    from moto.dynamodb.models.dynamo_type import Item, serializer
-    from moto.dynamodb.models.utilities import find_nested_key
-
-    original = Item.project
-
-    def project(self: Any, projection_expressions: list[list[str]]) -> Any:
-        result: dict[str, Any] = {}
-        plain = self.to_regular_json()
-        for expression in projection_expressions:
-            merge_dicts(result, copy.deepcopy(find_nested_key(expression, plain)))
-        return Item(
-            hash_key=self.hash_key,
-            range_key=self.range_key,
-            attrs=serializer.serialize(result)["M"],
-        )
-
-    Item.project = project  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        Item.project = original  # type: ignore[method-assign]
-
-
-@contextlib.contextmanager
 def cached_action_names() -> Iterator[None]:
     """Let moto list a response class's methods once instead of on every request.
 

@@ -49,7 +49,6 @@ from qip_local.moto_patches import (
     lean_dynamodb_updates,
     quick_sqs_clock,
     serialized_dynamodb,
-    single_pass_projections,
 )
 from qip_local.moto_speedups import moto_speedups
 from qip_local.poller import RegistryInvoker, SqsPoller
@@ -255,7 +254,6 @@ class LocalRuntime:
         self._stack.enter_context(direct_dynamodb_answers())
         self._stack.enter_context(serialized_dynamodb())
         self._stack.enter_context(quick_sqs_clock())
-        self._stack.enter_context(single_pass_projections())
         self._stack.enter_context(cached_action_names())
         self._stack.enter_context(lean_dynamodb_updates())
         self._stack.enter_context(moto_speedups())

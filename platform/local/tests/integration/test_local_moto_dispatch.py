@@ -18,8 +18,8 @@ from qip_local.moto_patches import (
     cached_action_names,
     lean_dynamodb_updates,
     quick_sqs_clock,
-    single_pass_projections,
 )
+from qip_local.moto_speedups import projections_of_named_attributes
 
 
 @pytest.fixture
@@ -98,7 +98,7 @@ def _projected(dynamodb: Any) -> list[dict[str, Any]]:
     return answers
 
 
-def test_single_pass_projections_answer_as_moto_does(aws: None) -> None:
+def test_named_attribute_projections_answer_as_moto_does_on_overlapping_paths(aws: None) -> None:
     dynamodb = boto3.client("dynamodb", region_name="us-east-1")
     dynamodb.create_table(
         TableName="t",
@@ -108,7 +108,7 @@ def test_single_pass_projections_answer_as_moto_does(aws: None) -> None:
     )
     dynamodb.put_item(TableName="t", Item=ITEM)
     expected = _projected(dynamodb)
-    with single_pass_projections():
+    with projections_of_named_attributes():
         assert _projected(dynamodb) == expected
     # The stored item is untouched by projecting it.
     assert dynamodb.get_item(TableName="t", Key={"imageKey": {"S": "k"}})["Item"] == ITEM
