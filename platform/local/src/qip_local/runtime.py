@@ -85,7 +85,7 @@ class LocalConfig:
 
     prefix: str = "qip"
     stages: Sequence[str | StageName] = ALL_STAGES
-    # 1.0 sleeps the designed retry intervals (2 s, 4 s, 8 s); tests use a small fraction.
+    # 1.0 sleeps the definition's retry intervals (`qip_shared.limits`); tests use a fraction.
     retry_scale: float = 1.0
     # Short, unlike the stack's 300 s, so a failed message comes back (and reaches the DLQ) soon.
     visibility_timeout: int = 5

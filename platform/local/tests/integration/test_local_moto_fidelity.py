@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 import requests
-from moto import mock_aws
 from moto.s3 import notifications
 
 from qip_local.moto_fidelity import atomic_uploads
@@ -17,18 +15,14 @@ BUCKET = "uploads"
 
 
 @pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """moto in this process; a bucket that sends its events to EventBridge."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        client.put_bucket_notification_configuration(
-            Bucket=BUCKET, NotificationConfiguration={"EventBridgeConfiguration": {}}
-        )
-        yield client
+def s3(aws: None) -> Any:
+    """A bucket in moto that sends its events to EventBridge."""
+    client = boto3.client("s3", region_name="us-east-1")
+    client.create_bucket(Bucket=BUCKET)
+    client.put_bucket_notification_configuration(
+        Bucket=BUCKET, NotificationConfiguration={"EventBridgeConfiguration": {}}
+    )
+    return client
 
 
 @pytest.fixture

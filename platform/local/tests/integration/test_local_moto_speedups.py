@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.dynamodb import responses as dynamodb_responses
 from moto.dynamodb.models.dynamo_type import DynamoType
@@ -90,16 +89,6 @@ UPDATES: list[tuple[str, str | None, dict[str, str], dict[str, Any]]] = [
     ("SET size = :v", None, {}, {":v": {"S": "reserved word"}}),
     ("SET #c = list_append(#c, :l)", None, {"#c": "count"}, {":l": {"L": []}}),
 ]
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """moto in this process, with fake credentials."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        yield
 
 
 def _answer(call: Callable[..., dict[str, Any]], **request: Any) -> Any:
